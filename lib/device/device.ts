@@ -1,0 +1,267 @@
+import { EventEmitter } from 'node:events';
+import { abortable } from '../scope/cancel-scope';
+import { Cancellation } from '../scope/reasons';
+import { WorkcellError, showValue } from '../errors/workcell-error';
+import { CommandQueue } from './command-queue';
+import { OperationSpec, OperationTable, findOperation, validateParams } from './operations';
+
+/** A device connection's lifecycle. */
+export type DeviceStatus = 'connecting' | 'ready' | 'busy' | 'fault' | 'disconnected';
+
+/** When a run's step needs a device another run holds: wait for it, or fail at once. */
+export type OwnershipMode = 'wait' | 'fail-fast';
+
+/** A device's health as plain data (what `cell status` emits and the editor shows). */
+export interface DeviceHealth {
+  device: string;
+  kind: string;
+  status: DeviceStatus;
+  detail: string;
+  /** A fault condition reset cannot clear while it lasts (an interlock open, a sensor break), or null. */
+  fault: string | null;
+  /** False when the device can no longer trust its position and refuses moves until homed. */
+  positionTrusted: boolean | undefined;
+  owner: string | null;
+}
+
+/** Progress of a long operation (a G-code program, a ramp). */
+export interface Progress {
+  fraction?: number;
+  text: string;
+}
+
+/** What an operation runs with: the run's (or the cell's) signal, the run that owns it, a progress sink. */
+export interface OperationContext {
+  signal: AbortSignal;
+  runId?: string;
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface DeviceOptions {
+  name: string;
+  ownership?: OwnershipMode;
+  /** A fault on a critical device trips the cell's emergency stop. */
+  critical?: boolean;
+}
+
+/** Capability: a device that can pause its current operation and resume it (feed hold, program pause). */
+export interface Pausable {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+}
+
+/** True when `device` can pause (bluesky's `Pausable`: the engine asks, the device declares). */
+export function isPausable(device: Device): device is Device & Pausable {
+  return typeof (device as Partial<Pausable>).pause === 'function' && typeof (device as Partial<Pausable>).resume === 'function';
+}
+
+/**
+ * The device contract every driver implements, and the machinery they share (one way to do a
+ * thing): a serialized command queue whose stop lane bypasses it, ownership by a run,
+ * validation of parameters against the declared operation table and limits checked before a
+ * byte is sent, lifecycle status and telemetry as events.
+ *
+ * Events: `'health'` (DeviceHealth, on every change), `'telemetry'` (readings), `'fault'`.
+ * A driver implements `perform`, `sendStop` and `safe`, and overrides `checkLimits`,
+ * `onOperationAborted`, `reset` and `activeFault` where its device has them.
+ */
+export abstract class Device extends EventEmitter {
+  abstract readonly kind: string;
+  abstract readonly operations: OperationTable;
+  readonly name: string;
+  ownership: OwnershipMode;
+  critical: boolean;
+  protected readonly queue: CommandQueue;
+  private statusValue: DeviceStatus = 'disconnected';
+  private detailValue = '';
+  private faultValue: string | null = null;
+  private trusted: boolean | undefined = undefined;
+  private ownerValue: string | null = null;
+  private readonly ownerWaiters: (() => void)[] = [];
+  /** True while `stop()` aborts the queue, so per-operation abort handlers know a stop is already on the wire. */
+  protected stopping = false;
+
+  constructor(options: DeviceOptions) {
+    super();
+    this.name = options.name;
+    this.ownership = options.ownership ?? 'wait';
+    this.critical = options.critical ?? false;
+    this.queue = new CommandQueue(options.name);
+  }
+
+  get status(): DeviceStatus {
+    return this.statusValue;
+  }
+
+  get owner(): string | null {
+    return this.ownerValue;
+  }
+
+  get positionTrusted(): boolean | undefined {
+    return this.trusted;
+  }
+
+  get health(): DeviceHealth {
+    return {
+      device: this.name,
+      kind: this.kind,
+      status: this.statusValue,
+      detail: this.detailValue,
+      fault: this.faultValue,
+      positionTrusted: this.trusted,
+      owner: this.ownerValue,
+    };
+  }
+
+  /**
+   * Run one operation: find it in the table, validate its parameters, check the device's limits
+   * (all before anything is sent), take ownership for the run, wait for the queue, perform it.
+   * When `ctx.signal` fires, the returned promise rejects at once with the reason and the
+   * driver's `onOperationAborted` tells the device to stop what it is doing.
+   */
+  async execute(operation: string, params: unknown, ctx: OperationContext): Promise<unknown> {
+    const op = findOperation(this.name, this.operations, operation);
+    const checked = validateParams(this.name, op, params);
+    this.checkLimits(op, checked);
+    if (op.moves && this.trusted === false) {
+      throw new WorkcellError('position-untrusted', `${this.name}: ${op.name} refused: the position can no longer be trusted; home the device first`, {
+        subject: this.name,
+        operation: op.name,
+      });
+    }
+    if (this.statusValue === 'disconnected' || this.statusValue === 'connecting') {
+      throw new WorkcellError('not-connected', `${this.name}: ${op.name} refused: the device is ${this.statusValue}${this.detailValue ? ` (${this.detailValue})` : ''}`, {
+        subject: this.name,
+        operation: op.name,
+      });
+    }
+    await this.acquire(ctx.runId ?? null, ctx.signal, op.name);
+    return this.queue.run(
+      op.name,
+      ctx.signal,
+      async (signal) => {
+        const wasReady = this.statusValue === 'ready';
+        if (wasReady) this.setStatus('busy', op.label);
+        try {
+          return await this.perform(op, checked, { ...ctx, signal });
+        } finally {
+          if (this.statusValue === 'busy') this.setStatus('ready');
+        }
+      },
+      (reason) => {
+        if (!this.stopping) this.onOperationAborted(op, reason);
+      },
+    );
+  }
+
+  /**
+   * Stop now, bypassing the command queue: the stop frame is written before this returns
+   * wherever the transport allows, then every queued and running operation is rejected with
+   * `reason`. Resolves when the device has acknowledged (or the driver has done what it can).
+   */
+  stop(reason: Cancellation): Promise<void> {
+    let sent: Promise<void>;
+    try {
+      sent = Promise.resolve(this.sendStop(reason));
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    this.stopping = true;
+    try {
+      this.queue.abortAll(reason);
+    } finally {
+      this.stopping = false;
+    }
+    return sent;
+  }
+
+  /** Bring the device to its configured safe state. Runs shielded, bounded by `signal`. */
+  abstract safe(signal: AbortSignal): Promise<void>;
+
+  /** Clear alarms after an emergency stop. Drivers with alarms override; the default clears the fault. */
+  async reset(_signal: AbortSignal): Promise<void> {
+    if (this.statusValue === 'fault' && !this.activeFault()) this.setStatus('ready');
+    this.faultValue = null;
+  }
+
+  /** A fault that a reset cannot clear while it lasts (e.g. an interlock still open), or null. */
+  activeFault(): string | null {
+    return null;
+  }
+
+  /** The driver's work for one validated operation. */
+  protected abstract perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown>;
+
+  /** Write the device's stop frame now (synchronously where the transport allows). */
+  protected abstract sendStop(reason: Cancellation): Promise<void> | void;
+
+  /** Refuse parameters outside the device's limits; throw a `limitError`. Default: no limits. */
+  protected checkLimits(_op: OperationSpec, _params: Record<string, unknown>): void {}
+
+  /** The operation in flight was cancelled (not by `stop()`): tell the device to stop it. */
+  protected onOperationAborted(_op: OperationSpec, _reason: unknown): void {}
+
+  /** A clear error for a value outside a limit, naming device, operation, limit and value. */
+  protected limitError(op: OperationSpec, what: string, value: unknown, limit: string): WorkcellError {
+    return new WorkcellError('limit', `${this.name}: ${op.name} refused: ${what} ${showValue(value)} is outside the limit ${limit}; nothing was sent`, {
+      subject: this.name,
+      operation: op.name,
+      value,
+    });
+  }
+
+  /** Take the device for `runId` (null: work outside any run). See `OwnershipMode`. */
+  async acquire(runId: string | null, signal: AbortSignal, operation = 'operation'): Promise<void> {
+    for (;;) {
+      if (this.ownerValue === null || this.ownerValue === runId) {
+        if (runId !== null && this.ownerValue !== runId) {
+          this.ownerValue = runId;
+          this.emitHealth();
+        }
+        return;
+      }
+      if (this.ownership === 'fail-fast') {
+        throw new WorkcellError('device-owned', `${this.name}: ${operation} refused: the device is in use by run ${this.ownerValue}`, {
+          subject: this.name,
+          operation,
+          value: runId,
+        });
+      }
+      await abortable(signal, new Promise<void>((resolve) => this.ownerWaiters.push(resolve)));
+    }
+  }
+
+  /** Give the device back if `runId` holds it; the next waiting run may take it. */
+  release(runId: string): void {
+    if (this.ownerValue !== runId) return;
+    this.ownerValue = null;
+    this.emitHealth();
+    for (const wake of this.ownerWaiters.splice(0)) wake();
+  }
+
+  /** Set the lifecycle status; emits `'health'` on change. A fault on a critical device also emits `'fault'`. */
+  protected setStatus(status: DeviceStatus, detail = '', fault: string | null = status === 'fault' ? detail : this.faultValue): void {
+    if (status === this.statusValue && detail === this.detailValue && fault === this.faultValue) return;
+    this.statusValue = status;
+    this.detailValue = detail;
+    this.faultValue = status === 'fault' ? fault : status === 'ready' ? null : this.faultValue;
+    this.emitHealth();
+    if (status === 'fault') this.emit('fault', { device: this.name, fault: detail, critical: this.critical });
+  }
+
+  /** Mark whether the device's position can be trusted (false refuses moving operations). */
+  protected setPositionTrusted(trusted: boolean | undefined): void {
+    if (trusted === this.trusted) return;
+    this.trusted = trusted;
+    this.emitHealth();
+  }
+
+  /** Publish readings as telemetry. */
+  protected telemetry(readings: Record<string, unknown>): void {
+    this.emit('telemetry', { device: this.name, kind: this.kind, time: Date.now(), ...readings });
+  }
+
+  private emitHealth(): void {
+    this.emit('health', this.health);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './device';
+export * from './operations';
+export * from './command-queue';

@@ -1,0 +1,214 @@
+import { Cancellation, Cancelled, Timeout } from './reasons';
+
+/** What a scope does when its own deadline passes. */
+export type DeadlineMode = 'fail' | 'move-on';
+
+export interface ScopeOptions {
+  /** Shown in reasons and errors ("run 7f3a", "gantry move"). */
+  name?: string;
+  /** The enclosing scope: cancelling it cancels this one, with the same reason. */
+  parent?: CancelScope;
+  /**
+   * A deadline relative to now, in ms. When it passes the scope is cancelled with `Timeout`.
+   * A deadline of zero or less is already past: the scope is born cancelled.
+   */
+  timeoutMs?: number;
+  /**
+   * `fail` (fail-after, the default): `run()` rejects with the `Timeout`.
+   * `move-on` (move-on-after): `run()` resolves to `undefined` and `movedOn` is true.
+   */
+  onDeadline?: DeadlineMode;
+}
+
+/**
+ * A cancel scope: owns one `AbortSignal` that fires at most once, with a typed reason
+ * (`EStop`, `Cancelled`, `Timeout` or `Failed`).
+ *
+ * - Nesting: cancelling a scope cancels every child with the same reason; cancelling a child
+ *   never cancels its parent. A child created under an already cancelled parent is born
+ *   cancelled with the parent's reason.
+ * - The first reason wins: later `cancel()` calls change nothing and return false.
+ * - Deadlines: see `ScopeOptions.timeoutMs` and `onDeadline`. A parent's cancellation is never
+ *   swallowed by a child's move-on deadline: only the scope's own deadline moves on.
+ * - `close()` ends the scope's life without cancelling it: its timer stops and its parent
+ *   forgets it, so long-lived parents (a cell) do not accumulate finished children.
+ */
+export class CancelScope {
+  readonly name: string;
+  readonly parent: CancelScope | undefined;
+  readonly onDeadline: DeadlineMode;
+  private readonly controller = new AbortController();
+  private readonly children = new Set<CancelScope>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private ownDeadlineHit = false;
+
+  constructor(options: ScopeOptions = {}) {
+    this.name = options.name ?? 'scope';
+    this.parent = options.parent;
+    this.onDeadline = options.onDeadline ?? 'fail';
+    const parent = options.parent;
+    if (parent) {
+      if (parent.cancelled) {
+        this.cancel(parent.reason);
+        return;
+      }
+      parent.children.add(this);
+    }
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined) {
+      if (!Number.isFinite(timeoutMs)) throw new RangeError(`${this.name}: deadline must be a finite number of ms, got ${timeoutMs}`);
+      if (timeoutMs <= 0) this.expire(timeoutMs);
+      else this.timer = setTimeout(() => this.expire(timeoutMs), timeoutMs);
+    }
+  }
+
+  /** The signal every awaited operation in this scope takes. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get cancelled(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** The reason the scope fired with, or undefined while it has not. */
+  get reason(): Cancellation | undefined {
+    return this.cancelled ? (this.controller.signal.reason as Cancellation) : undefined;
+  }
+
+  /** True when the scope fired because its own deadline passed and it is a move-on scope. */
+  get movedOn(): boolean {
+    return this.ownDeadlineHit && this.onDeadline === 'move-on';
+  }
+
+  /** True when this scope's own deadline (not a parent's) cancelled it. */
+  get deadlineHit(): boolean {
+    return this.ownDeadlineHit;
+  }
+
+  /**
+   * Cancel this scope and, with the same reason, every child. The first reason wins; returns
+   * false when the scope had already fired. Listeners on the signal run synchronously here.
+   */
+  cancel(reason: Cancellation = new Cancelled(this.name)): boolean {
+    if (this.cancelled) return false;
+    this.clearTimer();
+    this.controller.abort(reason);
+    for (const child of [...this.children]) child.cancel(reason);
+    this.children.clear();
+    this.detach();
+    return true;
+  }
+
+  /** A nested scope. See `ScopeOptions`. */
+  child(options: Omit<ScopeOptions, 'parent'> = {}): CancelScope {
+    return new CancelScope({ ...options, parent: this });
+  }
+
+  /** Throws the scope's reason if it has fired: a checkpoint. */
+  throwIfCancelled(): void {
+    if (this.cancelled) throw this.reason;
+  }
+
+  /**
+   * Run `fn` inside the scope and close the scope afterwards. Rejects with the scope's reason
+   * as soon as the scope fires, even if `fn` has not settled yet (it still gets the signal and
+   * should wind down). For a move-on scope whose own deadline passed, resolves to `undefined`.
+   */
+  async run<T>(fn: (scope: CancelScope) => Promise<T>): Promise<T | undefined> {
+    try {
+      this.throwIfCancelled();
+      return await abortable(this.signal, fn(this));
+    } catch (err) {
+      if (this.movedOn && err === this.reason) return undefined;
+      throw err;
+    } finally {
+      this.close();
+    }
+  }
+
+  /** End the scope's life without cancelling it (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer();
+    this.detach();
+  }
+
+  private expire(timeoutMs: number): void {
+    if (this.cancelled) return;
+    this.ownDeadlineHit = true;
+    this.cancel(new Timeout(this.name, Math.max(0, timeoutMs)));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private detach(): void {
+    this.parent?.children.delete(this);
+  }
+}
+
+/**
+ * Settle with `promise`, unless `signal` fires first: then reject with `signal.reason` at once
+ * (the rejection is delivered within the same event-loop turn as the abort) and call `onAbort`
+ * so the caller can tell the device to stop what it is doing. An already-aborted signal
+ * rejects immediately. The listener is removed when either side settles.
+ */
+export function abortable<T>(signal: AbortSignal, promise: Promise<T>, onAbort?: (reason: unknown) => void): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    onAbort?.(signal.reason);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const listener = () => {
+      promise.catch(() => undefined);
+      try {
+        onAbort?.(signal.reason);
+      } finally {
+        reject(signal.reason);
+      }
+    };
+    signal.addEventListener('abort', listener, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', listener);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', listener);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Run cleanup shielded: `fn` gets a fresh root scope that no outer cancellation reaches (not
+ * an emergency stop, not the scope it cleans up after), bounded only by its own fail-after
+ * deadline of `timeoutMs`. Rejects with `Timeout` when the deadline passes, promptly, even if
+ * `fn` ignores its signal. A shield without a finite positive bound is refused: unbounded
+ * cleanup could hang a shutdown.
+ */
+export function shielded<T>(name: string, timeoutMs: number, fn: (scope: CancelScope) => Promise<T>): Promise<T> {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    return Promise.reject(new RangeError(`${name}: a shielded cleanup needs a finite positive timeout, got ${timeoutMs}`));
+  }
+  const scope = new CancelScope({ name, timeoutMs, onDeadline: 'fail' });
+  return scope.run(fn) as Promise<T>;
+}
+
+/** A delay that ends early, rejecting with the signal's reason, when `signal` fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  const delay = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    signal?.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  });
+  return signal ? abortable(signal, delay) : delay;
+}

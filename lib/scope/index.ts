@@ -1,0 +1,3 @@
+export * from './reasons';
+export * from './cancel-scope';
+export * from './task-group';
