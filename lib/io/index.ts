@@ -1,0 +1,16 @@
+/**
+ * The I/O layer: transports (serial, TCP), line framing, and a reconnecting line connection
+ * with request/reply matching, pipelining and real-time writes. Drivers import from here.
+ */
+export * from './errors';
+export * from './transport';
+export * from './endpoint';
+export * from './serial-transport';
+export * from './tcp-transport';
+export * from './create-transport';
+export * from './line-framer';
+export * from './reply-matchers';
+export * from './backoff';
+export * from './line-connection';
+export * from './port-list';
+export * from './serve-on-serial';
