@@ -1,0 +1,203 @@
+import {
+  LineConnection, createTransport, listSerialPorts, type ConnectionStatus, type LineDelimiter, type StatusDetail,
+  type SerialSettings,
+} from '../lib/io';
+
+// Only what this file uses of the Node-RED runtime API, declared here to stay out of shared typings.
+interface NodeStatus { fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey'; shape?: 'ring' | 'dot'; text?: string }
+interface RedNode {
+  id: string;
+  name?: string;
+  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
+  error(message: unknown): void;
+  warn(message: unknown): void;
+  log(message: unknown): void;
+  status(status: NodeStatus): void;
+}
+interface AdminResponse { json(body: unknown): void }
+type Middleware = (req: unknown, res: AdminResponse, next: () => void) => void;
+interface RedAPI {
+  nodes: {
+    createNode(node: object, def: object): void;
+    registerType(type: string, ctor: (this: never, def: never) => void, options?: object): void;
+  };
+  httpAdmin: { get(path: string, ...handlers: Middleware[]): void };
+  auth: { needsPermission(permission: string): Middleware };
+  _(key: string, substitutions?: Record<string, unknown>): string;
+}
+
+interface SerialConfigDef {
+  id: string;
+  name?: string;
+  address?: string;
+  baudRate?: string | number;
+  dataBits?: string | number;
+  parity?: string;
+  stopBits?: string | number;
+  delimiter?: string;
+  backoffMin?: string | number;
+  backoffMax?: string | number;
+}
+
+const delimiters: Record<string, LineDelimiter> = { lf: '\n', crlf: '\r\n', cr: '\r' };
+
+function number<T extends number>(value: unknown, allowed: readonly T[] | null, fallback: T): T {
+  const n = Number(value);
+  if (value === undefined || value === '' || !Number.isFinite(n)) return fallback;
+  if (allowed && !allowed.includes(n as T)) return fallback;
+  return n as T;
+}
+
+/** The editor's configuration, typed and defaulted once at the edge. */
+function connectionSettings(def: SerialConfigDef): { address: string; serial: SerialSettings; delimiter: LineDelimiter; backoff: { minMs: number; maxMs: number } } {
+  const minMs = Math.max(0, number(def.backoffMin, null, 0.5) * 1000);
+  const maxMs = Math.max(minMs, number(def.backoffMax, null, 15) * 1000);
+  return {
+    address: String(def.address ?? '').trim(),
+    serial: {
+      baudRate: number(def.baudRate, null, 115200),
+      dataBits: number(def.dataBits, [5, 6, 7, 8] as const, 8),
+      parity: (['none', 'even', 'odd', 'mark', 'space'] as const).find((p) => p === def.parity) ?? 'none',
+      stopBits: number(def.stopBits, [1, 1.5, 2] as const, 1),
+    },
+    delimiter: delimiters[def.delimiter ?? 'lf'] ?? '\n',
+    backoff: { minMs, maxMs },
+  };
+}
+
+function serialNodes(RED: RedAPI): void {
+  function statusFor(status: ConnectionStatus, detail: StatusDetail): NodeStatus {
+    switch (status) {
+      case 'connecting': return { fill: 'yellow', shape: 'ring', text: RED._('serial.status.connecting') };
+      case 'connected': return { fill: 'green', shape: 'dot', text: RED._('serial.status.connected') };
+      case 'reconnecting': return {
+        fill: 'red', shape: 'ring',
+        text: RED._('serial.status.retrying', { seconds: Math.max(1, Math.round((detail.inMs ?? 0) / 1000)) }),
+      };
+      case 'disconnected': return { fill: 'red', shape: 'ring', text: RED._('serial.status.disconnected') };
+      default: return {};
+    }
+  }
+
+  function SerialConfigNodeCtor(this: serialNodes.SerialConfigNode, def: SerialConfigDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const settings = connectionSettings(def);
+    const users = new Map<string, serialNodes.SerialUser>();
+    let connection: LineConnection | undefined;
+    let closing: Promise<void> | undefined;
+    let lastReason: string | undefined;
+
+    function fanOut(status: ConnectionStatus, detail: StatusDetail): void {
+      for (const user of users.values()) tell(user, status, detail);
+    }
+    function tell(user: serialNodes.SerialUser, status: ConnectionStatus, detail: StatusDetail): void {
+      try {
+        if (user.onStatus) user.onStatus(status, detail);
+        else user.status?.(statusFor(status, detail));
+      } catch (error) {
+        node.warn(`serial ${settings.address}: a user's status handler failed: ${(error as Error).message}`);
+      }
+    }
+
+    function create(): LineConnection {
+      // An invalid address throws an EndpointError; createNode callers get it as a node error.
+      const made = new LineConnection(createTransport(settings.address, { serial: settings.serial }), {
+        framing: { delimiter: settings.delimiter },
+        reconnect: settings.backoff,
+      });
+      made.on('status', (status, detail) => fanOut(status, detail));
+      made.on('connected', () => { lastReason = undefined; node.log(`${made.description}: connected`); });
+      made.on('disconnected', ({ reason }) => node.warn(`${made.description}: disconnected (${reason})`));
+      made.on('connectFailed', ({ error }) => {
+        // Log each distinct reason once, not every retry.
+        if (error.message !== lastReason) node.warn(error.message);
+        lastReason = error.message;
+      });
+      return made;
+    }
+
+    Object.defineProperty(node, 'connection', {
+      enumerable: true,
+      get(): LineConnection {
+        if (!connection) connection = create();
+        return connection;
+      },
+    });
+
+    node.register = (user: serialNodes.SerialUser) => {
+      users.set(user.id, user);
+      const current = node.connection;
+      tell(user, current.status, current.statusDetail);
+      if (users.size !== 1 || current.status !== 'idle') return;
+      if (closing) {
+        // The previous connection is still releasing the port (a lock on a serial device).
+        void closing.then(() => { if (connection === current && current.status === 'idle') current.open(); });
+      } else {
+        current.open();
+      }
+    };
+
+    const shutDown = (): Promise<void> => {
+      const current = connection;
+      connection = undefined;
+      if (!current) return closing ?? Promise.resolve();
+      // Later registrations make a new connection; its open waits for this teardown (port lock).
+      closing = current.close().finally(() => { closing = undefined; });
+      return closing;
+    };
+
+    node.deregister = (user: serialNodes.SerialUser, done: () => void) => {
+      users.delete(user.id);
+      if (users.size > 0) {
+        done();
+        return;
+      }
+      shutDown().then(() => done(), () => done());
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      users.clear();
+      shutDown().then(() => done(), (error) => { node.error(error); done(); });
+    });
+
+    if (!settings.address) node.warn(RED._('serial.errors.noAddress'));
+  }
+
+  RED.nodes.registerType('workcell-serial', SerialConfigNodeCtor as never);
+
+  RED.httpAdmin.get('/workcell/serial-ports', RED.auth.needsPermission('workcell.read'), (_req, res) => {
+    void listSerialPorts().then((list) => res.json(list));
+  });
+}
+
+// Types other nodes use, merged onto the exported function (CommonJS `export =` allows no other exports).
+// eslint-disable-next-line @typescript-eslint/no-namespace
+declare namespace serialNodes {
+  /** A node that uses a serial connection: a device config node or a flow node. */
+  export interface SerialUser {
+    id: string;
+    /** Set by Node-RED on every node; the connection's status is shown on it unless `onStatus` is given. */
+    status?(status: NodeStatus): void;
+    /** Called with every status change of the connection (and the current one at `register`). */
+    onStatus?(status: ConnectionStatus, detail: StatusDetail): void;
+  }
+
+  /**
+   * The typed face of a `workcell-serial` config node for other nodes
+   * (`RED.nodes.getNode(def.serial) as SerialConfigNode`).
+   *
+   * Lifecycle, as the core MQTT broker node: `register(user)` adds a user; the first user opens
+   * the connection. Every status change fans out to every user. `deregister(user, done)` removes
+   * it; when the last user leaves, the connection is closed and `done` is called only once the
+   * port is really closed. Read `connection` after `register()`: a new one is made when a user
+   * registers after the previous connection was closed.
+   */
+  export interface SerialConfigNode extends RedNode {
+    readonly connection: LineConnection;
+    register(user: SerialUser): void;
+    deregister(user: SerialUser, done: () => void): void;
+  }
+}
+
+export = serialNodes;
