@@ -38,6 +38,11 @@ export interface AbortContextOptions {
   stopTimeoutMs?: number;
   /** Bound on each device's alarm clearing during reset, ms. */
   resetTimeoutMs?: number;
+  /**
+   * Start latched in `aborted`, tripped by these sources: an emergency stop survives the
+   * restart of the cell's node (a redeploy) and still needs an explicit reset.
+   */
+  startAborted?: string[];
 }
 
 export interface StartRunOptions {
@@ -109,6 +114,21 @@ export class AbortContext extends EventEmitter {
     this.stopTimeoutMs = options.stopTimeoutMs ?? 2_000;
     this.resetTimeoutMs = options.resetTimeoutMs ?? 10_000;
     this.root = new CancelScope({ name: `cell ${this.name}` });
+    if (options.startAborted?.length) {
+      this.latchedSources = [...options.startAborted];
+      this.stateValue = 'aborted';
+      this.root.cancel(new EStop(this.latchedSources.join(', ')));
+    }
+  }
+
+  /** The sources that tripped the latched emergency stop (empty unless aborting or aborted). */
+  get tripSources(): string[] {
+    return [...this.latchedSources];
+  }
+
+  /** Resolves when no emergency stop is in progress (at once if none is). */
+  async settled(): Promise<void> {
+    if (this.stopping) await this.stopping.catch(() => undefined);
   }
 
   get state(): CellState {
@@ -182,7 +202,7 @@ export class AbortContext extends EventEmitter {
     for (;;) {
       const refusal = this.refusal();
       if (refusal) {
-        throw this.root.reason ?? new WorkcellError('cell-aborted', `${where}: ${refusal}`, { subject: this.name, operation: where });
+        throw new WorkcellError('cell-aborted', `${where}: refused: ${refusal}`, { subject: this.name, operation: where, cause: this.root.reason });
       }
       let run: Run | undefined;
       if (runId !== undefined) {
@@ -379,7 +399,7 @@ export class AbortContext extends EventEmitter {
    * Cancel one run with `Cancelled`. The devices it owns get `stop()` and, unless `safe` is false,
    * their safe routine (shielded, bounded); they are released to other runs only afterwards.
    */
-  async cancelRun(runId: string, source: string, safe = true): Promise<StopReport> {
+  async cancelRun(runId: string, source: string, safe = true, reason: Cancellation = new Cancelled(source)): Promise<StopReport> {
     const run = this.runs.get(runId);
     if (!run) {
       throw new WorkcellError('unknown-run', `cannot cancel run ${JSON.stringify(runId)}: it is not in progress in cell "${this.name}"`, {
@@ -389,7 +409,6 @@ export class AbortContext extends EventEmitter {
       });
     }
     const t0 = performance.now();
-    const reason = new Cancelled(source);
     const owned = [...this.members.values()].filter((m) => m.device.owner === runId);
     this.safing.add(runId);
     try {

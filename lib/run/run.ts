@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { CancelScope, abortable } from '../scope/cancel-scope';
-import { Cancellation, Cancelled, Failed, describeError, isCancellation } from '../scope/reasons';
+import { Cancellation, Cancelled, Failed, Timeout, describeError, isCancellation } from '../scope/reasons';
 import { WorkcellError } from '../errors/workcell-error';
 
 /** How a run ended. Exactly one per run. */
@@ -155,7 +155,9 @@ export class Run extends EventEmitter {
       return;
     }
     this.failedStep = step;
-    this.scope.cancel(new Failed(error, step ?? undefined));
+    // A step's own deadline (fail-after) ends the run timed-out, not failed: the operator
+    // needs to know a deadline passed.
+    this.scope.cancel(error instanceof Timeout ? error : new Failed(error, step ?? undefined));
   }
 
   /** Cancel the run with `reason` (default `Cancelled`). No effect once ended. */
@@ -180,7 +182,8 @@ export class Run extends EventEmitter {
   private endByCancellation(reason: Cancellation): void {
     if (this.outcome) return;
     const error = reason instanceof Failed ? describeError(reason.cause) : reason.message;
-    this.finish(OUTCOME_OF[reason.kind], error, reason.source ?? null, reason.kind === 'failed' ? this.failedStep ?? this.currentStep : this.currentStep);
+    const step = this.failedStep ?? this.currentStep;
+    this.finish(OUTCOME_OF[reason.kind], error, reason.source ?? null, step);
   }
 
   private finish(outcome: RunOutcome, error: string | null, source: string | null, step: string | null = this.currentStep): void {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Cancellation, Cancelled, Timeout } from './reasons';
 
 /** What a scope does when its own deadline passes. */
@@ -47,6 +48,8 @@ export class CancelScope {
     this.name = options.name ?? 'scope';
     this.parent = options.parent;
     this.onDeadline = options.onDeadline ?? 'fail';
+    // Every operation awaiting in the scope listens on its signal: many is normal, not a leak.
+    setMaxListeners(0, this.controller.signal);
     const parent = options.parent;
     if (parent) {
       if (parent.cancelled) {
@@ -206,9 +209,16 @@ export function shielded<T>(name: string, timeoutMs: number, fn: (scope: CancelS
 
 /** A delay that ends early, rejecting with the signal's reason, when `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  const delay = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, ms));
-    signal?.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
-  return signal ? abortable(signal, delay) : delay;
 }

@@ -1,0 +1,75 @@
+import { AbortContext } from '../lib';
+import { getLatch, registerCell, setLatch, unregisterCell } from './shared/cell-registry';
+import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
+
+import { RedeployPolicy } from './shared/cell-registry';
+
+interface AbortContextNode extends RedNode {
+  cell: AbortContext;
+}
+
+interface AbortContextDef extends NodeDef {
+  safeTimeout?: string | number;
+  stopTimeout?: string | number;
+  redeploy?: RedeployPolicy;
+}
+
+function seconds(value: unknown, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : fallback;
+}
+
+export = function (RED: RedAPI): void {
+  /**
+   * `workcell-abort-context`: the cell, one emergency-stop domain. Owns the engine's
+   * AbortContext. A latched emergency stop survives a redeploy of this node: the new instance
+   * starts aborted and needs a reset. On close, runs still in progress are stopped and every
+   * device is brought safe, within Node-RED's close timeout.
+   */
+  function AbortContextNodeCtor(this: AbortContextNode, def: AbortContextDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    node.cell = new AbortContext({
+      name: def.name || `cell ${def.id}`,
+      safeTimeoutMs: seconds(def.safeTimeout, 10_000),
+      stopTimeoutMs: seconds(def.stopTimeout, 2_000),
+      startAborted: getLatch(def.id),
+    });
+    registerCell(def.id, node.cell, def.redeploy === 'estop-cell' ? 'estop-cell' : 'stop-affected');
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      const cell = node.cell;
+      const finish = () => {
+        const latched = cell.state === 'aborted' && cell.tripSources.some((s) => !s.startsWith('redeploy'));
+        setLatch(def.id, !removed && latched ? cell.tripSources : null);
+        unregisterCell(def.id, cell);
+        done();
+      };
+      const busy = cell.activeRuns.length > 0 || cell.devices.some((d) => d.status === 'busy' || d.owner !== null);
+      if (!busy || cell.state === 'aborted') {
+        void cell.settled().then(finish);
+        return;
+      }
+      // Leave a margin inside Node-RED's close timeout so done() is called before it gives up.
+      const budget = Math.max(100, closeTimeoutMs(RED) - 1000);
+      const timer = setTimeout(() => {
+        node.warn(`cell "${cell.name}": devices were not all safe within ${budget} ms of the redeploy`);
+        finish();
+      }, budget);
+      cell.estop(removed ? 'redeploy: cell removed' : 'redeploy').then(
+        (report) => {
+          clearTimeout(timer);
+          const unsafe = report.devices.filter((d) => d.safe !== 'safe');
+          if (unsafe.length) node.warn(`cell "${cell.name}": after the redeploy stop, not safe: ${unsafe.map((d) => `${d.device} (${d.safe}: ${d.error})`).join(', ')}`);
+          finish();
+        },
+        () => {
+          clearTimeout(timer);
+          finish();
+        },
+      );
+    });
+  }
+  RED.nodes.registerType('workcell-abort-context', AbortContextNodeCtor as unknown as (this: RedNode, def: NodeDef) => void);
+};
+

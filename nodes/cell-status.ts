@@ -1,0 +1,61 @@
+import { DeviceHealth, RunResult, StopReport } from '../lib';
+import { getCell } from './shared/cell-registry';
+import { NodeDef, RedAPI, RedNode } from './shared/red';
+
+interface CellStatusDef extends NodeDef {
+  cell: string;
+}
+
+const FILL = { ready: 'green', running: 'blue', held: 'yellow', aborting: 'red', aborted: 'red', resetting: 'yellow' } as const;
+
+export = function (RED: RedAPI): void {
+  /**
+   * `workcell-cell-status`: emits every state change of its cell (`topic: "state"`), every
+   * device health change (`topic: "device"`), every run's end (`topic: "run"`) and every stop
+   * report (`topic: "stop-report"`). Any input message asks for a snapshot (`topic: "snapshot"`).
+   */
+  function CellStatusNode(this: RedNode, def: CellStatusDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const cell = getCell(def.cell);
+    if (!cell) {
+      node.status({ fill: 'red', shape: 'ring', text: 'no cell configured' });
+      node.on('input', (_msg, _send, done) => done(new Error('cell status: no abort context (cell) is configured')));
+      return;
+    }
+    const show = () => node.status({ fill: FILL[cell.state], shape: 'dot', text: cell.state });
+    const onState = (e: { cell: string; from: string; to: string; source: string }) => {
+      show();
+      node.send({ topic: 'state', payload: { ...e, activeRuns: cell.activeRuns.length, tripSources: cell.tripSources } });
+    };
+    const onHealth = (h: DeviceHealth) => node.send({ topic: 'device', payload: h });
+    const onRunEnd = (r: RunResult) => node.send({ topic: 'run', payload: r });
+    const onReport = (r: StopReport) => node.send({ topic: 'stop-report', payload: r });
+    cell.on('state', onState);
+    cell.on('device-health', onHealth);
+    cell.on('run-end', onRunEnd);
+    cell.on('stop-report', onReport);
+    show();
+    node.on('input', (msg, send, done) => {
+      msg.topic = 'snapshot';
+      msg.payload = {
+        cell: cell.name,
+        state: cell.state,
+        runs: cell.activeRuns.map((r) => ({ run: r.id, sequence: r.sequence, step: r.step })),
+        devices: cell.devices,
+        tripSources: cell.tripSources,
+        activeTrips: cell.activeTrips,
+        lastReport: cell.lastReport ?? null,
+      };
+      send(msg);
+      done();
+    });
+    node.on('close', () => {
+      cell.off('state', onState);
+      cell.off('device-health', onHealth);
+      cell.off('run-end', onRunEnd);
+      cell.off('stop-report', onReport);
+    });
+  }
+  RED.nodes.registerType('workcell-cell-status', CellStatusNode as unknown as (this: RedNode, def: NodeDef) => void);
+};

@@ -1,0 +1,116 @@
+import { AbortContext, WorkcellError, describeError, showValue } from '../lib';
+import { getCell } from './shared/cell-registry';
+import { shortText } from './shared/checkpoint-input';
+import { readRunRef } from './shared/run-ref';
+import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
+
+const ACTIONS = ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel'] as const;
+type Action = (typeof ACTIONS)[number];
+
+interface EStopDef extends NodeDef {
+  cell: string;
+  action?: Action;
+}
+
+interface EStopNode extends RedNode {
+  action: Action;
+  trigger(action: Action, msg: NodeMessage, source: string): Promise<NodeMessage['payload']>;
+}
+
+/** Carry out one control action on a cell; resolves with what to put on msg.payload. */
+async function perform(cell: AbortContext, cellId: string, action: Action, msg: NodeMessage, source: string): Promise<Record<string, unknown>> {
+  switch (action) {
+    case 'estop':
+    case 'halt': {
+      const report = action === 'estop' ? await cell.estop(source) : await cell.halt(source);
+      return { action, cell: cell.name, state: cell.state, report };
+    }
+    case 'reset':
+      await cell.reset(source);
+      return { action, cell: cell.name, state: cell.state };
+    case 'hold':
+      await cell.hold(source);
+      return { action, cell: cell.name, state: cell.state };
+    case 'resume':
+      await cell.resume(source);
+      return { action, cell: cell.name, state: cell.state };
+    case 'cancel': {
+      const runId = runToCancel(msg, cellId);
+      const report = await cell.cancelRun(runId, source);
+      return { action, cell: cell.name, state: cell.state, run: runId, report };
+    }
+  }
+}
+
+function runToCancel(msg: NodeMessage, cellId: string): string {
+  if (typeof msg.run === 'string' && msg.run) return msg.run;
+  if (msg.run !== undefined) throw new WorkcellError('bad-run-ref', `estop: cancel needs msg.run to be a run id string, got ${showValue(msg.run)}`, { operation: 'cancel', value: msg.run });
+  const ref = readRunRef(msg, 'estop: cancel');
+  if (!ref) throw new WorkcellError('no-run', 'estop: cancel needs the run to cancel in msg.run or msg.workcell.run', { operation: 'cancel' });
+  if (ref.cell !== undefined && ref.cell !== cellId) {
+    throw new WorkcellError('foreign-run', `estop: cancel: run ${ref.run} belongs to another cell (${ref.cell})`, { operation: 'cancel', value: ref.run });
+  }
+  return ref.run;
+}
+
+export = function (RED: RedAPI): void {
+  /**
+   * `workcell-estop`: trips, halts, resets, holds, resumes its cell or cancels a run. The action
+   * is the node's configured one, or `msg.action` (`estop`, `halt`, `reset`, `hold`, `resume`,
+   * `cancel`). Its input is not a checkpoint: it acts while the cell is held or aborted. The
+   * editor's button on the node triggers the configured action (source "editor").
+   */
+  function EStopNodeCtor(this: EStopNode, def: EStopDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const configured: Action = ACTIONS.includes(def.action as Action) ? (def.action as Action) : 'estop';
+    node.action = configured;
+
+    node.trigger = async (action, msg, source) => {
+      const cell = getCell(def.cell);
+      if (!cell) throw new WorkcellError('no-cell', `estop "${def.name || action}": no abort context (cell) is configured`, { operation: action });
+      const payload = await perform(cell, def.cell, action, msg, source);
+      node.status({ fill: cell.state === 'aborted' ? 'red' : 'green', shape: 'dot', text: shortText(`${action}: ${cell.state}`) });
+      return payload;
+    };
+
+    node.on('input', (msg, send, done) => {
+      void (async () => {
+        let action = configured;
+        if (msg.action !== undefined) {
+          if (typeof msg.action !== 'string' || !ACTIONS.includes(msg.action as Action)) {
+            throw new WorkcellError('unknown-action', `estop: unknown msg.action ${showValue(msg.action)}; expected one of ${ACTIONS.join(', ')}`, { operation: 'estop', value: msg.action });
+          }
+          action = msg.action as Action;
+        }
+        const source = typeof msg.source === 'string' && msg.source ? msg.source : `node "${def.name || node.id}"`;
+        msg.payload = await node.trigger(action, msg, source);
+        send(msg);
+      })().then(
+        () => done(),
+        (err: unknown) => {
+          const error = err instanceof Error ? err : new Error(describeError(err));
+          node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
+          done(error);
+        },
+      );
+    });
+  }
+  RED.nodes.registerType('workcell-estop', EStopNodeCtor as unknown as (this: RedNode, def: NodeDef) => void);
+
+  // The editor's button on an estop node: its configured action, attributed to the editor.
+  RED.httpAdmin.post('/workcell/estop/:id', RED.auth.needsPermission('workcell.write'), (req, res) => {
+    const target = RED.nodes.getNode(req.params.id) as EStopNode | null;
+    if (!target || target.type !== 'workcell-estop') {
+      res.status(404).json({ error: `no deployed estop node ${req.params.id}` });
+      return;
+    }
+    target.trigger(target.action, {}, 'editor').then(
+      (payload) => res.json(payload),
+      (err: unknown) => {
+        target.error(err);
+        res.status(409).json({ error: describeError(err) });
+      },
+    );
+  });
+};

@@ -1,0 +1,67 @@
+import { AbortContext, RunResult } from '../../lib';
+
+/**
+ * The live cells of this Node-RED process, by config node id, and a bounded memory of ended
+ * runs. Runs are referenced from messages by id only (messages are cloned, split, joined and
+ * sent through link nodes), so a node that receives a run id needs to tell "this run ended
+ * (and how)" from "this run belongs to another cell" from "no such run".
+ */
+const cells = new Map<string, AbortContext>();
+const policies = new Map<string, RedeployPolicy>();
+
+/**
+ * What a redeploy that closes a sequence node does to its runs: `stop-affected` (default)
+ * ends them as aborted and brings the devices they own safe; `estop-cell` trips the whole cell.
+ */
+export type RedeployPolicy = 'stop-affected' | 'estop-cell';
+const ended = new Map<string, { cell: string; result: RunResult }>();
+const ENDED_MEMORY = 2000;
+/** Latched emergency stops survive a redeploy of the cell's config node: nothing moves until reset. */
+const latches = new Map<string, string[]>();
+
+export function registerCell(id: string, cell: AbortContext, redeploy: RedeployPolicy = 'stop-affected'): void {
+  cells.set(id, cell);
+  policies.set(id, redeploy);
+  cell.on('run-end', (result: RunResult) => {
+    ended.set(result.run, { cell: id, result });
+    if (ended.size > ENDED_MEMORY) ended.delete(ended.keys().next().value as string);
+  });
+}
+
+export function unregisterCell(id: string, cell: AbortContext): void {
+  if (cells.get(id) === cell) cells.delete(id);
+}
+
+export function redeployPolicy(id: string): RedeployPolicy {
+  return policies.get(id) ?? 'stop-affected';
+}
+
+export function getCell(id: string): AbortContext | undefined {
+  return cells.get(id);
+}
+
+/** Which live cell (config node id) a run in progress belongs to. */
+export function cellOfRun(runId: string): string | undefined {
+  for (const [id, cell] of cells) if (cell.getRun(runId)) return id;
+  return undefined;
+}
+
+/** The result of a run that has ended, if still remembered. */
+export function endedRun(runId: string): { cell: string; result: RunResult } | undefined {
+  return ended.get(runId);
+}
+
+/** Remember (or forget, with null) the trip sources of a cell that was aborted when its node closed. */
+export function setLatch(cellId: string, sources: string[] | null): void {
+  if (sources) latches.set(cellId, sources);
+  else latches.delete(cellId);
+}
+
+export function getLatch(cellId: string): string[] | undefined {
+  return latches.get(cellId);
+}
+
+/** Forget every latch (a fresh process): for test isolation. */
+export function forgetLatches(): void {
+  latches.clear();
+}

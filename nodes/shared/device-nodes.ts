@@ -1,0 +1,162 @@
+import { Device, DeviceHealth, EStop, OperationTable, Progress, WorkcellError, showValue, shielded } from '../../lib';
+import { getCell } from './cell-registry';
+import { checkpointedInput, shortText } from './checkpoint-input';
+import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './red';
+
+/** A driver as the node layer needs it: the device contract plus a connection lifecycle. */
+export interface ConnectedDevice extends Device {
+  /** Start connecting (and reconnecting); resolves once the first attempt has been made. */
+  open(): Promise<void>;
+  /** Disconnect for good; resolves once the connection is closed. */
+  close(): Promise<void>;
+}
+
+export interface DeviceConfigDef extends NodeDef {
+  cell: string;
+  safeGroup?: string | number;
+  ownership?: 'wait' | 'fail-fast';
+  critical?: boolean;
+}
+
+/** What an action node finds on its device config node. */
+export interface DeviceConfigNode extends RedNode {
+  device: ConnectedDevice | undefined;
+  cellId: string;
+}
+
+export interface DeviceKind<D extends DeviceConfigDef> {
+  /** The device config node type, e.g. `workcell-gantry-device`. */
+  configType: string;
+  /** The action node type, e.g. `workcell-gantry`. */
+  actionType: string;
+  /** The kind's name in the editor's admin API (`/workcell/kinds/<kind>/operations`). */
+  kind: string;
+  operations: OperationTable;
+  /** Build the driver from the config node's properties (and credentials). Throw on bad config. */
+  create(def: D, node: RedNode): ConnectedDevice;
+  credentials?: Record<string, { type: string }>;
+}
+
+const STATUS_FILL = { connecting: 'yellow', ready: 'green', busy: 'blue', fault: 'red', disconnected: 'red' } as const;
+
+/** The node status for a device's health. */
+export function healthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blue' | 'red'; shape: 'dot' | 'ring'; text: string } {
+  const untrusted = h.positionTrusted === false ? ' (not homed)' : '';
+  return {
+    fill: h.positionTrusted === false && h.status === 'ready' ? 'yellow' : STATUS_FILL[h.status],
+    shape: h.status === 'ready' || h.status === 'busy' ? 'dot' : 'ring',
+    text: shortText(`${h.status}${h.detail ? `: ${h.detail}` : ''}${untrusted}`),
+  };
+}
+
+/**
+ * Register a device kind's two node types, one way for every kind:
+ * - the config node owns the driver, adds it to its cell (with its safe-order group), opens the
+ *   connection, fans health out to its action nodes as status, and on close brings a busy or
+ *   owned device to a stop and its safe state (within Node-RED's close timeout) before it
+ *   disconnects and calls done;
+ * - the action node runs one operation per message, as a step of the message's run (or under
+ *   the cell outside any run): operation from the editor or `msg.operation`, parameters from the
+ *   editor overlaid by `msg.params`, validated before anything is sent; result on `msg.payload`.
+ * - `GET /workcell/kinds/<kind>/operations` serves the declared table to the editor form.
+ */
+export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind: DeviceKind<D>): void {
+  function ConfigNode(this: DeviceConfigNode, def: D): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    node.cellId = def.cell;
+    const cell = getCell(def.cell);
+    try {
+      node.device = kind.create(def, node);
+    } catch (err) {
+      node.error(err);
+      return;
+    }
+    const device = node.device;
+    device.ownership = def.ownership === 'fail-fast' ? 'fail-fast' : 'wait';
+    device.critical = def.critical === true;
+    if (cell) {
+      try {
+        cell.addDevice(device, Number(def.safeGroup) || 0);
+      } catch (err) {
+        node.error(err);
+      }
+    } else {
+      node.warn(`${device.name}: no abort context (cell) configured: the emergency stop will not reach this device`);
+    }
+    device.on('error', (err: unknown) => node.warn(err));
+    device.open().catch((err: unknown) => node.warn(err));
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      void (async () => {
+        const budget = Math.max(100, closeTimeoutMs(RED) - 1500);
+        const deadline = Date.now() + budget;
+        await cell?.settled();
+        if (device.status === 'busy' || device.owner !== null) {
+          await device.stop(new EStop('redeploy')).catch(() => undefined);
+          const left = Math.max(50, deadline - Date.now());
+          await shielded(`${device.name}: safe on redeploy`, left, (scope) => device.safe(scope.signal)).catch((err: unknown) => node.warn(err));
+        }
+        cell?.removeDevice(device);
+        await device.close().catch((err: unknown) => node.warn(err));
+      })().finally(done);
+    });
+  }
+  RED.nodes.registerType(kind.configType, ConfigNode as unknown as (this: RedNode, def: NodeDef) => void, kind.credentials ? { credentials: kind.credentials } : undefined);
+
+  interface ActionDef extends NodeDef {
+    device: string;
+    operation?: string;
+    params?: Record<string, unknown> | string;
+  }
+
+  function ActionNode(this: RedNode, def: ActionDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = RED.nodes.getNode(def.device) as DeviceConfigNode | null;
+    const device = config?.device;
+    let editorParams: Record<string, unknown> = {};
+    try {
+      editorParams = typeof def.params === 'string' ? (def.params ? JSON.parse(def.params) : {}) : (def.params ?? {});
+    } catch {
+      node.error(`${def.name || kind.actionType}: the saved parameters are not valid JSON: ${showValue(def.params)}`);
+    }
+    if (!config || !device) {
+      node.status({ fill: 'red', shape: 'ring', text: 'no device configured' });
+      node.on('input', (_m, _s, done) => done(new WorkcellError('no-device', `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node`)));
+      return;
+    }
+    const onHealth = (h: DeviceHealth) => node.status(healthStatus(h));
+    device.on('health', onHealth);
+    node.status(healthStatus(device.health));
+    node.on('close', () => device.off('health', onHealth));
+
+    checkpointedInput(
+      node,
+      {
+        cellId: config.cellId,
+        label: () => `${device.name}: ${def.name || def.operation || kind.kind}`,
+        onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health)),
+      },
+      async (msg, send, ctx) => {
+        const operation = msg.operation !== undefined ? msg.operation : def.operation;
+        if (msg.params !== undefined && (typeof msg.params !== 'object' || msg.params === null || Array.isArray(msg.params))) {
+          throw new WorkcellError('invalid-parameters', `${device.name}: ${String(operation)}: msg.params must be an object of parameters, got ${showValue(msg.params)}`, {
+            subject: device.name,
+            operation: String(operation),
+            value: msg.params,
+          });
+        }
+        const params = msg.operation !== undefined && msg.operation !== def.operation ? { ...(msg.params as object) } : { ...editorParams, ...(msg.params as object) };
+        const onProgress = (p: Progress) => node.status({ fill: 'blue', shape: 'dot', text: shortText(p.fraction !== undefined ? `${Math.round(p.fraction * 100)}% ${p.text}` : p.text) });
+        msg.payload = await ctx.step(`${device.name}: ${String(operation)}`, (signal) => device.execute(String(operation), params, { signal, runId: ctx.run?.id, onProgress }));
+        send(msg);
+      },
+    );
+  }
+  RED.nodes.registerType(kind.actionType, ActionNode as unknown as (this: RedNode, def: NodeDef) => void);
+
+  RED.httpAdmin.get(`/workcell/kinds/${kind.kind}/operations`, RED.auth.needsPermission('workcell.read'), (_req, res) => {
+    res.json({ kind: kind.kind, operations: kind.operations });
+  });
+}
