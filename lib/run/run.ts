@@ -74,6 +74,7 @@ export class Run extends EventEmitter {
   private readonly startedHr = performance.now();
   private currentStep: string | null = null;
   private failedStep: string | null = null;
+  private failureCause: unknown = undefined;
   private inFlight = 0;
   private completionRequested = false;
   private readonly branchErrors: { step: string; error: string }[] = [];
@@ -146,7 +147,15 @@ export class Run extends EventEmitter {
     this.currentStep = step;
   }
 
-  /** A step failed: fail the run (fail-run) or record it (report-only). */
+  /** The error that failed the run (what was given to `fail()`), if it failed that way. */
+  get failure(): unknown {
+    return this.failureCause;
+  }
+
+  /**
+   * A step failed: fail the run (fail-run) or record it (report-only). A `Timeout` (a step's own
+   * fail-after deadline) ends the run `timed-out`; any other error ends it `failed`.
+   */
   fail(error: unknown, step: string | null = this.currentStep): void {
     if (this.outcome) return;
     if (this.policy === 'report-only') {
@@ -155,6 +164,7 @@ export class Run extends EventEmitter {
       return;
     }
     this.failedStep = step;
+    this.failureCause = error;
     // A step's own deadline (fail-after) ends the run timed-out, not failed: the operator
     // needs to know a deadline passed.
     this.scope.cancel(error instanceof Timeout ? error : new Failed(error, step ?? undefined));

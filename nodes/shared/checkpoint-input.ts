@@ -104,7 +104,7 @@ async function handle(node: RedNode, options: CheckpointOptions, handler: Checkp
   } catch (err) {
     // A step cut off by its run's end is not an error of its own: the run's outcome (reported
     // once, by the sequence) says why. Outside a run there is no outcome, so it is an error.
-    if (run && run.ended && isCancellation(err)) {
+    if (run && run.ended && isCancellation(err) && err !== run.failure) {
       node.status({ fill: 'grey', shape: 'ring', text: shortText(`${run.result?.outcome}: ${err.message}`) });
       return;
     }
