@@ -1,1 +1,2 @@
 export * from './abort-context';
+export * from './watchdog';
