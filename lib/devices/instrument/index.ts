@@ -1,0 +1,6 @@
+/** SCPI measurement instruments (DMM, power supply): driver, operation table, presets, reply parsing. */
+export * from './instrument-device';
+export * from './operations';
+export * from './presets';
+export * from './scpi-error';
+export * from './scpi-response';

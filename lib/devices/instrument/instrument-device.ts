@@ -1,0 +1,551 @@
+import { Device, type DeviceStatus, type OperationContext } from '../../device/device';
+import type { OperationSpec } from '../../device/operations';
+import { WorkcellError, showValue } from '../../errors/workcell-error';
+import { Cancellation, describeError, isCancellation } from '../../scope/reasons';
+import type { BackoffOptions } from '../../io/backoff';
+import { createTransport } from '../../io/create-transport';
+import { IoError, RequestTimeoutError } from '../../io/errors';
+import { LineConnection, type ConnectionStatus, type StatusDetail } from '../../io/line-connection';
+import type { ReplyMatcher } from '../../io/reply-matchers';
+import type { SerialSettings } from '../../io/serial-transport';
+import { INSTRUMENT_OPERATIONS } from './operations';
+import { instrumentPreset, type InstrumentPreset, type TelemetryQuery } from './presets';
+import { ScpiCommandError, formatScpiError, parseScpiError, type ScpiErrorEntry } from './scpi-error';
+import { containsQuery, parseScpiNumbers, unitOfQuery } from './scpi-response';
+
+/** What ends a program message on the wire. */
+export type ScpiTerminator = '\n' | '\r\n' | '\r';
+
+/** Settings of one SCPI instrument; every preset-derived field can be overridden. */
+export interface ScpiInstrumentOptions {
+  /** The device's name in the cell and in every message (`DMM`, `PSU 1`). */
+  name: string;
+  /** `tcp://host:5025` or a serial device path; ignored when `connection` is given. */
+  address?: string;
+  /** A connection to use instead of one made from `address`. The driver owns it: it opens and closes it. */
+  connection?: LineConnection;
+  /** Serial line settings (baud rate…); only for a serial `address`. */
+  serial?: SerialSettings;
+  /** Program message terminator, also the reply delimiter (`\r\n` replies are read as `\n` + trimmed CR). Default `\n`. */
+  terminator?: ScpiTerminator;
+  /** A key of `INSTRUMENT_PRESETS`; default `generic`. */
+  preset?: string;
+  measureQuery?: string;
+  readQuery?: string;
+  /** Output command template with `{channel}` and `{state}`; '' for none. */
+  outputCommand?: string;
+  channels?: number;
+  /** Commands `safe()` sends before draining the error queue and `*CLS`. */
+  safeCommands?: readonly string[];
+  /** Written at once to stop the instrument. Default `ABOR`. */
+  stopCommand?: string;
+  /** Sent once after each successful `*IDN?` (e.g. `SYST:REM` for an RS-232 Keysight). */
+  initCommands?: readonly string[];
+  /** Read `SYST:ERR?` after every operation and fail it on SCPI errors. Default true. */
+  errorCheck?: boolean;
+  /** Default reply timeout, ms. Default 5000. */
+  timeoutMs?: number;
+  /** Telemetry poll period, ms; 0 (default) turns telemetry off. */
+  telemetryIntervalMs?: number;
+  /** Telemetry readings; default the preset's. */
+  telemetry?: readonly TelemetryQuery[];
+  reconnect?: BackoffOptions | false;
+  ownership?: 'wait' | 'fail-fast';
+  critical?: boolean;
+}
+
+/** The result of `measure` and `read`. */
+export interface InstrumentReading {
+  /** The reading; null when it was an overload flagged rather than failed. */
+  value: number | null;
+  unit: string;
+  query: string;
+  overload: boolean;
+  /** Every reading when the reply held more than one (sample count > 1, `MEAS:ALL?`). */
+  values?: (number | null)[];
+}
+
+/** IEEE 488.2 §10.14: `*IDN?` answers four comma-separated fields. Other lines are stale or damaged. */
+const idnReply: ReplyMatcher = (line) => (line.split(',').length >= 4 && /^[\x20-\x7e]+$/.test(line.trim()) ? 'final' : 'push');
+/** `*OPC?` answers 1; anything else arriving first is a late reply to something abandoned. */
+const opcReply: ReplyMatcher = (line) => (/^\s*\+?1\s*$/.test(line) ? 'final' : 'push');
+/** At most this many `SYST:ERR?` reads per drain: 20 entries on a Keysight plus slack for errors arriving meanwhile. */
+const MAX_ERROR_READS = 32;
+/** `-410,"Query INTERRUPTED"`: what the instrument logs when our own stop interrupted a query. */
+const QUERY_INTERRUPTED = -410;
+
+/**
+ * A SCPI measurement instrument (DMM, power supply, SMU) over TCP (raw socket, port 5025) or a
+ * serial line, as a Workcell device.
+ *
+ * Connection: the driver owns one `LineConnection` (strict send/reply, one request in flight).
+ * On every (re)connect it asks `*IDN?` (the identity becomes the health detail), sends the init
+ * commands and, with the error check on, drains errors left from before; only then is the
+ * device `ready`. A failed identification is retried while the session lasts.
+ *
+ * Operations (see `INSTRUMENT_OPERATIONS`): measure, read, query, write, output. With the error
+ * check on, each is followed by draining `SYST:ERR?` until `0,"No error"`; any error fails the
+ * operation as a `ScpiCommandError` ("DMM: write "VOLT 99" → -222,"Data out of range"").
+ *
+ * Stop: the stop command (`ABOR`) is written at once, past anything queued. The instrument
+ * never answers a query that `ABOR` interrupted, and a reply already on its way may still
+ * arrive, so before the next request the driver resynchronises: it drops the replies still owed
+ * (`discardPendingReplies`) and asks `*OPC?`, ignoring every line until its `1`, then drains the
+ * errors the abort caused (`-410`). The same happens after a reply timeout (the driver writes
+ * `ABOR` then too: it gave up on the query, so the instrument should stop working on it).
+ *
+ * Safe: after the resync, the safe commands (default: every output off), then the error queue is
+ * drained (errors caused by the safe commands fail `safe()`), then `*CLS`, confirmed by `*OPC?`.
+ *
+ * Telemetry: with an interval set, the telemetry queries are read through the command queue
+ * (never overlapping an operation; skipped while one runs) and emitted as a `'telemetry'` event
+ * `{device, kind, time, identity, readings: {name: value}, units: {name: unit}}`.
+ *
+ * Events besides the Device ones: `'warning'` (string) for errors found and discarded outside an
+ * operation (stale errors at connect, errors an abort caused, a failed telemetry read).
+ */
+export class ScpiInstrumentDevice extends Device {
+  readonly kind = 'instrument';
+  readonly operations = INSTRUMENT_OPERATIONS;
+  readonly connection: LineConnection;
+  readonly preset: InstrumentPreset;
+  readonly measureQuery: string;
+  readonly readQuery: string;
+  readonly outputCommand: string;
+  readonly channels: number;
+  readonly safeCommands: readonly string[];
+  readonly stopCommand: string;
+  readonly initCommands: readonly string[];
+  readonly errorCheck: boolean;
+  readonly timeoutMs: number;
+  readonly telemetryIntervalMs: number;
+  readonly telemetryQueries: readonly TelemetryQuery[];
+  private readonly terminator: ScpiTerminator;
+  private identityValue: string | undefined;
+  /** True after a stop or an abandoned request: the reply stream must be resynchronised before the next request. */
+  private needsResync = false;
+  /** Aborted when the current session ends; identification and telemetry of that session stop. */
+  private session: AbortController | undefined;
+  private telemetryTimer: NodeJS.Timeout | undefined;
+  private telemetryBusy = false;
+  /** Unit of the function last configured by a MEASure/CONFigure command, for `READ?`-style queries. */
+  private lastUnit: string | undefined;
+  private closed = false;
+
+  /** Validates the options (throws a RangeError or EndpointError naming the bad one); connects on `open()`. */
+  constructor(options: ScpiInstrumentOptions) {
+    super({ name: options.name, ownership: options.ownership, critical: options.critical });
+    const preset = instrumentPreset(options.preset);
+    this.preset = preset;
+    this.terminator = options.terminator ?? '\n';
+    if (!['\n', '\r\n', '\r'].includes(this.terminator)) throw new RangeError(`${this.name}: the terminator must be \\n, \\r\\n or \\r, got ${JSON.stringify(this.terminator)}`);
+    this.measureQuery = (options.measureQuery || preset.measureQuery).trim();
+    this.readQuery = (options.readQuery || preset.readQuery).trim();
+    this.outputCommand = (options.outputCommand ?? preset.outputCommand).trim();
+    this.channels = options.channels ?? (this.outputCommand ? Math.max(1, preset.channels) : 0);
+    this.safeCommands = (options.safeCommands ?? preset.safeCommands).map((c) => c.trim()).filter(Boolean);
+    this.stopCommand = (options.stopCommand || preset.stopCommand).trim();
+    this.initCommands = (options.initCommands ?? []).map((c) => c.trim()).filter(Boolean);
+    this.errorCheck = options.errorCheck ?? true;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.telemetryIntervalMs = options.telemetryIntervalMs ?? 0;
+    this.telemetryQueries = options.telemetry ?? preset.telemetry;
+    if (!(this.timeoutMs > 0)) throw new RangeError(`${this.name}: the reply timeout must be more than 0 ms, got ${this.timeoutMs}`);
+    if (!(this.telemetryIntervalMs >= 0)) throw new RangeError(`${this.name}: the telemetry interval must be 0 (off) or more, got ${this.telemetryIntervalMs}`);
+    if (!(Number.isInteger(this.channels) && this.channels >= 0)) throw new RangeError(`${this.name}: the number of output channels must be a whole number, got ${this.channels}`);
+    this.checkConfiguredQuery('measure query', this.measureQuery);
+    this.checkConfiguredQuery('read query', this.readQuery);
+    for (const q of this.telemetryQueries) this.checkConfiguredQuery(`telemetry query ${q.name}`, q.query);
+    for (const c of [...this.safeCommands, ...this.initCommands, this.stopCommand]) {
+      if (containsQuery(c) || /[\r\n]/.test(c)) throw new RangeError(`${this.name}: ${JSON.stringify(c)} cannot be a stop, safe or init command: it must be one line without ?`);
+    }
+    if (this.outputCommand && !this.outputCommand.includes('{state}')) {
+      throw new RangeError(`${this.name}: the output command ${JSON.stringify(this.outputCommand)} needs a {state} placeholder (ON/OFF)`);
+    }
+    this.connection =
+      options.connection ??
+      new LineConnection(createTransport(options.address ?? '', { serial: options.serial }), {
+        framing: { delimiter: this.terminator === '\r' ? '\r' : '\n' },
+        lineEnding: this.terminator,
+        timeoutMs: this.timeoutMs,
+        reconnect: options.reconnect,
+      });
+    this.connection.on('status', (status, detail) => this.onConnectionStatus(status, detail));
+    this.connection.on('connected', () => this.onConnected());
+  }
+
+  /** The instrument's `*IDN?` reply from the current session, or undefined before it answered. */
+  get identity(): string | undefined {
+    return this.identityValue;
+  }
+
+  /** Start connecting (and reconnecting); resolves at once, status follows on `'health'`. */
+  async open(): Promise<void> {
+    if (this.closed) throw new WorkcellError('closed', `${this.name}: cannot open: the device was closed`, { subject: this.name });
+    this.connection.open();
+  }
+
+  /** Stop telemetry and close the connection for good; resolves once the transport is closed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopTelemetry();
+    this.session?.abort();
+    await this.connection.close();
+    this.setStatus('disconnected', 'closed');
+  }
+
+  // ----- the device contract -----
+
+  protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+    const { signal } = ctx;
+    await this.settle(signal);
+    const timeoutMs = (params.timeoutMs as number | undefined) ?? this.timeoutMs;
+    switch (op.name) {
+      case 'query': {
+        const command = (params.command as string).trim();
+        this.noteConfigured(command);
+        const reply = await this.ask(op.name, command, signal, timeoutMs);
+        await this.checkErrors(op.name, command, signal);
+        return reply;
+      }
+      case 'write': {
+        const command = (params.command as string).trim();
+        await this.tell(op.name, command, signal);
+        this.noteConfigured(command);
+        return { command };
+      }
+      case 'measure':
+      case 'read': {
+        const query = op.name === 'measure' ? ((params.query as string | undefined)?.trim() || this.measureQuery) : this.readQuery;
+        this.noteConfigured(query);
+        const reply = await this.ask(op.name, query, signal, timeoutMs);
+        await this.checkErrors(op.name, query, signal);
+        return this.toReading(op.name, query, reply, (params.unit as string | undefined) ?? this.lastUnit ?? '', params.overload === 'flag');
+      }
+      case 'output': {
+        const channel = params.channel as number;
+        const on = params.on as boolean;
+        const command = this.outputCommand.replace('{channel}', String(channel)).replace('{state}', on ? 'ON' : 'OFF');
+        await this.tell(op.name, command, signal);
+        return { channel, on };
+      }
+      default:
+        throw new WorkcellError('unknown-operation', `${this.name}: operation ${op.name} is not implemented`, { subject: this.name, operation: op.name });
+    }
+  }
+
+  /** Commands are checked for shape before anything is sent: a query must ask, a write must not. */
+  protected override checkLimits(op: OperationSpec, params: Record<string, unknown>): void {
+    const refuse = (why: string, value: unknown) =>
+      new WorkcellError('invalid-command', `${this.name}: ${op.name} refused: ${why}; nothing was sent`, { subject: this.name, operation: op.name, value });
+    const command = (params.command ?? params.query) as string | undefined;
+    if (command !== undefined && /[\r\n]/.test(command)) throw refuse(`${showValue(command)} contains a line break (send one program message per operation)`, command);
+    if (command !== undefined && command.trim() === '' && op.name !== 'measure') throw refuse('the command is empty', command);
+    if ((op.name === 'query' || op.name === 'measure') && command !== undefined && command.trim() !== '' && !containsQuery(command)) {
+      throw refuse(`${showValue(command)} is not a query (a query contains ?); use write for commands without a reply`, command);
+    }
+    if (op.name === 'write' && command !== undefined && containsQuery(command)) {
+      throw refuse(`${showValue(command)} contains a query (?) whose reply nobody would read; use query`, command);
+    }
+    if (op.name === 'output') {
+      const channel = params.channel as number;
+      if (!this.outputCommand || this.channels === 0) throw refuse(`the ${this.preset.label} has no output to switch (no output command configured)`, channel);
+      if (channel > this.channels) throw this.limitError(op, 'channel', channel, `1…${this.channels}`);
+      if (channel !== 1 && !this.outputCommand.includes('{channel}')) throw this.limitError(op, 'channel', channel, '1 (the output command has no {channel})');
+    }
+  }
+
+  /** Write the stop command now, past anything queued; the next request resynchronises first. */
+  protected sendStop(_reason: Cancellation): Promise<void> {
+    this.needsResync = true;
+    return this.connection.writeNow(this.stopCommand + this.terminator).catch((err: unknown) => {
+      throw new WorkcellError('stop-failed', `${this.name}: cannot write ${JSON.stringify(this.stopCommand)}: ${describeError(err)}`, {
+        subject: this.name,
+        operation: 'stop',
+        cause: err,
+      });
+    });
+  }
+
+  /** A cancelled operation (not an emergency stop): the instrument stops it too. */
+  protected override onOperationAborted(_op: OperationSpec, _reason: unknown): void {
+    this.abandon();
+  }
+
+  /**
+   * Bring the instrument to its safe state, through the command queue (after whatever was
+   * aborted has let go): wait for the connection (bounded by `signal`), resynchronise, send the
+   * safe commands, drain the error queue (errors caused by the safe commands fail it), `*CLS`,
+   * and confirm with `*OPC?` that everything was executed.
+   */
+  async safe(signal: AbortSignal): Promise<void> {
+    await this.queue.run('safe', signal, async (s) => {
+      if (!this.connection.isConnected) await this.connection.waitConnected(s);
+      try {
+        await this.settle(s);
+        for (const command of this.safeCommands) await this.connection.send(command, { signal: s });
+        const errors = await this.drainErrors('safe', s);
+        await this.connection.send('*CLS', { signal: s });
+        await this.connection.request('*OPC?', { signal: s, isReply: opcReply });
+        if (errors.length) throw new ScpiCommandError(this.name, 'safe', this.safeCommands.join('; '), errors);
+      } catch (err) {
+        throw this.explain('safe', this.safeCommands.join('; ') || '*CLS', err);
+      }
+    });
+  }
+
+  /** Shows the `*IDN?` identity while ready (the base class clears the detail after each operation). */
+  protected override setStatus(status: DeviceStatus, detail = '', fault?: string | null): void {
+    const shown = status === 'ready' && detail === '' && this.identityValue ? this.identityValue : detail;
+    if (fault === undefined) super.setStatus(status, shown);
+    else super.setStatus(status, shown, fault);
+  }
+
+  // ----- connection lifecycle -----
+
+  private onConnectionStatus(status: ConnectionStatus, detail: StatusDetail): void {
+    if (status === 'connected' || status === 'idle') return;
+    if (status !== 'connecting') {
+      this.session?.abort();
+      this.session = undefined;
+      this.stopTelemetry();
+    }
+    const where = this.connection.description;
+    switch (status) {
+      case 'connecting':
+        this.setStatus('connecting', detail.attempt ? `connecting to ${where} (retry ${detail.attempt})` : `connecting to ${where}`);
+        break;
+      case 'reconnecting':
+        this.setStatus('disconnected', `${detail.reason ?? 'disconnected'}; retrying in ${Math.max(1, Math.round((detail.inMs ?? 0) / 1000))} s`);
+        break;
+      case 'disconnected':
+        this.setStatus('disconnected', detail.reason ?? 'disconnected');
+        break;
+      case 'closed':
+        this.setStatus('disconnected', 'closed');
+        break;
+    }
+  }
+
+  private onConnected(): void {
+    this.session?.abort();
+    const session = new AbortController();
+    this.session = session;
+    this.identityValue = undefined;
+    // A fresh session owes nothing, and *IDN? only takes an identity-shaped line.
+    this.needsResync = false;
+    this.setStatus('connecting', `identifying ${this.connection.description} (*IDN?)`);
+    void this.identify(session.signal);
+  }
+
+  /** Asks `*IDN?` (retrying while the session lasts), sends the init commands, drains stale errors. */
+  private async identify(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const reply = await this.connection.request('*IDN?', { signal, isReply: idnReply, timeoutMs: this.timeoutMs });
+        for (const command of this.initCommands) await this.connection.send(command, { signal });
+        if (this.errorCheck) {
+          const stale = await this.drainErrors('connect', signal);
+          if (stale.length) this.emit('warning', `${this.name}: errors left in the instrument's queue from before we connected: ${stale.map(formatScpiError).join('; ')}`);
+        }
+        if (signal.aborted) return;
+        this.identityValue = reply.final.trim();
+        this.setStatus('ready');
+        this.startTelemetry(signal);
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        // A stale or damaged line, or a lost reply: resynchronise before asking again.
+        this.connection.discardPendingReplies('identification failed');
+        this.setStatus('connecting', `no valid *IDN? reply (${describeError(err)}); asking again`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, this.timeoutMs)));
+      }
+    }
+  }
+
+  // ----- request helpers -----
+
+  /** Writes the stop command (best effort) and marks the reply stream for resynchronisation. */
+  private abandon(): void {
+    this.needsResync = true;
+    if (this.connection.isConnected) this.connection.writeNow(this.stopCommand + this.terminator).catch(() => undefined);
+  }
+
+  /**
+   * Before a request after a stop or an abandoned request: drop the replies still owed, ask
+   * `*OPC?` and ignore every line before its `1` (late replies), then drain the errors the
+   * abort caused (reported as a warning, not as the next operation's failure).
+   */
+  private async settle(signal: AbortSignal): Promise<void> {
+    if (!this.needsResync) return;
+    await this.resync(signal);
+    const stale = await this.drainErrors('resync', signal);
+    const notOurs = stale.filter((e) => e.code !== QUERY_INTERRUPTED);
+    if (notOurs.length) this.emit('warning', `${this.name}: errors in the instrument's queue after a stop were discarded: ${notOurs.map(formatScpiError).join('; ')}`);
+  }
+
+  /** Drops the replies still owed and reads up to the `1` of a fresh `*OPC?`: the reply stream is in step again. */
+  private async resync(signal: AbortSignal): Promise<void> {
+    this.connection.discardPendingReplies(`${this.name}: the instrument was stopped (${this.stopCommand})`);
+    await this.connection.request('*OPC?', { signal, isReply: opcReply, timeoutMs: this.timeoutMs });
+    this.needsResync = false;
+  }
+
+  /** A query: its reply line. A timeout abandons it (stop + resync) and says whether the instrument logged an error. */
+  private async ask(operation: string, command: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
+    try {
+      const reply = await this.connection.request(command, { signal, timeoutMs });
+      return reply.final.replace(/\r$/, '');
+    } catch (err) {
+      if (err instanceof RequestTimeoutError && !signal.aborted) {
+        this.abandon();
+        let errors: ScpiErrorEntry[] = [];
+        try {
+          await this.resync(signal);
+          if (this.errorCheck) errors = (await this.drainErrors(operation, signal)).filter((e) => e.code !== QUERY_INTERRUPTED);
+        } catch (settleErr) {
+          if (isCancellation(settleErr)) throw settleErr;
+        }
+        if (errors.length) throw new ScpiCommandError(this.name, operation, command, errors, ` (no reply within ${timeoutMs} ms)`);
+        throw new WorkcellError('timeout', `${this.name}: ${operation} ${JSON.stringify(command)}: no reply within ${timeoutMs} ms`, {
+          subject: this.name,
+          operation,
+          value: command,
+          cause: err,
+        });
+      }
+      throw this.explain(operation, command, err);
+    }
+  }
+
+  /** A command without reply; with the error check on, the error queue tells whether it worked. */
+  private async tell(operation: string, command: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.connection.send(command, { signal });
+    } catch (err) {
+      throw this.explain(operation, command, err);
+    }
+    await this.checkErrors(operation, command, signal);
+  }
+
+  /** With the error check on: drain the queue and fail with every error found, naming the command. */
+  private async checkErrors(operation: string, command: string, signal: AbortSignal): Promise<void> {
+    if (!this.errorCheck) return;
+    const errors = await this.drainErrors(operation, signal);
+    if (errors.length) throw new ScpiCommandError(this.name, operation, command, errors);
+  }
+
+  /** Reads `SYST:ERR?` until `0,"No error"`; returns the errors, oldest first. */
+  private async drainErrors(operation: string, signal: AbortSignal): Promise<ScpiErrorEntry[]> {
+    const errors: ScpiErrorEntry[] = [];
+    for (let i = 0; i < MAX_ERROR_READS; i++) {
+      let reply: string;
+      try {
+        reply = (await this.connection.request('SYST:ERR?', { signal, timeoutMs: this.timeoutMs })).final;
+      } catch (err) {
+        if (err instanceof RequestTimeoutError && !signal.aborted) this.abandon();
+        throw this.explain(operation, 'SYST:ERR?', err);
+      }
+      const entry = parseScpiError(reply);
+      if (!entry) {
+        throw new WorkcellError('garbled-reply', `${this.name}: ${operation}: the reply to "SYST:ERR?" is not an error entry (code,"text"): ${showValue(reply)}`, {
+          subject: this.name,
+          operation,
+          value: reply,
+        });
+      }
+      if (entry.code === 0) return errors;
+      errors.push(entry);
+    }
+    throw new WorkcellError('error-queue', `${this.name}: ${operation}: the error queue still had entries after ${MAX_ERROR_READS} reads of SYST:ERR?: ${errors.slice(-3).map(formatScpiError).join('; ')}`, {
+      subject: this.name,
+      operation,
+    });
+  }
+
+  /** An I/O error as a sentence naming the device and the operation; cancellations and our own errors pass unchanged. */
+  private explain(operation: string, command: string, err: unknown): unknown {
+    if (isCancellation(err) || !(err instanceof IoError)) return err;
+    return new WorkcellError(err.code, `${this.name}: ${operation} ${JSON.stringify(command)}: ${err.message}`, {
+      subject: this.name,
+      operation,
+      value: command,
+      cause: err,
+    });
+  }
+
+  /** Remembers the unit of a function selected by a MEASure/CONFigure unit, for later `READ?`s. */
+  private noteConfigured(command: string): void {
+    for (const unit of command.split(';')) {
+      const found = unitOfQuery(unit);
+      if (found) this.lastUnit = found;
+    }
+  }
+
+  private toReading(operation: string, query: string, reply: string, unit: string, flagOverload: boolean): InstrumentReading {
+    const numbers = parseScpiNumbers(this.name, operation, query, reply);
+    const overload = numbers.some((n) => n.overload);
+    if (overload && !flagOverload) {
+      const shown = numbers.find((n) => n.overload)!.text;
+      throw new WorkcellError('overload', `${this.name}: ${operation} ${JSON.stringify(query)}: overload (${shown}): the input is above the selected range`, {
+        subject: this.name,
+        operation,
+        value: shown,
+      });
+    }
+    const values = numbers.map((n) => (n.overload ? null : n.value));
+    const reading: InstrumentReading = { value: values[0], unit, query, overload };
+    if (values.length > 1) reading.values = values;
+    return reading;
+  }
+
+  private checkConfiguredQuery(what: string, query: string): void {
+    if (!query || !containsQuery(query) || /[\r\n]/.test(query)) {
+      throw new RangeError(`${this.name}: the ${what} ${JSON.stringify(query)} must be one line containing ? (a query)`);
+    }
+  }
+
+  // ----- telemetry -----
+
+  private startTelemetry(signal: AbortSignal): void {
+    this.stopTelemetry();
+    if (this.telemetryIntervalMs <= 0 || this.telemetryQueries.length === 0) return;
+    const tick = () => {
+      if (signal.aborted) return;
+      void this.pollTelemetry(signal).finally(() => {
+        if (!signal.aborted) this.telemetryTimer = setTimeout(tick, this.telemetryIntervalMs);
+      });
+    };
+    this.telemetryTimer = setTimeout(tick, this.telemetryIntervalMs);
+  }
+
+  private stopTelemetry(): void {
+    clearTimeout(this.telemetryTimer);
+    this.telemetryTimer = undefined;
+  }
+
+  /** One telemetry read, unless an operation is running or waiting (operations come first). */
+  private async pollTelemetry(signal: AbortSignal): Promise<void> {
+    if (this.telemetryBusy || this.status !== 'ready' || this.queue.busy || this.queue.waiting > 0) return;
+    this.telemetryBusy = true;
+    try {
+      const result = await this.queue.run('telemetry', signal, async (s) => {
+        await this.settle(s);
+        const readings: Record<string, number | null> = {};
+        const units: Record<string, string> = {};
+        for (const { name, query } of this.telemetryQueries) {
+          const reply = await this.ask('telemetry', query, s, this.timeoutMs);
+          const [first] = parseScpiNumbers(this.name, 'telemetry', query, reply);
+          readings[name] = first.overload ? null : first.value;
+          units[name] = unitOfQuery(query) ?? this.lastUnit ?? '';
+        }
+        return { readings, units };
+      });
+      this.telemetry({ identity: this.identityValue ?? null, ...result });
+    } catch (err) {
+      if (!signal.aborted && !isCancellation(err)) this.emit('warning', `${this.name}: telemetry read failed: ${describeError(err)}`);
+    } finally {
+      this.telemetryBusy = false;
+    }
+  }
+}

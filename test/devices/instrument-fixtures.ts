@@ -1,0 +1,52 @@
+import type { DeviceHealth } from '../../lib/device';
+import { ScpiInstrumentDevice, type ScpiInstrumentOptions } from '../../lib/devices/instrument';
+import { Dmm34461A, RigolDP821, type ScpiInstrument } from '../../lib/simulators/scpi';
+
+/** Resolves when `device` reports `status` (at once if it already does); rejects after `ms`. */
+export function waitForStatus(device: ScpiInstrumentDevice, status: DeviceHealth['status'], ms = 5000, also: (h: DeviceHealth) => boolean = () => true): Promise<DeviceHealth> {
+  if (device.status === status && also(device.health)) return Promise.resolve(device.health);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      device.off('health', onHealth);
+      reject(new Error(`${device.name} did not become ${status} within ${ms} ms (now ${device.status}: ${device.health.detail})`));
+    }, ms);
+    const onHealth = (h: DeviceHealth) => {
+      if (h.status !== status || !also(h)) return;
+      clearTimeout(timer);
+      device.off('health', onHealth);
+      resolve(h);
+    };
+    device.on('health', onHealth);
+  });
+}
+
+/** The messages the simulator received since `from` (an index into its command log). */
+export function received(sim: ScpiInstrument, from = 0): string[] {
+  return sim.commandLog.slice(from).map((e) => e.message);
+}
+
+/** A DMM (fast: 1 PLC ≈ 0.2 ms) and a PSU, each on its own TCP port, with noise-free readings. */
+export async function startSimulators(): Promise<{ dmm: Dmm34461A; psu: RigolDP821; dmmAddress: string; psuAddress: string; close(): Promise<void> }> {
+  const dmm = new Dmm34461A({ timeScale: 0.01 });
+  dmm.setNoise('VOLT:DC', 0);
+  const psu = new RigolDP821();
+  const [d, p] = await Promise.all([dmm.listen({ port: 0 }), psu.listen({ port: 0 })]);
+  return {
+    dmm,
+    psu,
+    dmmAddress: `tcp://127.0.0.1:${d.port}`,
+    psuAddress: `tcp://127.0.0.1:${p.port}`,
+    close: async () => {
+      await Promise.all([dmm.close(), psu.close()]);
+    },
+  };
+}
+
+/** A driver for `address`, opened and identified (ready). Fast reconnection for the tests. */
+export async function readyDevice(options: ScpiInstrumentOptions): Promise<ScpiInstrumentDevice> {
+  const device = new ScpiInstrumentDevice({ reconnect: { minMs: 20, maxMs: 100 }, ...options });
+  const ready = waitForStatus(device, 'ready');
+  await device.open();
+  await ready;
+  return device;
+}
