@@ -254,7 +254,8 @@ export class AbortContext extends EventEmitter {
     if (active) this.trips.set(id, detail);
     else this.trips.delete(id);
     if (was !== active) this.emit('trip-source', { id, active, detail });
-    if (!active) return undefined;
+    // Already latched: the source blocks reset (above) but does not trip again.
+    if (!active || this.stateValue === 'aborted') return undefined;
     return kind === 'halt' ? this.halt(`${id}: ${detail}`) : this.estop(`${id}: ${detail}`);
   }
 
@@ -361,6 +362,13 @@ export class AbortContext extends EventEmitter {
     this.setState('resetting', source);
     const members = [...this.members.values()];
     const results = await Promise.allSettled(members.map((m) => shielded(`${m.device.name}: reset`, this.resetTimeoutMs, (scope) => m.device.reset(scope.signal))));
+    if ((this.stateValue as CellState) !== 'resetting') {
+      // A trip arrived while the alarms were being cleared: it wins, the cell stays latched.
+      throw new WorkcellError('reset-interrupted', `cannot reset cell "${this.name}": an emergency stop (${this.latchedSources.join(', ')}) tripped during the reset`, {
+        subject: this.name,
+        operation: 'reset',
+      });
+    }
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${members[i].device.name}: ${describeError(r.reason)}`] : []));
     if (failures.length) {
       this.setState('aborted', source);
@@ -421,7 +429,7 @@ export class AbortContext extends EventEmitter {
         safe: 'skipped',
         safeGroup: m.safeGroup,
         error: stopResults[i].status === 'rejected' ? describeError((stopResults[i] as PromiseRejectedResult).reason) : null,
-        stopMs: 0,
+        stopMs: stopResults[i].status === 'fulfilled' ? (stopResults[i] as PromiseFulfilledResult<number>).value : this.stopTimeoutMs,
         safeMs: null,
       }));
       if (safe) await this.runSafeRoutines(owned, devices);

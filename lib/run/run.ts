@@ -115,9 +115,11 @@ export class Run extends EventEmitter {
    * WorkcellError for a completed run).
    */
   throwIfEnded(): void {
-    if (!this.outcome) return;
+    // A run born cancelled (its deadline already past, its cell already aborted) has ended
+    // even before its deferred 'end' is emitted.
+    if (!this.outcome && !this.scope.cancelled) return;
     if (this.scope.reason) throw this.scope.reason;
-    throw new WorkcellError('run-ended', `run ${this.id} of sequence "${this.sequence}" has already ended (${this.outcome.outcome})`, { subject: this.id });
+    throw new WorkcellError('run-ended', `run ${this.id} of sequence "${this.sequence}" has already ended (${this.outcome?.outcome})`, { subject: this.id });
   }
 
   /**
@@ -157,7 +159,7 @@ export class Run extends EventEmitter {
    * fail-after deadline) ends the run `timed-out`; any other error ends it `failed`.
    */
   fail(error: unknown, step: string | null = this.currentStep): void {
-    if (this.outcome) return;
+    if (this.outcome || this.scope.cancelled) return;
     if (this.policy === 'report-only') {
       this.branchErrors.push({ step: step ?? '(unknown step)', error: describeError(error) });
       this.emit('branch-error', { step, error });
@@ -183,6 +185,8 @@ export class Run extends EventEmitter {
   }
 
   private maybeComplete(): void {
+    // A cancelled scope decides the outcome, even while its 'end' is still deferred.
+    if (this.scope.cancelled) return;
     if (this.completionRequested && this.inFlight === 0 && !this.outcome) {
       this.finish('completed', null, null);
       this.scope.close();

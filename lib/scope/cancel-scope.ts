@@ -50,6 +50,11 @@ export class CancelScope {
     this.onDeadline = options.onDeadline ?? 'fail';
     // Every operation awaiting in the scope listens on its signal: many is normal, not a leak.
     setMaxListeners(0, this.controller.signal);
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && !Number.isFinite(timeoutMs)) {
+      // Refuse before joining the parent: a refused child must not linger in its children.
+      throw new RangeError(`${this.name}: deadline must be a finite number of ms, got ${timeoutMs}`);
+    }
     const parent = options.parent;
     if (parent) {
       if (parent.cancelled) {
@@ -58,9 +63,7 @@ export class CancelScope {
       }
       parent.children.add(this);
     }
-    const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined) {
-      if (!Number.isFinite(timeoutMs)) throw new RangeError(`${this.name}: deadline must be a finite number of ms, got ${timeoutMs}`);
       if (timeoutMs <= 0) this.expire(timeoutMs);
       else this.timer = setTimeout(() => this.expire(timeoutMs), timeoutMs);
     }
