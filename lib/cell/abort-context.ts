@@ -56,6 +56,7 @@ interface Member {
   safeGroup: number;
   onHealth: (h: DeviceHealth) => void;
   onFault: (f: { fault: string; critical: boolean }) => void;
+  onTelemetry: (t: Record<string, unknown>) => void;
 }
 
 interface Gate {
@@ -85,11 +86,12 @@ interface Gate {
  * fault it cannot clear; otherwise it clears device alarms and returns to `ready`.
  *
  * Hold: new steps wait at their checkpoint; pausable devices that are busy pause; the rest finish
- * their step. Resume releases both. Cancel-run cancels one run; the devices it owns get `stop()`
+ * their step. Resume releases both, and resumes only the devices the hold paused. Cancel-run cancels one run; the devices it owns get `stop()`
  * and, by default, `safe()`.
  *
  * Events: `'state'` {from, to, source}, `'run-start'` (Run), `'run-end'` (RunResult),
- * `'device-health'` (DeviceHealth), `'stop-report'` (StopReport), `'trip-source'`.
+ * `'device-health'` (DeviceHealth), `'device-telemetry'` (a device's `'telemetry'` event, relayed),
+ * `'stop-report'` (StopReport), `'trip-source'`.
  */
 export class AbortContext extends EventEmitter {
   readonly name: string;
@@ -103,6 +105,8 @@ export class AbortContext extends EventEmitter {
   private readonly trips = new Map<string, string>();
   private readonly safing = new Set<string>();
   private holdGate: Gate | undefined;
+  /** Devices the current hold paused; an emergency stop's stop() supersedes their pause. */
+  private readonly pausedByHold = new Set<Device>();
   private stopping: Promise<StopReport> | undefined;
   private lastReportValue: StopReport | undefined;
   private latchedSources: string[] = [];
@@ -230,9 +234,11 @@ export class AbortContext extends EventEmitter {
     const onFault = (f: { fault: string; critical: boolean }) => {
       if (f.critical) void this.estop(`critical fault on ${device.name}: ${f.fault}`).catch(() => undefined);
     };
+    const onTelemetry = (t: Record<string, unknown>) => this.emit('device-telemetry', t);
     device.on('health', onHealth);
     device.on('fault', onFault);
-    this.members.set(device.name, { device, safeGroup, onHealth, onFault });
+    device.on('telemetry', onTelemetry);
+    this.members.set(device.name, { device, safeGroup, onHealth, onFault, onTelemetry });
     this.emit('device-health', device.health);
   }
 
@@ -242,6 +248,7 @@ export class AbortContext extends EventEmitter {
     if (!m || m.device !== device) return;
     device.off('health', m.onHealth);
     device.off('fault', m.onFault);
+    device.off('telemetry', m.onTelemetry);
     this.members.delete(device.name);
   }
 
@@ -284,6 +291,7 @@ export class AbortContext extends EventEmitter {
     const stops = members.map((m) => this.timed(() => m.device.stop(reason), this.stopTimeoutMs, `${m.device.name}: stop`));
     this.setState('aborting', source, from);
     this.openHold();
+    this.pausedByHold.clear();
     // 2. Cancel everything that runs in the cell.
     const runs = [...this.runs.values()];
     this.root.cancel(reason);
@@ -456,8 +464,16 @@ export class AbortContext extends EventEmitter {
     for (const run of [...this.runs.values()]) run.cancel(reason);
   }
 
+  /** Pause the busy pausable devices and remember them: resume wakes only what the hold paused. */
   private async forPausable(action: 'pause' | 'resume'): Promise<void> {
-    const targets = [...this.members.values()].map((m) => m.device).filter((d) => isPausable(d) && (action === 'resume' || d.status === 'busy'));
+    let targets: Device[];
+    if (action === 'pause') {
+      targets = [...this.members.values()].map((m) => m.device).filter((d) => isPausable(d) && d.status === 'busy');
+      for (const d of targets) this.pausedByHold.add(d);
+    } else {
+      targets = [...this.pausedByHold].filter((d) => [...this.members.values()].some((m) => m.device === d));
+      this.pausedByHold.clear();
+    }
     await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action]() : undefined)));
   }
 

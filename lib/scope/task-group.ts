@@ -17,7 +17,8 @@ export interface TaskFailure {
  *   cancellation cancels the group's scope with `Failed(error)`, so its siblings' awaited
  *   operations reject promptly; `wait()` rejects with that first error.
  * - `report-only`: failures are collected in `failures` and siblings go on; `wait()` resolves.
- * - A task rejected with a cancellation is not a failure: it is how a cancelled task ends.
+ * - A task rejected with the group's own cancellation is not a failure: it is how a cancelled
+ *   task ends. Any other rejection, a task's own deadline (`Timeout`) included, is a failure.
  *   If the parent itself was cancelled, `wait()` rejects with the parent's reason.
  */
 export class TaskGroup {
