@@ -59,7 +59,8 @@ describe('SCPI instrument driver over a serial line (socat pseudo-terminals, ser
   it('identifies the instrument, measures, and reports SCPI errors over the tty', async () => {
     dmm.setInput('VOLT:DC', -0.125);
     const d = await open('DMM', dmmLine, 'keysight-34461a');
-    assert.equal(d.health.detail, 'Keysight Technologies,34461A,MY53212931,A.02.08-02.37-02.08-00.49-01-01');
+    assert.equal(d.identity, 'Keysight Technologies,34461A,MY53212931,A.02.08-02.37-02.08-00.49-01-01');
+    assert.match(d.health.detail, /^34461A MY53212931 \(Keysight Technologies/);
     assert.deepEqual(await run(d, 'measure'), { value: -0.125, unit: 'V', query: 'MEAS:VOLT:DC?', overload: false });
     await assert.rejects(run(d, 'write', { command: 'VOLT:NPLC 1000' }), { message: 'DMM: write "VOLT:NPLC 1000" → -222,"Data out of range"' });
     assert.equal(dmm.errorQueue.length, 0);

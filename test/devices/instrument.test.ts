@@ -41,9 +41,9 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       assert.equal(received(dmm)[0], '*IDN?');
       assert.equal(d.identity, 'Keysight Technologies,34461A,MY53212931,A.02.08-02.37-02.08-00.49-01-01');
       assert.equal(d.health.status, 'ready');
-      assert.equal(d.health.detail, d.identity);
+      assert.equal(d.health.detail, '34461A MY53212931 (Keysight Technologies, A.02.08-02.37-02.08-00.49-01-01)');
       await run(d, 'query', { command: 'CONF?' });
-      assert.equal(d.health.detail, d.identity, 'the identity is shown again once the operation is over');
+      assert.equal(d.health.detail, '34461A MY53212931 (Keysight Technologies, A.02.08-02.37-02.08-00.49-01-01)', 'the identity is shown again once the operation is over');
     });
 
     it('reconnects after the simulator drops its clients, identifies again and works', async () => {
@@ -54,7 +54,7 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       assert.match(h.detail, /retrying in \d+ s/);
       await assert.rejects(run(d, 'query', { command: '*IDN?' }), /PSU: query refused: the device is (disconnected|connecting)/);
       await waitForStatus(d, 'ready');
-      assert.equal(d.health.detail, 'RIGOL TECHNOLOGIES,DP821,DP8E241400123,00.01.16');
+      assert.equal(d.health.detail, 'DP821 DP8E241400123 (RIGOL TECHNOLOGIES, 00.01.16)');
       assert.equal(received(psu).filter((m) => m === '*IDN?').length, 2);
       assert.deepEqual(await run(d, 'output', { channel: 1, on: true }), { channel: 1, on: true });
       assert.equal(psu.output(1).enabled, true);

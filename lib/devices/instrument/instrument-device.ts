@@ -74,12 +74,20 @@ const MAX_ERROR_READS = 32;
 /** `-410,"Query INTERRUPTED"`: what the instrument logs when our own stop interrupted a query. */
 const QUERY_INTERRUPTED = -410;
 
+/** An `*IDN?` reply (maker, model, serial, firmware) as a status detail: model and serial first. */
+export function describeIdentity(idn: string): string {
+  const [maker, model, serial, ...firmware] = idn.split(',').map((f) => f.trim());
+  if (!model) return idn;
+  return `${model}${serial && serial !== '0' ? ` ${serial}` : ''} (${[maker, firmware.join(',')].filter(Boolean).join(', ')})`;
+}
+
 /**
  * A SCPI measurement instrument (DMM, power supply, SMU) over TCP (raw socket, port 5025) or a
  * serial line, as a Workcell device.
  *
  * Connection: the driver owns one `LineConnection` (strict send/reply, one request in flight).
- * On every (re)connect it asks `*IDN?` (the identity becomes the health detail), sends the init
+ * On every (re)connect it asks `*IDN?` (model, serial, maker and firmware become the health
+ * detail; the reply is kept as `identity`), sends the init
  * commands and, with the error check on, drains errors left from before; only then is the
  * device `ready`. A failed identification is retried while the session lasts.
  *
@@ -294,9 +302,13 @@ export class ScpiInstrumentDevice extends Device {
     });
   }
 
-  /** Shows the `*IDN?` identity while ready (the base class clears the detail after each operation). */
+  /**
+   * Shows the `*IDN?` identity while ready (the base class clears the detail after each
+   * operation), model first so a short node status still says which instrument it is:
+   * `34461A MY53212931 (Keysight Technologies, A.02.08-…)`.
+   */
   protected override setStatus(status: DeviceStatus, detail = '', fault?: string | null): void {
-    const shown = status === 'ready' && detail === '' && this.identityValue ? this.identityValue : detail;
+    const shown = status === 'ready' && detail === '' && this.identityValue ? describeIdentity(this.identityValue) : detail;
     if (fault === undefined) super.setStatus(status, shown);
     else super.setStatus(status, shown, fault);
   }
