@@ -11,8 +11,9 @@ const FILL = { ready: 'green', running: 'blue', held: 'yellow', aborting: 'red',
 export = function (RED: RedAPI): void {
   /**
    * `workcell-cell-status`: emits every state change of its cell (`topic: "state"`), every
-   * device health change (`topic: "device"`), every run's end (`topic: "run"`) and every stop
-   * report (`topic: "stop-report"`). Any input message asks for a snapshot (`topic: "snapshot"`).
+   * device health change (`topic: "device"`), every run's end (`topic: "run"`), every stop
+   * report (`topic: "stop-report"`) and every device telemetry reading (`topic: "telemetry"`,
+   * only from devices configured to poll). Any input message asks for a snapshot (`topic: "snapshot"`).
    */
   function CellStatusNode(this: RedNode, def: CellStatusDef): void {
     RED.nodes.createNode(this, def);
@@ -31,10 +32,12 @@ export = function (RED: RedAPI): void {
     const onHealth = (h: DeviceHealth) => node.send({ topic: 'device', payload: h });
     const onRunEnd = (r: RunResult) => node.send({ topic: 'run', payload: r });
     const onReport = (r: StopReport) => node.send({ topic: 'stop-report', payload: r });
+    const onTelemetry = (t: Record<string, unknown>) => node.send({ topic: 'telemetry', payload: t });
     cell.on('state', onState);
     cell.on('device-health', onHealth);
     cell.on('run-end', onRunEnd);
     cell.on('stop-report', onReport);
+    cell.on('device-telemetry', onTelemetry);
     show();
     node.on('input', (msg, send, done) => {
       msg.topic = 'snapshot';
@@ -55,6 +58,7 @@ export = function (RED: RedAPI): void {
       cell.off('device-health', onHealth);
       cell.off('run-end', onRunEnd);
       cell.off('stop-report', onReport);
+      cell.off('device-telemetry', onTelemetry);
     });
   }
   RED.nodes.registerType('workcell-cell-status', CellStatusNode as unknown as (this: RedNode, def: NodeDef) => void);
