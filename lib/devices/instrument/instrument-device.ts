@@ -2,6 +2,7 @@ import { Device, type DeviceStatus, type OperationContext } from '../../device/d
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
 import { Cancellation, describeError, isCancellation } from '../../scope/reasons';
+import { abortable, sleep } from '../../scope/cancel-scope';
 import type { BackoffOptions } from '../../io/backoff';
 import { createTransport } from '../../io/create-transport';
 import { IoError, RequestTimeoutError } from '../../io/errors';
@@ -139,6 +140,8 @@ export class ScpiInstrumentDevice extends Device {
   /** Unit of the function last configured by a MEASure/CONFigure command, for `READ?`-style queries. */
   private lastUnit: string | undefined;
   private closed = false;
+  /** The current session's identification; settles once the instrument is ready or the session ended. */
+  private identifying: Promise<void> | undefined;
 
   /** Validates the options (throws a RangeError or EndpointError naming the bad one); connects on `open()`. */
   constructor(options: ScpiInstrumentOptions) {
@@ -282,13 +285,16 @@ export class ScpiInstrumentDevice extends Device {
 
   /**
    * Bring the instrument to its safe state, through the command queue (after whatever was
-   * aborted has let go): wait for the connection (bounded by `signal`), resynchronise, send the
+   * aborted has let go): wait for the connection and the identification (bounded by `signal`), resynchronise, send the
    * safe commands, drain the error queue (errors caused by the safe commands fail it), `*CLS`,
    * and confirm with `*OPC?` that everything was executed.
    */
   async safe(signal: AbortSignal): Promise<void> {
     await this.queue.run('safe', signal, async (s) => {
       if (!this.connection.isConnected) await this.connection.waitConnected(s);
+      // After a reconnect, identification (and its drain of stale errors) goes first, so it
+      // cannot take the errors of the safe commands for its own.
+      if (this.identifying) await abortable(s, this.identifying);
       try {
         await this.settle(s);
         for (const command of this.safeCommands) await this.connection.send(command, { signal: s });
@@ -347,7 +353,7 @@ export class ScpiInstrumentDevice extends Device {
     // A fresh session owes nothing, and *IDN? only takes an identity-shaped line.
     this.needsResync = false;
     this.setStatus('connecting', `identifying ${this.connection.description} (*IDN?)`);
-    void this.identify(session.signal);
+    this.identifying = this.identify(session.signal);
   }
 
   /** Asks `*IDN?` (retrying while the session lasts), sends the init commands, drains stale errors. */
@@ -370,7 +376,7 @@ export class ScpiInstrumentDevice extends Device {
         // A stale or damaged line, or a lost reply: resynchronise before asking again.
         this.connection.discardPendingReplies('identification failed');
         this.setStatus('connecting', `no valid *IDN? reply (${describeError(err)}); asking again`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, this.timeoutMs)));
+        await sleep(Math.min(2000, this.timeoutMs), signal).catch(() => undefined);
       }
     }
   }
