@@ -127,7 +127,12 @@ export function validateParams(device: string, op: OperationSpec, raw: unknown):
 
 /** The help text of a device kind's operations, in Node-RED's markdown help style. */
 export function operationsHelp(table: OperationTable): string {
-  const lines: string[] = ['### Operations', ''];
+  const lines: string[] = [
+    '### Operations',
+    '',
+    'Choose the operation in the editor or send `msg.operation`; parameters come from the editor, overlaid by `msg.params`, and are checked against the limits below before anything is sent.',
+    '',
+  ];
   for (const op of table) {
     lines.push(`#### ${op.label} (\`${op.name}\`)`, '', op.description, '');
     if (op.params.length) {
@@ -141,7 +146,7 @@ export function operationsHelp(table: OperationTable): string {
           p.required && p.default === undefined ? 'required' : '',
           p.default !== undefined ? `default \`${JSON.stringify(p.default)}\`` : '',
         ].filter(Boolean);
-        lines.push(`- \`msg.payload.${p.name}\` — ${p.label}${p.description ? `: ${p.description}` : ''} (${bounds.join(', ')})`);
+        lines.push(`- \`msg.params.${p.name}\` — ${p.label}${p.description ? `: ${p.description}` : ''} (${bounds.join(', ')})`);
       }
       lines.push('');
     }
