@@ -97,8 +97,8 @@ describe('operationsHelp', () => {
     const help = operationsHelp([RAMP, { name: 'noop', label: 'No-op', description: 'Nothing.', params: [] }]);
     assert.match(help, /^### Operations/);
     assert.match(help, /#### Ramp \(`ramp`\)\n\nRamp the setpoint\./);
-    assert.match(help, /- `msg.payload.setpoint` — Setpoint \(number, in °C, ≥ 0, ≤ 1200, required\)/);
-    assert.match(help, /- `msg.payload.mode` — Mode \(one of `fast`, `gentle`, default `"gentle"`\)/);
+    assert.match(help, /- `msg.params.setpoint` — Setpoint \(number, in °C, ≥ 0, ≤ 1200, required\)/);
+    assert.match(help, /- `msg.params.mode` — Mode \(one of `fast`, `gentle`, default `"gentle"`\)/);
     assert.match(help, /Output `msg.payload`: `\{setpoint\}`/);
     assert.match(help, /#### No-op \(`noop`\)\n\nNothing\.\n/);
   });
