@@ -285,10 +285,11 @@ export class AbortContext extends EventEmitter {
     const at = Date.now();
     const t0 = performance.now();
     const from = this.stateValue;
-    // 1. Stop frames first, in one synchronous pass: nothing else (not even the state event)
-    // runs before every device's stop has been written.
+    // 1. Stop frames first, in one synchronous pass: nothing else (not even the state event,
+    // nor the abort handlers of the operations in flight) runs before every device's stop has
+    // been written.
     const members = [...this.members.values()];
-    const stops = members.map((m) => this.timed(() => m.device.stop(reason), this.stopTimeoutMs, `${m.device.name}: stop`));
+    const stops = this.stopAll(members, reason);
     this.setState('aborting', source, from);
     this.openHold();
     this.pausedByHold.clear();
@@ -428,7 +429,7 @@ export class AbortContext extends EventEmitter {
     const owned = [...this.members.values()].filter((m) => m.device.owner === runId);
     this.safing.add(runId);
     try {
-      const stops = owned.map((m) => this.timed(() => m.device.stop(reason), this.stopTimeoutMs, `${m.device.name}: stop`));
+      const stops = this.stopAll(owned, reason);
       run.cancel(reason);
       const stopResults = await Promise.allSettled(stops);
       const devices: DeviceStopReport[] = owned.map((m, i) => ({
@@ -498,9 +499,21 @@ export class AbortContext extends EventEmitter {
     this.emit('state', { cell: this.name, from, to, source });
   }
 
-  /** Call `fn` now (synchronously), resolve with its duration in ms, reject on error or after `ms`. */
-  private timed(fn: () => Promise<void>, ms: number, what: string): Promise<number> {
+  /**
+   * Every member's stop frame in one synchronous pass (frames only), then each device's queue is
+   * aborted: no operation's cancellation handler runs before the last frame is written. Each
+   * result resolves with the stop's acknowledgement time in ms, or rejects on error or after
+   * `stopTimeoutMs`.
+   */
+  private stopAll(members: Member[], reason: Cancellation): Promise<number>[] {
     const t = performance.now();
+    const sent = members.map((m) => m.device.writeStop(reason));
+    for (const m of members) m.device.abortOperations(reason);
+    return members.map((m, i) => this.timed(() => sent[i], this.stopTimeoutMs, `${m.device.name}: stop`, t));
+  }
+
+  /** Call `fn` now (synchronously), resolve with its duration in ms (from `t`), reject on error or after `ms`. */
+  private timed(fn: () => Promise<void>, ms: number, what: string, t = performance.now()): Promise<number> {
     let p: Promise<void>;
     try {
       p = fn();

@@ -158,21 +158,39 @@ export abstract class Device extends EventEmitter {
    * Stop now, bypassing the command queue: the stop frame is written before this returns
    * wherever the transport allows, then every queued and running operation is rejected with
    * `reason`. Resolves when the device has acknowledged (or the driver has done what it can).
+   * Equivalent to `writeStop(reason)` followed by `abortOperations(reason)`.
    */
   stop(reason: Cancellation): Promise<void> {
-    let sent: Promise<void>;
+    const sent = this.writeStop(reason);
+    this.abortOperations(reason);
+    return sent;
+  }
+
+  /**
+   * The first half of `stop()`: write the stop frame now and touch nothing else (no queue, no
+   * listeners), so a cell can put every device's frame on the wire in one synchronous pass
+   * before any cancellation handler runs. Resolves when the device has acknowledged; a driver
+   * that throws is a rejection, never an exception.
+   */
+  writeStop(reason: Cancellation): Promise<void> {
     try {
-      sent = Promise.resolve(this.sendStop(reason));
+      return Promise.resolve(this.sendStop(reason));
     } catch (err) {
-      sent = Promise.reject(err);
+      return Promise.reject(err);
     }
+  }
+
+  /**
+   * The second half of `stop()`: reject every queued and running operation with `reason`. The
+   * stop frame is taken to be on the wire already, so `onOperationAborted` is not called.
+   */
+  abortOperations(reason: Cancellation): void {
     this.stopping = true;
     try {
       this.queue.abortAll(reason);
     } finally {
       this.stopping = false;
     }
-    return sent;
   }
 
   /** Bring the device to its configured safe state. Runs shielded, bounded by `signal`. */
