@@ -87,6 +87,8 @@ export abstract class Device extends EventEmitter {
     this.ownership = options.ownership ?? 'wait';
     this.critical = options.critical ?? false;
     this.queue = new CommandQueue(options.name);
+    // Every action node of the device listens to its health: many listeners is normal, not a leak.
+    this.setMaxListeners(0);
   }
 
   get status(): DeviceStatus {

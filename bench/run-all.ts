@@ -1,0 +1,30 @@
+/**
+ * Run every benchmark in turn and print its figures as markdown (what bench/README.md quotes),
+ * with the machine facts, the command and the date. `npm run bench` builds first and runs this.
+ * A missed target is reported, not an error: the figures are the result either way.
+ */
+import { fanoutTable, runFanout } from './estop-fanout';
+import { overheadTable, runOverhead } from './sequence-overhead';
+import { fmt, machineFacts } from './stats';
+
+async function main(): Promise<void> {
+  const facts = machineFacts();
+  console.log(`# Workcell benchmarks\n\ncommand: npm run bench (node ${process.execArgv.join(' ')} dist/bench/run-all.js)\n`);
+  console.log(Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`).join('\n'));
+
+  let t = performance.now();
+  const overhead = await runOverhead();
+  console.log(`\n## Sequence overhead (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(overheadTable(overhead));
+  console.log(`\nper-round ratios: ${overhead.ratios.map((r) => fmt(r, 2)).join(', ')}`);
+
+  t = performance.now();
+  const fanout = await runFanout();
+  console.log(`\n## E-stop fan-out (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(fanoutTable(fanout));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
