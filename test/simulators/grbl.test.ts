@@ -193,6 +193,10 @@ describe('GRBL 1.1h simulator', function () {
   describe('motion and streaming', () => {
     it('takes distance/feed time, reports intermediate positions, and goes Run then Idle', async () => {
       await start({ startLocked: false });
+      const events: string[] = [];
+      sim.on('state', (state: string) => events.push(state));
+      sim.on('motion-start', () => events.push('motion-start'));
+      sim.on('motion-end', () => events.push('motion-end'));
       const t0 = Date.now();
       assert.equal(await client.command('G1 X-10 F600'), 'ok'); // 1 s machine time, 100 ms at 10×
       const states: string[] = [];
@@ -209,6 +213,7 @@ describe('GRBL 1.1h simulator', function () {
       assert.ok(xs.some((x) => x < -0.5 && x > -9.5), `saw an intermediate position in ${xs.join(' ')}`);
       assert.equal(xs.at(-1), -10);
       assert.deepEqual(sim.executedLines, ['G1 X-10 F600']);
+      assert.deepEqual(events, ['Run', 'motion-start', 'motion-end', 'Idle']);
     });
 
     it('answers ok when the move is planned, long before the move ends', async () => {
@@ -253,7 +258,6 @@ describe('GRBL 1.1h simulator', function () {
       const lines = Array.from({ length: 40 }, (_, i) => `G1 X-${(i + 1) * 0.5} F6000`);
       const inFlight: number[] = [];
       let answered = 0;
-      let peakRx = 0;
       for (const line of lines) {
         while (inFlight.reduce((a, b) => a + b, 0) + line.length + 1 > 128) {
           await client.next(isResponse);
@@ -262,7 +266,6 @@ describe('GRBL 1.1h simulator', function () {
         }
         client.send(`${line}\n`);
         inFlight.push(line.length + 1);
-        peakRx = Math.max(peakRx, sim.rxBufferUsed);
       }
       while (answered < lines.length) {
         assert.equal(await client.next(isResponse), 'ok');
@@ -272,6 +275,31 @@ describe('GRBL 1.1h simulator', function () {
       await waitForState(client, 'Idle', 5000);
       assert.deepEqual(mpos(await client.status()), [-20, 0, 0]);
       assert.equal(sim.executedLines.length, 40);
+    });
+
+    it('streams short moves faster with character counting than with send-and-wait', async () => {
+      await start({ startLocked: false, timeScale: 50 });
+      const lines = Array.from({ length: 40 }, (_, i) => `G1 X-${((i % 2) + 1) * 0.01} F1000`);
+      let t0 = Date.now();
+      for (const line of lines) assert.equal(await client.command(line), 'ok');
+      const sendAndWait = Date.now() - t0;
+      await waitForState(client, 'Idle');
+      t0 = Date.now();
+      const inFlight: number[] = [];
+      let answered = 0;
+      for (const line of lines) {
+        while (inFlight.reduce((a, b) => a + b, 0) + line.length + 1 > 128) {
+          await client.next(isResponse);
+          inFlight.shift();
+          answered++;
+        }
+        client.send(`${line}\n`);
+        inFlight.push(line.length + 1);
+      }
+      for (; answered < lines.length; answered++) await client.next(isResponse);
+      const charCounting = Date.now() - t0;
+      assert.ok(charCounting < sendAndWait, `character counting ${charCounting} ms vs send-and-wait ${sendAndWait} ms`);
+      assert.equal(sim.overflows, 0);
     });
 
     it('stops answering when the planner is full and resumes as blocks complete', async () => {
@@ -373,6 +401,94 @@ describe('GRBL 1.1h simulator', function () {
       for (let i = 0; i < 3 && !report.includes('Ov:'); i++) report = await client.status();
       assert.match(report, /\|Ov:120,100,100/);
       assert.match(report, /\|FS:720,0/);
+    });
+  });
+
+  describe('modal commands and buffer syncs', () => {
+    it('holds the ok of a spindle change until queued motion has finished (buffer sync)', async () => {
+      await start({ startLocked: false });
+      assert.equal(await client.command('G1 X-10 F600'), 'ok'); // 100 ms
+      const t0 = Date.now();
+      assert.equal(await client.command('M3 S800'), 'ok');
+      assert.ok(Date.now() - t0 >= 60, 'M3 waited for the move');
+      assert.deepEqual(sim.spindle, { on: true, cw: true, speed: 800 });
+      assert.equal(await client.command('M8'), 'ok');
+      assert.deepEqual(sim.coolant, { flood: true, mist: false });
+      const report = await client.status();
+      assert.match(report, /\|FS:0,800/);
+    });
+
+    it('dwells for G4 P seconds (scaled) before answering', async () => {
+      await start({ startLocked: false });
+      const t0 = Date.now();
+      assert.equal(await client.command('G4 P1'), 'ok'); // 1 s machine time, 100 ms real
+      const took = Date.now() - t0;
+      assert.ok(took >= 90 && took < 300, `dwell took ${took} ms`);
+    });
+
+    it('applies G92 and G10 L20 work offsets and reports them in WCO and $#', async () => {
+      await start({ startLocked: false });
+      assert.equal(await client.command('G0 X-10 Y-5'), 'ok');
+      assert.equal(await client.command('G92 X0 Y0'), 'ok');
+      assert.deepEqual(sim.workOffset, { x: -10, y: -5, z: 0 });
+      assert.equal(await client.command('G92.1'), 'ok');
+      assert.equal(await client.command('G10 L20 P1 X1'), 'ok');
+      assert.deepEqual(sim.workOffset, { x: -11, y: 0, z: 0 });
+      assert.equal(await client.command('$#'), 'ok');
+      assert.ok(client.lines.includes('[G54:-11.000,0.000,0.000]'));
+    });
+
+    it('check mode parses G-code without moving and leaves through a reset', async () => {
+      await start({ startLocked: false });
+      assert.equal(await client.command('$C'), 'ok');
+      assert.ok(client.lines.includes('[MSG:Enabled]'));
+      assert.equal(stateOf(await client.status()), 'Check');
+      assert.equal(await client.command('G1 X-50 F100'), 'ok');
+      assert.equal(await client.command('G1 X-1'), 'ok');
+      assert.deepEqual(mpos(await client.status()), [0, 0, 0]);
+      assert.equal(await client.command('$C'), 'ok');
+      await client.next(/^Grbl/);
+      assert.equal(stateOf(await client.status()), 'Idle');
+    });
+
+    it('ends a program on M2 with [MSG:Pgm End] and the spindle off', async () => {
+      await start({ startLocked: false });
+      assert.equal(await client.command('M3 S500'), 'ok');
+      assert.equal(await client.command('M2'), 'ok');
+      assert.ok(client.lines.includes('[MSG:Pgm End]'));
+      assert.equal(sim.spindle.on, false);
+    });
+
+    it('gives a line that was waiting for a planner block its ok after a reset, before the banner', async () => {
+      await start({ startLocked: false });
+      const lines = Array.from({ length: 17 }, (_, i) => `G1 X-${i + 1} F60`);
+      client.send(lines.map((l) => `${l}\n`).join(''));
+      await sleep(60);
+      client.skip();
+      client.send('\x18');
+      await client.next(/^\[MSG:'\$H'/);
+      const since = client.lines.slice(client.lines.indexOf('ALARM:3'));
+      assert.deepEqual(since.slice(0, 3), ['ALARM:3', 'ok', '']);
+      assert.equal(sim.rxBufferUsed, 0, 'the RX buffer was flushed');
+      assert.match(await client.status(), /\|Bf:15,128\|/);
+    });
+  });
+
+  describe('safety door', () => {
+    it('stops through Door:2 to Door:0, cuts the spindle, and resumes with ~ via Door:3', async () => {
+      await start({ startLocked: false, timeScale: 5, acceleration: 10 });
+      assert.equal(await client.command('M3 S500'), 'ok');
+      assert.equal(await client.command('G1 X-30 F600'), 'ok');
+      await sleep(50);
+      client.send(Buffer.from([0x84]));
+      await client.next(/^\[MSG:Check Door\]$/);
+      assert.equal(stateOf(await client.status()), 'Door:2');
+      await waitForState(client, 'Door:0');
+      assert.equal(sim.spindle.on, false);
+      client.send('~');
+      assert.equal(stateOf(await client.status()), 'Door:3');
+      await waitForState(client, 'Run', 3000);
+      assert.equal(sim.spindle.on, true);
     });
   });
 

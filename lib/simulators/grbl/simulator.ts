@@ -836,6 +836,7 @@ export class GrblSimulator extends EventEmitter {
   private startCycleIfQueued(): void {
     if (this.sys !== 'Idle' || this.planner.length === 0 || this.seg) return;
     this.sys = this.planner[0]!.kind === 'jog' ? 'Jog' : 'Run';
+    this.noteState(); // listeners see Run/Jog before the first 'motion-start'
     this.startBlock(null);
   }
 
