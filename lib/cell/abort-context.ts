@@ -204,25 +204,37 @@ export class AbortContext extends EventEmitter {
    */
   async checkpoint(runId: string | undefined, where: string): Promise<CancelScope> {
     for (;;) {
-      const refusal = this.refusal();
-      if (refusal) {
-        throw new WorkcellError('cell-aborted', `${where}: refused: ${refusal}`, { subject: this.name, operation: where, cause: this.root.reason });
-      }
-      let run: Run | undefined;
-      if (runId !== undefined) {
-        run = this.runs.get(runId);
-        if (!run) {
-          throw new WorkcellError('unknown-run', `${where}: run ${JSON.stringify(runId)} is not in progress in cell "${this.name}" (it has ended, or belongs to another cell)`, {
-            subject: this.name,
-            operation: where,
-            value: runId,
-          });
-        }
-        run.throwIfEnded();
-      }
-      if (this.stateValue !== 'held' || !this.holdGate) return run ? run.scope : this.root.child({ name: where });
-      await abortable(run ? run.scope.signal : this.root.signal, this.holdGate.promise);
+      const scope = this.checkpointNow(runId, where);
+      if (scope) return scope;
+      const run = runId === undefined ? undefined : this.runs.get(runId);
+      await abortable(run ? run.scope.signal : this.root.signal, this.holdGate!.promise);
     }
+  }
+
+  /**
+   * The same checkpoint, synchronously, for the hot path: returns the scope as `checkpoint()`
+   * would resolve it, or null when the cell is held (then await `checkpoint()` to wait). Throws
+   * exactly what `checkpoint()` rejects with.
+   */
+  checkpointNow(runId: string | undefined, where: string): CancelScope | null {
+    const refusal = this.refusal();
+    if (refusal) {
+      throw new WorkcellError('cell-aborted', `${where}: refused: ${refusal}`, { subject: this.name, operation: where, cause: this.root.reason });
+    }
+    let run: Run | undefined;
+    if (runId !== undefined) {
+      run = this.runs.get(runId);
+      if (!run) {
+        throw new WorkcellError('unknown-run', `${where}: run ${JSON.stringify(runId)} is not in progress in cell "${this.name}" (it has ended, or belongs to another cell)`, {
+          subject: this.name,
+          operation: where,
+          value: runId,
+        });
+      }
+      run.throwIfEnded();
+    }
+    if (this.stateValue === 'held' && this.holdGate) return null;
+    return run ? run.scope : this.root.child({ name: where });
   }
 
   /** Add a device to the cell. `safeGroup`: safe routines run group by group, ascending. */

@@ -47,7 +47,13 @@ export function checkpointedInput(node: RedNode, options: CheckpointOptions, han
       done();
       return;
     }
-    handle(node, options, handler, msg, send).then(
+    let handled: Promise<void>;
+    try {
+      handled = handle(node, options, handler, msg, send);
+    } catch (err) {
+      handled = Promise.reject(err);
+    }
+    handled.then(
       () => done(),
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(describeError(err));
@@ -58,7 +64,12 @@ export function checkpointedInput(node: RedNode, options: CheckpointOptions, han
   });
 }
 
-async function handle(node: RedNode, options: CheckpointOptions, handler: CheckpointedHandler, msg: NodeMessage, send: SendFn): Promise<void> {
+/**
+ * One message through the checkpoint. Synchronous up to the handler when the cell is not held
+ * (the common case: no promise, no status update per message); throws or rejects with what
+ * should reach Catch nodes.
+ */
+function handle(node: RedNode, options: CheckpointOptions, handler: CheckpointedHandler, msg: NodeMessage, send: SendFn): Promise<void> {
   const where = options.label();
   const cell = getCell(options.cellId);
   if (!cell) {
@@ -68,28 +79,53 @@ async function handle(node: RedNode, options: CheckpointOptions, handler: Checkp
   if (ref?.cell !== undefined && ref.cell !== options.cellId) {
     throw foreignRun(where, ref.run, ref.cell, cell);
   }
-  let scope: CancelScope;
-  try {
-    if (cell.state === 'held') options.onHeld?.(true);
-    scope = await cell.checkpoint(ref?.run, where);
-  } catch (err) {
+  const refused = (err: unknown): Promise<void> => {
     if (ref) {
       const ended = endedRun(ref.run);
       if (ended && ended.cell === options.cellId) {
         node.status({ fill: 'grey', shape: 'ring', text: shortText(`dropped: run ${ended.result.outcome}`) });
-        return;
+        return Promise.resolve();
       }
       const other = cellOfRun(ref.run) ?? ended?.cell;
       if (other && other !== options.cellId) throw foreignRun(where, ref.run, other, cell);
       if (isCancellation(err) && !cell.getRun(ref.run)) {
         node.status({ fill: 'grey', shape: 'ring', text: shortText(`dropped: ${err.kind}`) });
-        return;
+        return Promise.resolve();
       }
     }
     throw err;
-  } finally {
-    options.onHeld?.(false);
+  };
+  let scope: CancelScope | null;
+  try {
+    scope = cell.checkpointNow(ref?.run, where);
+  } catch (err) {
+    return refused(err);
   }
+  if (scope) return runHandler(node, options, handler, msg, send, cell, ref, scope);
+  // Held: the message waits here, and the node says so until it goes on (or is refused).
+  options.onHeld?.(true);
+  return cell.checkpoint(ref?.run, where).then(
+    (s) => {
+      options.onHeld?.(false);
+      return runHandler(node, options, handler, msg, send, cell, ref, s);
+    },
+    (err: unknown) => {
+      options.onHeld?.(false);
+      return refused(err);
+    },
+  );
+}
+
+function runHandler(
+  node: RedNode,
+  options: CheckpointOptions,
+  handler: CheckpointedHandler,
+  msg: NodeMessage,
+  send: SendFn,
+  cell: AbortContext,
+  ref: RunRef | undefined,
+  scope: CancelScope,
+): Promise<void> {
   const run = ref ? cell.getRun(ref.run) : undefined;
   const ctx: StepContext = {
     cell,
@@ -99,19 +135,27 @@ async function handle(node: RedNode, options: CheckpointOptions, handler: Checkp
     scope,
     step: run ? (label, fn) => run.runStep(label, fn) : (_label, fn) => abortable(scope.signal, fn(scope.signal)),
   };
+  let work: Promise<void>;
   try {
-    await handler(msg, send, ctx);
+    work = handler(msg, send, ctx);
   } catch (err) {
-    // A step cut off by its run's end is not an error of its own: the run's outcome (reported
-    // once, by the sequence) says why. Outside a run there is no outcome, so it is an error.
-    if (run && run.ended && isCancellation(err) && err !== run.failure) {
-      node.status({ fill: 'grey', shape: 'ring', text: shortText(`${run.result?.outcome}: ${err.message}`) });
-      return;
-    }
-    throw err;
-  } finally {
-    if (!run) scope.close();
+    work = Promise.reject(err);
   }
+  return work.then(
+    () => {
+      if (!run) scope.close();
+    },
+    (err: unknown) => {
+      if (!run) scope.close();
+      // A step cut off by its run's end is not an error of its own: the run's outcome (reported
+      // once, by the sequence) says why. Outside a run there is no outcome, so it is an error.
+      if (run && run.ended && isCancellation(err) && err !== run.failure) {
+        node.status({ fill: 'grey', shape: 'ring', text: shortText(`${run.result?.outcome}: ${err.message}`) });
+        return;
+      }
+      throw err;
+    },
+  );
 }
 
 function foreignRun(where: string, runId: string, otherCellId: string, cell: AbortContext): WorkcellError {
