@@ -49,6 +49,80 @@ export function healthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blu
   };
 }
 
+interface Shown {
+  /** The node's own `status` (what Node-RED set up), called for health updates. */
+  show: (status: object) => void;
+  /** The health status key the node shows, or null when it shows something else. */
+  key: string | null;
+  /** The health change count when the node last set a status of its own (an error, progress, held). */
+  ownAt: number;
+}
+
+/**
+ * Shows one device's health on its action nodes. Health changes are coalesced to one update per
+ * event-loop turn, and a node is only updated when what it shows differs: a no-op step's
+ * busy → ready flicker, which no one could see, costs no status traffic. The last writer still
+ * wins as before: a status a node set itself (an error, progress) after the last health change
+ * stays until the next health change.
+ */
+class HealthDisplay {
+  private readonly nodes = new Map<RedNode, Shown>();
+  private changes = 0;
+  private scheduled = false;
+  private readonly onHealth = () => {
+    this.changes++;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  };
+
+  constructor(private readonly device: Device) {}
+
+  attach(node: RedNode): void {
+    if (this.nodes.size === 0) this.device.on('health', this.onHealth);
+    const own = node.status;
+    const entry: Shown = { show: (status) => own.call(node, status), key: null, ownAt: -1 };
+    // Statuses the node sets itself (checkpoint errors, progress, held) are the node's own.
+    node.status = (status: Parameters<RedNode['status']>[0]) => {
+      entry.key = null;
+      entry.ownAt = this.changes;
+      own.call(node, status);
+    };
+    this.nodes.set(node, entry);
+    this.showOn(entry, healthStatus(this.device.health));
+  }
+
+  detach(node: RedNode): void {
+    this.nodes.delete(node);
+    if (this.nodes.size === 0) this.device.off('health', this.onHealth);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const status = healthStatus(this.device.health);
+    for (const entry of this.nodes.values()) {
+      // A status of the node's own set after the last health change stays (last writer wins).
+      if (entry.ownAt === this.changes) continue;
+      this.showOn(entry, status);
+    }
+  }
+
+  private showOn(entry: Shown, status: ReturnType<typeof healthStatus>): void {
+    const key = `${status.fill}|${status.shape}|${status.text}`;
+    if (entry.key === key) return;
+    entry.key = key;
+    entry.show(status);
+  }
+}
+
+const displays = new WeakMap<Device, HealthDisplay>();
+
+function healthDisplay(device: Device): HealthDisplay {
+  let d = displays.get(device);
+  if (!d) displays.set(device, (d = new HealthDisplay(device)));
+  return d;
+}
+
 /**
  * Register a device kind's two node types, one way for every kind:
  * - the config node owns the driver, adds it to its cell (with its safe-order group), opens the
@@ -126,10 +200,8 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
       node.on('input', (_m, _s, done) => done(new WorkcellError('no-device', `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node`)));
       return;
     }
-    const onHealth = (h: DeviceHealth) => node.status(healthStatus(h));
-    device.on('health', onHealth);
-    node.status(healthStatus(device.health));
-    node.on('close', () => device.off('health', onHealth));
+    healthDisplay(device).attach(node);
+    node.on('close', () => healthDisplay(device).detach(node));
 
     checkpointedInput(
       node,
