@@ -1,0 +1,137 @@
+/**
+ * The demo cell behind `npm start`: Node-RED 4.1 with Workcell loaded from dist/, the device
+ * simulators in this process, and the example flows deployed. Nothing here is part of the
+ * shipped package's runtime; it is the bench a newcomer (or a browser test) starts with no
+ * hardware. scripts/start-demo.js is the command-line entry.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { combinedFlows, loadExamples } from './examples';
+import { spawnNodeRed } from './node-red-child';
+import { startDemoSimulators } from './simulators';
+import { PACKAGE_NAME, prepareDemoUserDir } from './user-dir';
+
+export { loadExamples, combinedFlows, nodeTypes } from './examples';
+export type { ExampleFlow, FlowNode } from './examples';
+export { startDemoSimulators, DEMO_GANTRY_TRAVEL } from './simulators';
+export type { DemoSimulators, DemoSimulatorAddress } from './simulators';
+export { prepareDemoUserDir } from './user-dir';
+export { spawnNodeRed } from './node-red-child';
+
+/** The repository root: the nearest directory above `from` whose package.json is Workcell's (works from source and from dist/). */
+export function packageRoot(from: string = __dirname): string {
+  let dir = resolve(from);
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no ${PACKAGE_NAME} package.json above ${from}`);
+    dir = up;
+  }
+}
+
+export interface DemoOptions {
+  /** Environment to read PORT and WORKCELL_DEMO_DIR from. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Where the demo's messages go (Node-RED's own output included). Default: stdout. */
+  readonly print?: (line: string) => void;
+  /** How long Node-RED may take to start its flows. Default 60 s. */
+  readonly readyTimeoutMs?: number;
+  /** How long Node-RED may take to stop after SIGINT before it is killed. Default 20 s (its close timeout is 15 s). */
+  readonly stopTimeoutMs?: number;
+}
+
+/** A running demo cell. */
+export interface Demo {
+  readonly url: string;
+  readonly userDir: string;
+  /** Stops Node-RED (flows stopped, devices brought safe), then the simulators. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Kills Node-RED at once (SIGKILL): for a second Ctrl+C, when a close handler hangs. */
+  kill(): void;
+  /** Resolves when Node-RED has exited, for whatever reason, and the simulators are closed; with Node-RED's exit code. */
+  readonly ended: Promise<number>;
+}
+
+const HOST = '127.0.0.1';
+
+/** The TCP port from `$PORT`, 1880 when unset. @throws RangeError when it is not a port number. */
+export function demoPort(env: NodeJS.ProcessEnv): number {
+  const text = env.PORT;
+  if (text === undefined || text === '') return 1880;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`PORT must be a TCP port number between 1 and 65535, got "${text}"`);
+  return port;
+}
+
+/**
+ * Starts the demo cell: checks that Workcell is built, starts the simulators on free ports of
+ * 127.0.0.1, prepares the userDir (`$WORKCELL_DEMO_DIR`, default `<repo>/.demo`) with the
+ * examples as its flows, and starts Node-RED on 127.0.0.1:`$PORT` (default 1880) with the
+ * simulators' addresses in its environment (`GANTRY_ADDRESS`, `DMM_ADDRESS`, `PSU_ADDRESS`,
+ * which the example flows' device config nodes name as `${…}`). Resolves once the flows run.
+ * If anything fails on the way, what was started is stopped again before the error is thrown.
+ */
+export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+  const env = options.env ?? process.env;
+  const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
+  const root = packageRoot();
+  if (!existsSync(join(root, 'dist', 'nodes', 'abort-context.js'))) {
+    throw new Error(`Workcell is not built (${join(root, 'dist', 'nodes')} has no nodes): run "npm start", which builds first, or "npm run build"`);
+  }
+  const port = demoPort(env);
+  const userDirPath = resolve(root, env.WORKCELL_DEMO_DIR || '.demo');
+  const examples = loadExamples(join(root, 'examples'));
+
+  const simulators = await startDemoSimulators(HOST);
+  let nodeRed: ReturnType<typeof spawnNodeRed> | undefined;
+  try {
+    const userDir = prepareDemoUserDir({ dir: userDirPath, packageRoot: root, host: HOST, port, flows: combinedFlows(examples) });
+    print(`Workcell demo: simulators listening on ${HOST}`);
+    for (const a of simulators.addresses) print(`  ${a.envVar}=${a.address}  (${a.label})`);
+    const fromCwd = relative(process.cwd(), userDir.dir);
+    const shownDir = fromCwd === '' ? '.' : fromCwd.startsWith('..') ? userDir.dir : fromCwd;
+    if (userDir.newSecret) print(`Workcell demo: generated a credential secret in ${join(shownDir, 'credential-secret')}`);
+    if (userDir.flows === 'written') print(`Workcell demo: flows from examples/ (${examples.map((e) => e.label).join('; ')}) written to ${join(shownDir, 'flows.json')}`);
+    if (userDir.flows === 'kept') print(`Workcell demo: keeping the flows deployed in ${join(shownDir, 'flows.json')}; delete that file to start again from examples/`);
+
+    nodeRed = spawnNodeRed({ packageRoot: root, userDir: userDir.dir, settingsFile: userDir.settingsFile, host: HOST, port, env: simulators.env, onLine: print });
+    try {
+      await nodeRed.ready(options.readyTimeoutMs ?? 60_000);
+    } catch (err) {
+      const exit = await Promise.race([nodeRed.exited, new Promise<undefined>((r) => setTimeout(r, 50, undefined))]);
+      const hint = exit && exit.code !== 0 ? ` (is port ${port} already in use? Set PORT to choose another)` : '';
+      throw new Error(`${(err as Error).message}${hint}`);
+    }
+    const url = `http://${HOST}:${port}/`;
+    print('');
+    print(`Workcell demo cell is running. Editor: ${url}`);
+    print(`  userDir ${shownDir}; Import › Examples › @workcell/node-red-workcell has the example flows.`);
+    print('  Ctrl+C stops Node-RED (devices brought to their safe state) and the simulators.');
+    print('');
+
+    const child = nodeRed;
+    const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
+    const ended = child.exited.then(async ({ code, signal }) => {
+      await simulators.close();
+      return code ?? (signal ? 1 : 0);
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      userDir: userDir.dir,
+      ended,
+      stop() {
+        stopping ??= child.stop(stopTimeoutMs).then(() => ended).then(() => undefined);
+        return stopping;
+      },
+      kill() {
+        child.child.kill('SIGKILL');
+      },
+    };
+  } catch (err) {
+    if (nodeRed) await nodeRed.stop(5000);
+    await simulators.close();
+    throw err;
+  }
+}

@@ -1,0 +1,79 @@
+import { GrblSimulator } from '../simulators/grbl';
+import { Dmm34461A, RigolDP821 } from '../simulators/scpi';
+
+/** One simulated device of the demo cell and where it listens. */
+export interface DemoSimulatorAddress {
+  /** What it is, for the console ("GRBL 1.1h gantry"). */
+  readonly label: string;
+  /** The environment variable the example flows read the address from (`GANTRY_ADDRESS`). */
+  readonly envVar: string;
+  /** `tcp://127.0.0.1:<port>`, the form a device config node's address field takes. */
+  readonly address: string;
+  readonly port: number;
+}
+
+/** The running simulators of the demo cell. */
+export interface DemoSimulators {
+  readonly gantry: GrblSimulator;
+  readonly dmm: Dmm34461A;
+  readonly psu: RigolDP821;
+  readonly addresses: readonly DemoSimulatorAddress[];
+  /** `{GANTRY_ADDRESS: 'tcp://…', DMM_ADDRESS: …, PSU_ADDRESS: …}`: the environment Node-RED gets. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Stops every listener and timer; resolves when every port is released. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * The gantry's travel: GRBL's convention puts home at the top of each axis and the work space
+ * in negative machine coordinates. The example flows move inside it; a move outside is refused
+ * by the driver's soft-limit check before a byte is sent (and by the simulator's $20 if one slips through).
+ */
+export const DEMO_GANTRY_TRAVEL = {
+  x: { min: -300, max: 0 },
+  y: { min: -200, max: 0 },
+  z: { min: -80, max: 0 },
+} as const;
+
+/**
+ * Starts the demo cell's simulated devices on `host` (127.0.0.1 by default), each on a free
+ * TCP port: a GRBL 1.1h gantry (homing enabled, so it powers up in Alarm until homed, with soft
+ * limits), a Keysight 34461A DMM and a Rigol DP821 power supply. They run at real speed
+ * (timeScale 1) so the demo looks like the bench it stands in for. If one fails to start, the
+ * ones already started are closed before the error is rethrown.
+ */
+export async function startDemoSimulators(host = '127.0.0.1'): Promise<DemoSimulators> {
+  const gantry = new GrblSimulator({ softLimits: { x: { ...DEMO_GANTRY_TRAVEL.x }, y: { ...DEMO_GANTRY_TRAVEL.y }, z: { ...DEMO_GANTRY_TRAVEL.z } } });
+  const dmm = new Dmm34461A();
+  // Channel 1 feeds a 100 Ω load so its current reading is not zero once the output is on.
+  const psu = new RigolDP821({ loadOhms: [100, Infinity] });
+  const started: Array<{ close(): Promise<void> }> = [];
+  const addresses: DemoSimulatorAddress[] = [];
+  const entries = [
+    { label: 'GRBL 1.1h gantry', envVar: 'GANTRY_ADDRESS', sim: gantry },
+    { label: 'Keysight 34461A DMM', envVar: 'DMM_ADDRESS', sim: dmm },
+    { label: 'Rigol DP821 power supply', envVar: 'PSU_ADDRESS', sim: psu },
+  ];
+  try {
+    for (const { label, envVar, sim } of entries) {
+      const { port } = await sim.listen({ host, port: 0 });
+      started.push(sim);
+      addresses.push({ label, envVar, port, address: `tcp://${host}:${port}` });
+    }
+  } catch (err) {
+    await Promise.allSettled(started.map((s) => s.close()));
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    gantry,
+    dmm,
+    psu,
+    addresses,
+    env: Object.fromEntries(addresses.map((a) => [a.envVar, a.address])),
+    close() {
+      closing ??= Promise.allSettled(started.map((s) => s.close())).then(() => undefined);
+      return closing;
+    },
+  };
+}

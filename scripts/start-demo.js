@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// `npm start`: the demo cell (Node-RED with Workcell, the device simulators and the example
+// flows) on 127.0.0.1:$PORT (default 1880). The logic is typed code in lib/demo, compiled to
+// dist/lib/demo by `npm run build`, which `npm start` runs first.
+//
+// Environment: PORT (default 1880), WORKCELL_DEMO_DIR (the Node-RED userDir, default .demo/).
+// Ctrl+C (SIGINT) or SIGTERM stops Node-RED first (its close handlers bring the devices safe
+// while the simulators still answer), then the simulators; a second Ctrl+C kills Node-RED.
+'use strict';
+const path = require('path');
+
+let demoModule;
+try {
+  demoModule = require(path.join(__dirname, '..', 'dist', 'lib', 'demo'));
+} catch (err) {
+  console.error(`Workcell demo: cannot load dist/lib/demo (${err.message}); run "npm start" (it builds first) or "npm run build".`);
+  process.exit(1);
+}
+
+let demo;
+let stopRequests = 0;
+
+function stop(signal) {
+  console.log(`\nWorkcell demo: ${signal}: stopping Node-RED, then the simulators…`);
+  demo.stop().then(
+    () => console.log('Workcell demo: stopped.'),
+    (err) => {
+      console.error(`Workcell demo: stopping failed: ${err.message}`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+function onSignal(signal) {
+  stopRequests += 1;
+  if (!demo) {
+    // Still starting: stop as soon as it is up (or startDemo fails and cleans up itself).
+    if (stopRequests === 1) console.log(`\nWorkcell demo: ${signal}: will stop once started…`);
+    return;
+  }
+  if (stopRequests === 1) stop(signal);
+  else {
+    console.log('Workcell demo: second stop request: killing Node-RED.');
+    demo.kill();
+  }
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+demoModule.startDemo().then(
+  (started) => {
+    demo = started;
+    started.ended.then((code) => {
+      if (stopRequests === 0) {
+        console.error(`Workcell demo: Node-RED exited on its own (code ${code}); the simulators are stopped.`);
+        process.exitCode = code || 1;
+      } else {
+        process.exitCode = code;
+      }
+    });
+    if (stopRequests > 0) stop('stop requested during start');
+  },
+  (err) => {
+    console.error(`Workcell demo: ${err.message}`);
+    process.exitCode = 1;
+  },
+);
