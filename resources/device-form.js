@@ -1,0 +1,288 @@
+/*
+ * The editor form of every device action node, one way for every kind (see the kind's .html):
+ *
+ *   oneditprepare() { WorkcellDeviceForm.prepare(this, '<kind>') }
+ *   oneditsave()    { WorkcellDeviceForm.save(this) }
+ *
+ * The operations and their parameters come from the runtime's declared operation table
+ * (GET workcell/kinds/<kind>/operations), so the form, the runtime validation and the help
+ * never disagree. Served by Node-RED at resources/@workcell/node-red-workcell/device-form.js.
+ */
+(function () {
+  'use strict';
+  if (window.WorkcellDeviceForm) return; // every kind's .html loads this file; define it once
+
+  // The form's strings live in the catalog of the package's always-present node set.
+  var NS = '@workcell/node-red-workcell/workcell-abort-context:deviceForm.';
+  var FALLBACK = {
+    operation: 'Operation', parameters: 'Parameters', loading: 'Loading the operations…',
+    loadFailed: 'Could not load the operations of "__kind__": __reason__', noParams: 'This operation takes no parameters.',
+    required: 'required', 'default': 'default __value__', range: '__min__ … __max__', min: '≥ __min__', max: '≤ __max__',
+    maxLength: 'at most __max__ characters',
+    'errors.required': '__label__ is required', 'errors.number': '__label__ must be a number',
+    'errors.integer': '__label__ must be a whole number', 'errors.min': '__label__ must be at least __min__',
+    'errors.max': '__label__ must be at most __max__', 'errors.enum': '__label__ must be one of __values__',
+    'errors.json': '__label__ must be valid JSON', 'errors.maxLength': '__label__ must be at most __max__ characters',
+    'errors.unknownOperation': 'Unknown operation "__operation__"'
+  };
+
+  function t(key, vars) {
+    var text = RED._(NS + key, vars);
+    if (!text || text === NS + key || text === key) {
+      text = FALLBACK[key] || key;
+      Object.keys(vars || {}).forEach(function (k) { text = text.split('__' + k + '__').join(String(vars[k])); });
+    }
+    return text;
+  }
+
+  var tables = {}; // kind → Promise of the operation table
+
+  /** The kind's operation table, fetched once per editor session. */
+  function operations(kind) {
+    if (!tables[kind]) {
+      tables[kind] = new Promise(function (resolve, reject) {
+        // Relative URL: the editor may be served under a path, and adds its own auth header.
+        $.getJSON('workcell/kinds/' + encodeURIComponent(kind) + '/operations')
+          .done(function (result) { resolve((result && result.operations) || []); })
+          .fail(function (xhr) {
+            delete tables[kind]; // let the next edit try again
+            var reason = xhr && xhr.status ? xhr.status + ' ' + xhr.statusText : 'no answer';
+            if (xhr && xhr.responseJSON && xhr.responseJSON.error) reason = xhr.responseJSON.error;
+            reject(new Error(reason));
+          });
+      });
+    }
+    return tables[kind];
+  }
+
+  function findOp(table, name) {
+    for (var i = 0; i < table.length; i++) if (table[i].name === name) return table[i];
+    return null;
+  }
+
+  function fieldId(spec) {
+    return 'node-input-param-' + String(spec.name).replace(/[^A-Za-z0-9_-]/g, '_');
+  }
+
+  /** The hint under a field: unit, bounds, required/default, then the description. */
+  function hint(spec) {
+    var parts = [];
+    if (spec.unit) parts.push(spec.unit);
+    if (spec.min !== undefined && spec.max !== undefined) parts.push(t('range', { min: spec.min, max: spec.max }));
+    else if (spec.min !== undefined) parts.push(t('min', { min: spec.min }));
+    else if (spec.max !== undefined) parts.push(t('max', { max: spec.max }));
+    if (spec.maxLength !== undefined) parts.push(t('maxLength', { max: spec.maxLength }));
+    if (spec.required && spec.default === undefined) parts.push(t('required'));
+    if (spec.default !== undefined) parts.push(t('default', { value: JSON.stringify(spec.default) }));
+    return parts.join(', ');
+  }
+
+  /** The placeholder of a text field: the unit and the bounds, so the input says what fits. */
+  function placeholder(spec) {
+    var parts = [];
+    if (spec.min !== undefined && spec.max !== undefined) parts.push(spec.min + ' … ' + spec.max);
+    else if (spec.min !== undefined) parts.push('≥ ' + spec.min);
+    else if (spec.max !== undefined) parts.push('≤ ' + spec.max);
+    if (spec.unit) parts.push(spec.unit);
+    return parts.join(' ');
+  }
+
+  /** A field's raw text as the editor shows it. */
+  function asText(value, spec) {
+    if (value === undefined || value === null) return '';
+    if (spec.type === 'json') return typeof value === 'string' ? value : JSON.stringify(value);
+    return String(value);
+  }
+
+  /** Check one raw value against its spec as the runtime will; returns an error sentence or null. */
+  function check(spec, raw) {
+    var label = spec.label || spec.name;
+    if (raw === '' || raw === undefined || raw === null) {
+      return spec.required && spec.default === undefined ? t('errors.required', { label: label }) : null;
+    }
+    switch (spec.type) {
+      case 'number':
+      case 'integer': {
+        var n = Number(raw);
+        if (String(raw).trim() === '' || !isFinite(n)) return t('errors.number', { label: label });
+        if (spec.type === 'integer' && Math.floor(n) !== n) return t('errors.integer', { label: label });
+        var unit = spec.unit ? ' ' + spec.unit : '';
+        if (spec.min !== undefined && n < spec.min) return t('errors.min', { label: label, min: spec.min + unit });
+        if (spec.max !== undefined && n > spec.max) return t('errors.max', { label: label, max: spec.max + unit });
+        return null;
+      }
+      case 'boolean':
+        return raw === 'true' || raw === 'false' || raw === true || raw === false ? null : t('errors.enum', { label: label, values: 'true, false' });
+      case 'enum':
+        return (spec.values || []).indexOf(raw) >= 0 ? null : t('errors.enum', { label: label, values: (spec.values || []).join(', ') });
+      case 'string':
+        return spec.maxLength !== undefined && String(raw).length > spec.maxLength ? t('errors.maxLength', { label: label, max: spec.maxLength }) : null;
+      case 'json':
+        if (typeof raw !== 'string') return null;
+        try { JSON.parse(raw); return null; } catch (e) { return t('errors.json', { label: label }); }
+    }
+    return null;
+  }
+
+  /** The saved value of a raw field: typed per spec; what does not parse stays text for the runtime to refuse clearly. */
+  function typed(spec, raw) {
+    switch (spec.type) {
+      case 'number':
+      case 'integer': {
+        var n = Number(raw);
+        return String(raw).trim() !== '' && isFinite(n) ? n : raw;
+      }
+      case 'boolean':
+        return raw === 'true' ? true : raw === 'false' ? false : raw;
+      case 'json':
+        try { return JSON.parse(raw); } catch (e) { return raw; }
+      default:
+        return raw;
+    }
+  }
+
+  /** A typedInput of the spec's kind. Choice types get an empty entry unless a value is needed. */
+  function typedInputType(spec) {
+    var optional = !(spec.required || spec.default !== undefined);
+    switch (spec.type) {
+      case 'number':
+      case 'integer':
+        return { value: 'num', types: ['num'] };
+      case 'json':
+        return { value: 'json', types: ['json'] };
+      case 'boolean':
+      case 'enum': {
+        var values = spec.type === 'boolean' ? ['true', 'false'] : (spec.values || []).slice();
+        var options = values.map(function (v) { return { value: v, label: v }; });
+        if (optional) options.unshift({ value: '', label: '—' });
+        return { value: 'workcell-' + spec.type, types: [{ value: 'workcell-' + spec.type, label: spec.type, options: options }] };
+      }
+      default:
+        return { value: 'str', types: ['str'] };
+    }
+  }
+
+  function renderParams(container, op, values) {
+    container.empty();
+    if (!op) return;
+    if (!op.params || op.params.length === 0) {
+      $('<div class="form-row form-tips"></div>').text(t('noParams')).appendTo(container);
+      return;
+    }
+    op.params.forEach(function (spec) {
+      var id = fieldId(spec);
+      var row = $('<div class="form-row workcell-device-param"></div>').attr('data-param', spec.name).appendTo(container);
+      $('<label></label>').attr('for', id).text(spec.label || spec.name).attr('title', spec.name).appendTo(row);
+      var input = $('<input type="text">').attr('id', id).css('width', '70%').appendTo(row);
+      var kind = typedInputType(spec);
+      var value = values[spec.name] !== undefined ? values[spec.name] : spec.default;
+      var text = asText(value, spec);
+      if (kind.types[0].options && text === '' && kind.types[0].options[0].value !== '') text = kind.types[0].options[0].value;
+      input.val(text);
+      input.typedInput({ type: kind.value, types: kind.types });
+      if (placeholder(spec) && spec.type !== 'boolean' && spec.type !== 'enum') input.attr('placeholder', placeholder(spec));
+      if (spec.maxLength !== undefined) input.attr('maxlength', spec.maxLength);
+      var tips = $('<div class="workcell-device-param-hint"></div>')
+        .css({ 'margin-left': '105px', 'margin-top': '3px', 'font-size': '0.9em', color: 'var(--red-ui-secondary-text-color, #777)' })
+        .appendTo(row);
+      var hintText = hint(spec);
+      $('<span></span>').text(hintText + (hintText && spec.description ? ' — ' : '') + (spec.description || '')).appendTo(tips);
+      var error = $('<div class="workcell-device-param-error"></div>').css({ color: 'var(--red-ui-text-color-error, #d6615f)', 'margin-left': '105px' }).hide().appendTo(row);
+      var validate = function () {
+        var problem = check(spec, input.typedInput('value'));
+        input.typedInput('validate');
+        row.find('.red-ui-typedInput-container').toggleClass('input-error', !!problem);
+        error.text(problem || '').toggle(!!problem);
+      };
+      input.on('change', validate);
+      row.find('input').on('keyup', validate);
+      validate();
+    });
+  }
+
+  /**
+   * Render the operation select and the parameters of the selected operation into the edit
+   * dialog's `.workcell-device-form`, prefilled from node.params and the specs' defaults.
+   * Returns a promise that settles once the form is rendered (or the table failed to load).
+   */
+  function prepare(node, kind) {
+    var container = $('.workcell-device-form').last();
+    container.empty();
+    var status = $('<div class="form-row form-tips"></div>').text(t('loading')).appendTo(container);
+    var params = node.params && typeof node.params === 'object' ? node.params : {};
+    if (typeof node.params === 'string' && node.params) {
+      try { params = JSON.parse(node.params); } catch (e) { params = {}; }
+    }
+    return operations(kind).then(function (table) {
+      if (!$.contains(document, container[0])) return; // the dialog was closed meanwhile
+      container.empty();
+      container.attr('data-kind', kind);
+      container.data('workcell-table', table);
+      var row = $('<div class="form-row"></div>').appendTo(container);
+      $('<label for="node-input-operation"><i class="fa fa-cog"></i> </label>').append($('<span></span>').text(t('operation'))).appendTo(row);
+      var select = $('<select id="node-input-operation"></select>').css('width', '70%').appendTo(row);
+      table.forEach(function (op) {
+        $('<option></option>').val(op.name).text(op.label ? op.label + ' (' + op.name + ')' : op.name).appendTo(select);
+      });
+      var current = node.operation || (table[0] && table[0].name) || '';
+      if (current && !findOp(table, current)) {
+        $('<option></option>').val(current).text(t('errors.unknownOperation', { operation: current })).appendTo(select);
+      }
+      select.val(current);
+      var description = $('<div class="form-tips workcell-device-description"></div>').css({ 'margin-left': '105px', 'margin-top': '4px' }).appendTo(row);
+      var paramRows = $('<div class="workcell-device-params"></div>').appendTo(container);
+      var show = function () {
+        var op = findOp(table, select.val());
+        var text = op ? op.description || '' : t('errors.unknownOperation', { operation: select.val() });
+        if (RED.utils && typeof RED.utils.renderMarkdown === 'function') description.html(RED.utils.renderMarkdown(text));
+        else description.text(text);
+        // Parameters typed for this operation earlier are kept; another operation starts from its defaults.
+        renderParams(paramRows, op, select.val() === node.operation ? params : {});
+      };
+      select.on('change', show);
+      show();
+    }, function (err) {
+      status.text(t('loadFailed', { kind: kind, reason: err.message })).css('color', 'var(--red-ui-text-color-error, #d6615f)');
+    });
+  }
+
+  /**
+   * Write node.operation and node.params from the form: values typed per spec, empty fields
+   * omitted (the runtime applies defaults). Leaves the node as it was if the form never loaded.
+   */
+  function save(node) {
+    var container = $('.workcell-device-form').last();
+    var table = container.data('workcell-table');
+    var select = container.find('#node-input-operation');
+    if (!table || select.length === 0) return;
+    var op = findOp(table, select.val());
+    node.operation = select.val();
+    var out = {};
+    (op ? op.params : []).forEach(function (spec) {
+      var input = container.find('#' + fieldId(spec));
+      if (input.length === 0) return;
+      var raw = input.typedInput('value');
+      if (raw === '' || raw === undefined || raw === null) return;
+      out[spec.name] = typed(spec, raw);
+    });
+    node.params = out;
+  }
+
+  /**
+   * A validator for the action node's `params` default: checks saved params against the
+   * kind's table once it has been fetched (before that, it cannot know and accepts).
+   */
+  function paramsValidator(kind) {
+    var table = null;
+    operations(kind).then(function (t2) { table = t2; }, function () {});
+    return function (params) {
+      if (!table) return true;
+      var op = findOp(table, this.operation);
+      if (!op) return false;
+      var values = params && typeof params === 'object' ? params : {};
+      return op.params.every(function (spec) { return check(spec, values[spec.name] === undefined ? '' : asText(values[spec.name], spec)) === null; });
+    };
+  }
+
+  window.WorkcellDeviceForm = { prepare: prepare, save: save, paramsValidator: paramsValidator, check: check };
+})();

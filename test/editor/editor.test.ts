@@ -1,0 +1,403 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrowserContext, Page, chromium } from 'playwright-core';
+import { NodeRedProcess, packageRoot, startNodeRed } from '../support/node-red-process';
+
+// The editor parts are tested in a real browser: Debian's Chromium, driven by playwright-core,
+// against a real Node-RED child process that loads this package from dist/ (npm run build first).
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+/** Browser-side view of the editor's globals (typed loosely: this runs in the page). */
+declare const RED: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const WorkcellDeviceForm: unknown;
+/** The slice of a DOM element the page callbacks read (the test compiles without the DOM lib). */
+interface DomElement {
+  textContent: string | null;
+  value: string;
+  getAttribute(name: string): string | null;
+}
+
+const at = (x: number, y: number) => ({ x, y, z: 't1' });
+
+/** One of each control node, a memory device kind action node, all in one cell. */
+const FLOWS = [
+  { id: 't1', type: 'tab', label: 'editor test' },
+  { id: 'wc-cell', type: 'workcell-abort-context', name: 'Cell A', safeTimeout: '3', stopTimeout: '1', redeploy: 'estop-cell' },
+  { id: 'wc-seq', type: 'workcell-sequence', ...at(160, 80), name: 'Load', cell: 'wc-cell', concurrency: 'queue', timeout: '30', policy: 'report-only', wires: [[], []] },
+  { id: 'wc-end', type: 'workcell-sequence-end', ...at(160, 160), name: '', cell: 'wc-cell', outcome: 'cancel', wires: [] },
+  { id: 'wc-estop', type: 'workcell-estop', ...at(160, 240), name: 'Big red', cell: 'wc-cell', action: 'estop', wires: [[]] },
+  { id: 'wc-status', type: 'workcell-cell-status', ...at(160, 320), name: 'Watch', cell: 'wc-cell', wires: [[]] },
+  {
+    id: 'wc-wait',
+    type: 'workcell-wait',
+    ...at(420, 80),
+    name: '',
+    cell: 'wc-cell',
+    mode: 'until',
+    delay: '1',
+    units: 's',
+    source: 'flow',
+    property: 'door.closed',
+    operator: 'gte',
+    value: '3.5',
+    valueType: 'num',
+    topic: 'condition',
+    timeout: '5',
+    onTimeout: 'output',
+    poll: '250',
+    outputs: 2,
+    wires: [[], []],
+  },
+  { id: 'wc-memdev', type: 'workcell-memory-device', name: 'mem', cell: 'wc-cell' },
+  { id: 'wc-mem', type: 'workcell-memory', ...at(420, 160), name: '', device: 'wc-memdev', operation: 'move', params: { position: 12.5 }, wires: [[]] },
+];
+
+const CONTROL_TYPES: Record<string, string> = {
+  'workcell-sequence': 'sequence',
+  'workcell-sequence-end': 'sequence end',
+  'workcell-estop': 'estop',
+  'workcell-cell-status': 'cell status',
+  'workcell-wait': 'wait',
+};
+
+describe('editor (Chromium + a real Node-RED)', function () {
+  this.timeout(120_000);
+  let red: NodeRedProcess;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) throw new Error(`the editor tests need Chromium at ${CHROMIUM} (Debian package "chromium"); it is missing`);
+    red = await startNodeRed({
+      flows: FLOWS,
+      modules: { 'workcell-test-memory-kind': join(packageRoot(), 'test', 'editor', 'fixtures', 'memory-kind') },
+    });
+    profile = mkdtempSync(join(tmpdir(), 'workcell-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 900 } });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (err) => pageErrors.push(`${err.message}\n${err.stack ?? ''}`));
+    await page.goto(red.url);
+    await page.waitForFunction(() => typeof RED !== 'undefined' && RED.nodes && RED.nodes.node('wc-estop') && $('.red-ui-palette-node').length > 0, null, { timeout: 60_000 });
+    // The welcome tour of a fresh profile opens shortly after the flows load and covers the
+    // workspace: wait for it, dismiss it with Escape, and make sure it is gone.
+    const tour = await page.waitForSelector('.red-ui-tourGuide-shade', { state: 'visible', timeout: 20_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (tour) {
+      // The tour positions its popover 100 ms after opening it and throws if it was closed by then.
+      await page.waitForSelector('.red-ui-tourGuide-popover', { state: 'visible' });
+      await page.waitForTimeout(250);
+      await page.keyboard.press('Escape');
+    }
+    await page.waitForFunction(() => $('.red-ui-tourGuide-shade:visible').length === 0);
+  });
+
+  after(async function () {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await red?.stop();
+  });
+
+  afterEach(async function () {
+    if (!page) return;
+    if (this.currentTest?.state === 'failed') {
+      const file = join(tmpdir(), `workcell-editor-${this.currentTest.title.replace(/\W+/g, '-').slice(0, 60)}.png`);
+      await page.screenshot({ path: file }).then(() => console.error(`    screenshot of the failure: ${file}`), () => undefined);
+    }
+    await closeTrays();
+  });
+
+  /** Close every open edit tray (as Cancel does) and wait until the closing animation has removed them. */
+  async function closeTrays(): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      const open = await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length);
+      if (open === 0) break;
+      await page.evaluate(() => RED.tray.close());
+      await page.waitForFunction((n) => $('#red-ui-editor-stack .red-ui-tray').length < n, open);
+    }
+    await page.waitForFunction(() => $('#red-ui-editor-stack .red-ui-tray').length === 0 && $('#dialog-form').length === 0);
+  }
+
+  /** Open a flow node's edit dialog and wait until it is in the DOM. */
+  async function edit(id: string): Promise<void> {
+    await page.evaluate((nodeId) => RED.editor.edit(RED.nodes.node(nodeId)), id);
+    await page.waitForSelector('#dialog-form', { state: 'visible' });
+  }
+
+  /** The text of a node type's help as the help sidebar renders it: title and section headings. */
+  async function help(type: string): Promise<{ title: string; headings: string[]; properties: string[]; text: string; sourceProperties: number }> {
+    const h = await page.evaluate((t) => {
+      RED.sidebar.help.show(t);
+      const section = $('.red-ui-sidebar-help-stack .red-ui-help').first();
+      return {
+        title: section.find('.red-ui-help-title').text(),
+        headings: section.find('h3').map((_i: number, e: DomElement) => e.textContent!.trim()).get(),
+        // Message properties as Node-RED renders `: name (type) : text` lines: "name type".
+        properties: section.find('dl.message-properties > dt').map((_i: number, e: DomElement) => e.textContent!.trim()).get(),
+        text: section.text(),
+        // How many `: name (type) : text` lines the source has: each must become one <dt>.
+        sourceProperties: ($(`script[data-help-name="${t}"]`).text().match(/^: /gm) || []).length,
+      };
+    }, type);
+    assert.equal(h.properties.length, h.sourceProperties, `${type} help: every property line renders as a message property (a colon in a description breaks Node-RED's parser)`);
+    // A property line Node-RED could not render (a wrapped line, a missing type) shows up raw.
+    assert.doesNotMatch(h.text, /(^|\n)\s*: [^:\n]+ \([^)]*\) :/, `${type} help has a property line that did not render`);
+    return h;
+  }
+
+  /** i18n keys that were not found show up as the raw key: no dialog may contain one. */
+  const RAW_KEY = /\b(abort-context|sequence|sequence-end|estop|cell-status|wait|deviceForm)\.(label|placeholder|tip|errors|mode|units|operator|source|onTimeout|action|outcome|concurrency|policy|redeploy)\b/;
+
+  it('the palette has a workcell category with every control node, labelled without the prefix, with its own icon', async () => {
+    const palette = await page.evaluate((types) => {
+      const out: Record<string, { label: string; icon: string } | null> = {};
+      for (const type of Object.keys(types)) {
+        const el = $(`#red-ui-palette-container-workcell .red-ui-palette-node[data-palette-type="${type}"]`);
+        out[type] = el.length ? { label: el.find('.red-ui-palette-label').text().replace(/\s+/g, ' ').trim(), icon: el.find('.red-ui-palette-icon').css('background-image') } : null;
+      }
+      return out;
+    }, CONTROL_TYPES);
+    for (const [type, label] of Object.entries(CONTROL_TYPES)) {
+      assert.ok(palette[type], `${type} is in the workcell palette category`);
+      assert.equal(palette[type]!.label, label);
+      const icon = /url\("?([^")]+)"?\)/.exec(palette[type]!.icon)?.[1];
+      assert.ok(icon && icon.endsWith(`/${type.replace('workcell-', '')}.svg`), `${type} uses its own icon, got ${palette[type]!.icon}`);
+      const res = await fetch(new URL(icon, red.url));
+      assert.equal(res.status, 200, `icon ${icon} is served`);
+      assert.match(res.headers.get('content-type') ?? '', /svg/);
+    }
+    assert.equal(await page.evaluate(() => $('.red-ui-palette-node[data-palette-type="workcell-abort-context"]').length), 0, 'the cell is a config node, not in the palette');
+  });
+
+  it('the abort context (config) form shows its saved values and help', async () => {
+    await page.evaluate(() => RED.editor.editConfig('', 'workcell-abort-context', 'wc-cell'));
+    await page.waitForSelector('#node-config-input-safeTimeout', { state: 'visible' });
+    const form = await page.evaluate(() => ({
+      name: $('#node-config-input-name').val(),
+      safeTimeout: $('#node-config-input-safeTimeout').val(),
+      stopTimeout: $('#node-config-input-stopTimeout').val(),
+      redeploy: $('#node-config-input-redeploy').val(),
+      redeployText: $('#node-config-input-redeploy option:selected').text(),
+      label: $('label[for="node-config-input-safeTimeout"]').text().trim(),
+      text: $('#node-config-dialog-edit-form').text(),
+    }));
+    assert.deepEqual([form.name, form.safeTimeout, form.stopTimeout, form.redeploy], ['Cell A', '3', '1', 'estop-cell']);
+    assert.equal(form.label, 'Safe routine');
+    assert.equal(form.redeployText, 'emergency-stop the whole cell');
+    assert.doesNotMatch(form.text, RAW_KEY);
+    // Validation: a timeout of 0 s is refused in the form.
+    const invalid = await page.evaluate(() => {
+      $('#node-config-input-safeTimeout').val('0').trigger('change');
+      return $('#node-config-input-safeTimeout').hasClass('input-error');
+    });
+    assert.equal(invalid, true, 'a safe-routine timeout of 0 is marked invalid');
+    const h = await help('workcell-abort-context');
+    assert.equal(h.title, 'abort context');
+    assert.ok(h.headings.includes('Properties') && h.headings.includes('Details'), `help sections: ${h.headings}`);
+    assert.deepEqual(h.properties, ['Namestring', 'Safe routineseconds', 'Stop ackseconds', 'On redeploychoice']);
+    assert.match(h.text, /latch/);
+    assert.match(h.text, /redeploy/i);
+  });
+
+  it('the sequence form shows its saved values, two labelled outputs and help on outputs and semantics', async () => {
+    await edit('wc-seq');
+    const form = await page.evaluate(() => ({
+      name: $('#node-input-name').val(),
+      cell: $('#node-input-cell').val(),
+      concurrency: $('#node-input-concurrency').val(),
+      timeout: $('#node-input-timeout').val(),
+      policy: $('#node-input-policy').val(),
+      concurrencyLabel: $('label[for="node-input-concurrency"]').text().trim(),
+      text: $('#dialog-form').text(),
+      outputs: RED.nodes.node('wc-seq').outputs,
+      outputLabels: [0, 1].map((i) => RED.nodes.node('wc-seq')._def.outputLabels.call(RED.nodes.node('wc-seq'), i)),
+    }));
+    assert.deepEqual([form.name, form.cell, form.concurrency, form.timeout, form.policy], ['Load', 'wc-cell', 'queue', '30', 'report-only']);
+    assert.equal(form.concurrencyLabel, 'While running');
+    assert.doesNotMatch(form.text, RAW_KEY);
+    assert.equal(form.outputs, 2);
+    assert.deepEqual(form.outputLabels, ['steps (msg.workcell = run)', 'outcome of the run']);
+    const h = await help('workcell-sequence');
+    assert.equal(h.title, 'sequence');
+    for (const section of ['Inputs', 'Outputs', 'Details']) assert.ok(h.headings.includes(section), `help has ${section}: ${h.headings}`);
+    assert.deepEqual(h.properties, ['payloadany', 'workcellobject', 'payloadany', 'payloadobject', 'workcellobject', 'topicstring'], 'input, then output 1 (steps), then output 2 (outcome)');
+    for (const word of ['msg.workcell'.replace('msg.', ''), 'timed-out', 'aborted', 'checkpoint', 'held', 'Redeploy']) assert.ok(h.text.includes(word), `sequence help mentions ${word}`);
+  });
+
+  it('the sequence end, estop and cell status forms show their saved values and help', async () => {
+    await edit('wc-end');
+    assert.deepEqual(await page.evaluate(() => [$('#node-input-cell').val(), $('#node-input-outcome').val(), $('#node-input-outcome option:selected').text()]), [
+      'wc-cell',
+      'cancel',
+      'cancel it (devices stopped and made safe)',
+    ]);
+    assert.equal(await page.evaluate(() => RED.nodes.node('wc-end').outputs), 0);
+    await closeTrays();
+
+    await edit('wc-estop');
+    const estop = await page.evaluate(() => ({ name: $('#node-input-name').val(), action: $('#node-input-action').val(), options: $('#node-input-action option').map((_i: number, o: DomElement) => o.value).get(), text: $('#dialog-form').text() }));
+    assert.deepEqual(estop.options, ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel']);
+    assert.equal(estop.name, 'Big red');
+    assert.equal(estop.action, 'estop');
+    assert.doesNotMatch(estop.text, RAW_KEY);
+    await closeTrays();
+
+    await edit('wc-status');
+    assert.deepEqual(await page.evaluate(() => [$('#node-input-name').val(), $('#node-input-cell').val()]), ['Watch', 'wc-cell']);
+
+    const endHelp = await help('workcell-sequence-end');
+    assert.equal(endHelp.title, 'sequence end');
+    assert.ok(endHelp.headings.includes('Inputs'));
+    const estopHelp = await help('workcell-estop');
+    assert.ok(estopHelp.headings.includes('Inputs') && estopHelp.headings.includes('Outputs') && estopHelp.headings.includes('Details'));
+    assert.match(estopHelp.text, /not\s+a checkpoint/);
+    const statusHelp = await help('workcell-cell-status');
+    assert.deepEqual(statusHelp.properties, ['payloadany', 'topicstring', 'payloadobject']);
+    assert.match(statusHelp.text, /stop-report/);
+    assert.match(statusHelp.text, /snapshot/);
+  });
+
+  it('the wait form shows its saved until-condition, hides what does not apply, validates, and saving as a delay drops the second output', async () => {
+    await edit('wc-wait');
+    const form = await page.evaluate(() => ({
+      mode: $('#node-input-mode').val(),
+      source: $('#node-input-property').typedInput('type'),
+      property: $('#node-input-property').typedInput('value'),
+      operator: $('#node-input-operator').val(),
+      valueType: $('#node-input-value').typedInput('type'),
+      value: $('#node-input-value').typedInput('value'),
+      timeout: $('#node-input-timeout').val(),
+      onTimeout: $('#node-input-onTimeout').val(),
+      poll: $('#node-input-poll').val(),
+      pollShown: $('.workcell-wait-poll').is(':visible'),
+      topicShown: $('.workcell-wait-topic').is(':visible'),
+      delayShown: $('.workcell-wait-delay').is(':visible'),
+      text: $('#dialog-form').text(),
+    }));
+    assert.deepEqual(
+      [form.mode, form.source, form.property, form.operator, form.valueType, form.value, form.timeout, form.onTimeout, form.poll],
+      ['until', 'flow', 'door.closed', 'gte', 'num', '3.5', '5', 'output', '250'],
+    );
+    assert.deepEqual([form.pollShown, form.topicShown, form.delayShown], [true, false, false], 'context source: poll shown, topic and delay hidden');
+    assert.doesNotMatch(form.text, RAW_KEY);
+    assert.equal(await page.evaluate(() => RED.nodes.node('wc-wait').outputs), 2);
+
+    const poll = await page.evaluate(() => {
+      $('#node-input-poll').val('5').trigger('change');
+      const bad = $('#node-input-poll').hasClass('input-error');
+      $('#node-input-poll').val('250').trigger('change');
+      return { bad, good: !$('#node-input-poll').hasClass('input-error') };
+    });
+    assert.deepEqual(poll, { bad: true, good: true }, 'a poll interval under 10 ms is marked invalid');
+
+    const delay = await page.evaluate(() => {
+      $('#node-input-mode').val('delay').trigger('change');
+      $('#node-input-delay').val('2').trigger('change');
+      return { delayShown: $('.workcell-wait-delay').is(':visible'), untilShown: $('.workcell-wait-until').is(':visible') };
+    });
+    assert.deepEqual(delay, { delayShown: true, untilShown: false });
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = RED.nodes.node('wc-wait');
+      return { mode: n.mode, delay: String(n.delay), units: n.units, onTimeout: n.onTimeout, outputs: n.outputs, valid: n.valid, changed: n.changed };
+    });
+    assert.deepEqual(saved, { mode: 'delay', delay: '2', units: 's', onTimeout: 'fail', outputs: 1, valid: true, changed: true });
+
+    const h = await help('workcell-wait');
+    for (const section of ['Inputs', 'Outputs', 'Details']) assert.ok(h.headings.includes(section), `wait help has ${section}`);
+    assert.deepEqual(h.properties, ['workcellobject', 'delaynumber', 'topicstring', 'payloadany', 'payloadany']);
+    assert.match(h.text, /emergency stop/);
+  });
+
+  it('the shared device form renders the kind\'s operations from the runtime, prefilled, with hints and client-side validation, and saves typed params', async () => {
+    assert.equal(await page.evaluate(() => typeof WorkcellDeviceForm), 'object', 'resources/device-form.js is served and loaded');
+    await edit('wc-mem');
+    await page.waitForSelector('#node-input-operation');
+    const form = await page.evaluate(() => ({
+      operations: $('#node-input-operation option').map((_i: number, o: DomElement) => o.value).get(),
+      operation: $('#node-input-operation').val(),
+      description: $('.workcell-device-description').text(),
+      position: $('#node-input-param-position').typedInput('value'),
+      positionType: $('#node-input-param-position').typedInput('type'),
+      ms: $('#node-input-param-ms').typedInput('value'),
+      placeholder: $('#node-input-param-position').attr('placeholder'),
+      hints: $('.workcell-device-param-hint').map((_i: number, e: DomElement) => e.textContent).get(),
+      label: $('label[for="node-input-operation"]').text().trim(),
+    }));
+    assert.deepEqual(form.operations, ['move', 'noop', 'fail']);
+    assert.equal(form.operation, 'move');
+    assert.equal(form.label, 'Operation');
+    assert.match(form.description, /Move to a position/);
+    assert.equal(form.position, '12.5', 'prefilled from node.params');
+    assert.equal(form.positionType, 'num');
+    assert.equal(form.ms, '10', 'prefilled from the spec default');
+    assert.equal(form.placeholder, '-100 … 100 mm');
+    assert.match(form.hints[0], /mm, -100 … 100, required/);
+    assert.match(form.hints[1], /default 10/);
+
+    const tooFar = await page.evaluate(() => {
+      $('#node-input-param-position').typedInput('value', '500');
+      $('#node-input-param-position').trigger('change');
+      return $('.workcell-device-param[data-param="position"] .workcell-device-param-error').text();
+    });
+    assert.equal(tooFar, 'Position must be at most 100 mm');
+    const missing = await page.evaluate(() => {
+      $('#node-input-param-position').typedInput('value', '');
+      $('#node-input-param-position').trigger('change');
+      return $('.workcell-device-param[data-param="position"] .workcell-device-param-error').text();
+    });
+    assert.equal(missing, 'Position is required');
+
+    const fail = await page.evaluate(() => {
+      $('#node-input-operation').val('fail').trigger('change');
+      return { params: $('.workcell-device-param').map((_i: number, e: DomElement) => e.getAttribute('data-param')).get(), message: $('#node-input-param-message').typedInput('value'), description: $('.workcell-device-description').text() };
+    });
+    assert.deepEqual([fail.params, fail.message], [['message'], 'boom'], 'another operation starts from its defaults');
+    assert.match(fail.description, /Fail with a device error/);
+    const noop = await page.evaluate(() => {
+      $('#node-input-operation').val('noop').trigger('change');
+      return $('.workcell-device-params').text();
+    });
+    assert.match(noop, /no parameters/);
+
+    await page.evaluate(() => {
+      $('#node-input-operation').val('move').trigger('change');
+      $('#node-input-param-position').typedInput('value', '42');
+      $('#node-input-param-ms').typedInput('value', '');
+    });
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    const saved = await page.evaluate(() => ({ operation: RED.nodes.node('wc-mem').operation, params: RED.nodes.node('wc-mem').params }));
+    assert.deepEqual(saved, { operation: 'move', params: { position: 42 } }, 'typed per spec, empty fields omitted');
+  });
+
+  it("the estop node's button trips the deployed cell, says so, and is disabled while the node has undeployed changes", async () => {
+    assert.equal(await page.evaluate(() => RED.nodes.node('wc-status').status?.text), 'ready', 'the cell-status node shows the cell ready before the trip');
+    const button = page.locator('[id="wc-estop"] .red-ui-flow-node-button-button');
+    await button.click();
+    await page.waitForFunction(() => $('.red-ui-notification').text().includes('is now aborted'), null, { timeout: 15_000 });
+    assert.match(await page.evaluate(() => $('.red-ui-notification').text()), /estop: cell "Cell A" is now aborted/);
+    // The runtime's view: the cell-status node's status (pushed from the runtime) says aborted.
+    await page.waitForFunction(() => RED.nodes.node('wc-status').status?.text === 'aborted', null, { timeout: 10_000 });
+    await page.waitForFunction(() => RED.nodes.node('wc-estop').status?.text === 'estop: aborted', null, { timeout: 10_000 });
+
+    // An undeployed edit disables the button: it would act on the old configuration.
+    await edit('wc-estop');
+    await page.evaluate(() => $('#node-input-name').val('Changed'));
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    await page.waitForFunction(() => $('[id="wc-estop"] .red-ui-flow-node-button').hasClass('red-ui-flow-node-button-disabled'));
+  });
+
+  it('the editor raised no page errors', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});

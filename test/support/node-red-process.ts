@@ -1,0 +1,238 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+const PACKAGE_NAME = '@workcell/node-red-workcell';
+
+/** The repository root: the nearest directory above this file whose package.json is Workcell's (works from source and from dist/). */
+export function packageRoot(from: string = __dirname): string {
+  let dir = resolve(from);
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no ${PACKAGE_NAME} package.json above ${from}`);
+    dir = up;
+  }
+}
+
+/**
+ * A TCP port that was free a moment ago on `host`: bind port 0, read the port the kernel
+ * chose, release it. Node-RED cannot listen on port 0 itself (it would not say which port it
+ * got), so this is how a test picks its port. Another process may take it in between, so
+ * startNodeRed retries with a new port when Node-RED reports the port in use.
+ */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolvePort(port) : reject(new Error(`could not find a free port on ${host}`))));
+    });
+  });
+}
+
+export interface NodeRedOptions {
+  /** The flows to start with (written to the userDir's flows.json). Default: none. */
+  flows?: object[];
+  /** Credentials by node id, stored in clear (the settings use `credentialSecret: false`). */
+  credentials?: Record<string, Record<string, unknown>>;
+  /**
+   * Settings merged over the defaults (uiHost 127.0.0.1, the free port, the userDir,
+   * flowFile, credentialSecret false, telemetry off, logging at info on the console). Must be JSON-serialisable:
+   * adminAuth with bcrypt hashes, editorTheme, nodeCloseTimeout, … are.
+   */
+  settings?: Record<string, unknown>;
+  /** Extra environment variables for the Node-RED process (merged over this process's). */
+  env?: Record<string, string>;
+  /** Load Workcell itself (a symlink to the repository in the userDir's node_modules). Default true. */
+  workcell?: boolean;
+  /** More node modules to load: package name → directory, symlinked into the userDir's node_modules. */
+  modules?: Record<string, string>;
+  /** Host to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Port to listen on. Default: a free one. */
+  port?: number;
+  /** How long to wait for GET /settings and "Started flows". Default 30 s. */
+  readyTimeoutMs?: number;
+  /** Echo Node-RED's output: a function gets each line; true writes to stderr. Default: WORKCELL_NODE_RED_LOG=1. */
+  log?: boolean | ((line: string) => void);
+  /** Keep the temporary userDir after stop() (for post-mortems). Default false. */
+  keepUserDir?: boolean;
+}
+
+export interface NodeRedProcess {
+  /** The editor and admin API root, e.g. http://127.0.0.1:43121/ (with a trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  readonly userDir: string;
+  readonly child: ChildProcess;
+  /** Everything Node-RED printed so far, line by line. */
+  readonly logs: string[];
+  /** Resolves with the first log line (past or future) matching `pattern`. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Stop Node-RED (SIGINT: flows are stopped and close handlers run), then SIGKILL after `timeoutMs`; removes the userDir. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Settings objects merged one level deep per key (so `editorTheme: {page: …}` keeps other defaults). */
+function mergeSettings(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlainObject(v) && isPlainObject(base[k]) ? mergeSettings(base[k], v) : v;
+  return out;
+}
+
+function linkModule(nodeModules: string, name: string, target: string): void {
+  const link = join(nodeModules, ...name.split('/'));
+  mkdirSync(dirname(link), { recursive: true });
+  symlinkSync(resolve(target), link, 'dir');
+}
+
+/**
+ * Start a real Node-RED (node_modules/node-red/red.js) as a child process, with a temporary
+ * userDir holding a settings file, the flows and symlinks to the node modules to load (Workcell
+ * itself, from dist/: build first), on a free port of 127.0.0.1. Resolves once GET /settings
+ * answers and the flows have started; rejects with Node-RED's output if it exits or does not
+ * get ready in time.
+ */
+export async function startNodeRed(options: NodeRedOptions = {}): Promise<NodeRedProcess> {
+  const attempts = options.port === undefined ? 3 : 1;
+  let lastError: Error | undefined;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      return await startOnce(options, options.port ?? (await freePort(options.host ?? '127.0.0.1')));
+    } catch (err) {
+      lastError = err as Error;
+      if (!/EADDRINUSE/.test(lastError.message)) throw lastError;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(options: NodeRedOptions, port: number): Promise<NodeRedProcess> {
+  const root = packageRoot();
+  const host = options.host ?? '127.0.0.1';
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const userDir = mkdtempSync(join(tmpdir(), 'workcell-node-red-'));
+  const nodeModules = join(userDir, 'node_modules');
+  mkdirSync(nodeModules, { recursive: true });
+  if (options.workcell !== false) {
+    if (!existsSync(join(root, 'dist', 'nodes', 'abort-context.js'))) throw new Error(`Workcell is not built: ${join(root, 'dist', 'nodes')} has no nodes; run npm run build first`);
+    linkModule(nodeModules, PACKAGE_NAME, root);
+  }
+  for (const [name, dir] of Object.entries(options.modules ?? {})) linkModule(nodeModules, name, dir);
+
+  const settings = mergeSettings(
+    {
+      uiHost: host,
+      uiPort: port,
+      userDir,
+      flowFile: 'flows.json',
+      credentialSecret: false,
+      // No consent prompt over the editor and no calls home (tests and the demo run offline).
+      telemetry: { enabled: false, updateNotification: false },
+      logging: { console: { level: 'info', metrics: false, audit: false } },
+    },
+    options.settings ?? {},
+  );
+  const settingsFile = join(userDir, 'settings.js');
+  writeFileSync(settingsFile, `// Written by test/support/node-red-process.ts\nmodule.exports = ${JSON.stringify(settings, null, 2)};\n`);
+  writeFileSync(join(userDir, 'flows.json'), JSON.stringify(options.flows ?? [], null, 2));
+  if (options.credentials) writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify(options.credentials, null, 2));
+
+  const redJs = require.resolve('node-red/red.js', { paths: [root] });
+  const child = spawn(process.execPath, [redJs, '--settings', settingsFile, '--userDir', userDir], {
+    cwd: userDir,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+  const logs: string[] = [];
+  const logWaiters = new Set<(line: string) => void>();
+  const echo = options.log === undefined ? (process.env.WORKCELL_NODE_RED_LOG === '1' ? true : false) : options.log;
+  const onLine = (line: string) => {
+    logs.push(line);
+    if (echo === true) process.stderr.write(`[node-red:${port}] ${line}\n`);
+    else if (typeof echo === 'function') echo(line);
+    for (const w of [...logWaiters]) w(line);
+  };
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      lines.forEach(onLine);
+    });
+  }
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exit = new Promise<void>((done) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      done();
+    }),
+  );
+
+  const waitForLog = (pattern: RegExp, timeoutMs = 10_000): Promise<string> => {
+    const seen = logs.find((l) => pattern.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolveLine, reject) => {
+      const timer = setTimeout(() => {
+        logWaiters.delete(check);
+        reject(new Error(`Node-RED on port ${port} did not log ${pattern} within ${timeoutMs} ms; its output:\n${logs.join('\n')}`));
+      }, timeoutMs);
+      const check = (line: string) => {
+        if (!pattern.test(line)) return;
+        clearTimeout(timer);
+        logWaiters.delete(check);
+        resolveLine(line);
+      };
+      logWaiters.add(check);
+    });
+  };
+
+  let stopped = false;
+  const stop = async (timeoutMs = 20_000): Promise<void> => {
+    if (!stopped) {
+      stopped = true;
+      if (!exited) {
+        child.kill('SIGINT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+        await exit;
+        clearTimeout(timer);
+      }
+      if (!options.keepUserDir) rmSync(userDir, { recursive: true, force: true });
+    }
+  };
+
+  const url = `http://${host}:${port}/`;
+  const deadline = Date.now() + readyTimeoutMs;
+  try {
+    for (;;) {
+      if (exited) throw new Error(`Node-RED exited (code ${exited.code}, signal ${exited.signal}) before it was ready; its output:\n${logs.join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`Node-RED on port ${port} did not answer GET /settings within ${readyTimeoutMs} ms; its output:\n${logs.join('\n')}`);
+      // Any answer means the admin API is up (with adminAuth, /settings answers 401 to strangers).
+      const answered = await fetch(`${url}settings`).then(
+        (res) => res.status < 500,
+        () => false,
+      );
+      if (answered) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // A flow with an unknown node type never starts: this then fails with Node-RED's output.
+    await waitForLog(/Started flows/, Math.max(1000, deadline - Date.now()));
+  } catch (err) {
+    await stop(5000);
+    throw err;
+  }
+  return { url, port, userDir, child, logs, waitForLog, stop };
+}
