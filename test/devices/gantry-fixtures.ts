@@ -1,0 +1,93 @@
+import * as net from 'node:net';
+import type { DeviceHealth } from '../../lib/device';
+import { GrblGantry, type GrblGantryOptions } from '../../lib/devices/gantry';
+import { GrblSimulator, type GrblSimulatorOptions } from '../../lib/simulators/grbl';
+
+/** The simulator's travel: GRBL's convention, home at the top (0), space negative. */
+export const TRAVEL = { x: { min: -300, max: 0 }, y: { min: -300, max: 0 }, z: { min: -100, max: 0 } };
+/** The driver's soft limits: a little inside the machine's travel. */
+export const LIMITS = { x: { min: -290, max: 0 }, y: { min: -290, max: 0 }, z: { min: -90, max: 0 } };
+
+/** Resolves when `device` reports `status` (and `also` holds); rejects after `ms`. */
+export function waitForStatus(device: GrblGantry, status: DeviceHealth['status'], ms = 5000, also: (h: DeviceHealth) => boolean = () => true): Promise<DeviceHealth> {
+  if (device.status === status && also(device.health)) return Promise.resolve(device.health);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      device.off('health', onHealth);
+      reject(new Error(`${device.name} did not become ${status} within ${ms} ms (now ${device.status}: ${device.health.detail})`));
+    }, ms);
+    const onHealth = (h: DeviceHealth) => {
+      if (h.status !== status || !also(h)) return;
+      clearTimeout(timer);
+      device.off('health', onHealth);
+      resolve(h);
+    };
+    device.on('health', onHealth);
+  });
+}
+
+/** Polls `predicate` every 5 ms until true; rejects with `what` after `ms`. */
+export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A simulator with homing and the travel above, 10× machine time, listening on TCP port 0; records the lines it received. */
+export async function startSim(options: GrblSimulatorOptions = {}): Promise<{ sim: GrblSimulator; address: string; lines: string[] }> {
+  const sim = new GrblSimulator({ timeScale: 10, softLimits: TRAVEL, ...options });
+  const lines: string[] = [];
+  sim.on('line', (l: string) => lines.push(l));
+  const { port } = await sim.listen({ port: 0 });
+  return { sim, address: `tcp://127.0.0.1:${port}`, lines };
+}
+
+/** A driver opened and ready (fast reconnection, fast polling for the tests). */
+export async function readyGantry(options: GrblGantryOptions): Promise<GrblGantry> {
+  const device = new GrblGantry({ reconnect: { minMs: 20, maxMs: 100 }, pollIntervalMs: 50, softLimits: LIMITS, ...options });
+  const ready = waitForStatus(device, 'ready');
+  await device.open();
+  await ready;
+  return device;
+}
+
+/**
+ * A TCP relay between the driver and the simulator that can put extra bytes on the way to the
+ * driver, as line noise would (the simulator itself only sends what GRBL sends).
+ */
+export async function startRelay(target: string): Promise<{ address: string; inject(bytes: string | Buffer): void; close(): Promise<void> }> {
+  const [, host, port] = /^tcp:\/\/(.*):(\d+)$/.exec(target)!;
+  let toDriver: net.Socket | undefined;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), host);
+    toDriver = client;
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    address: `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    inject: (bytes) => toDriver?.write(bytes),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A program of `n` straight segments of `step` mm along X from `x0` (machine = work coordinates here), at `feed`. */
+export function segments(n: number, x0: number, step: number, feed: number, y = -10): string {
+  const out = [`G90 G1 F${feed}`];
+  for (let i = 1; i <= n; i++) out.push(`G1 X${(x0 + i * step).toFixed(3)} Y${y}`);
+  return out.join('\n');
+}
