@@ -141,9 +141,12 @@
     }
   }
 
-  /** A typedInput of the spec's kind. Choice types get an empty entry unless a value is needed. */
+  /**
+   * A typedInput of the spec's kind. Choice types (boolean, enum) get an empty entry unless the
+   * spec has a default: a required choice without one must be made, not silently preselected.
+   */
   function typedInputType(spec) {
-    var optional = !(spec.required || spec.default !== undefined);
+    var optional = spec.default === undefined;
     switch (spec.type) {
       case 'number':
       case 'integer':
@@ -268,21 +271,5 @@
     node.params = out;
   }
 
-  /**
-   * A validator for the action node's `params` default: checks saved params against the
-   * kind's table once it has been fetched (before that, it cannot know and accepts).
-   */
-  function paramsValidator(kind) {
-    var table = null;
-    operations(kind).then(function (t2) { table = t2; }, function () {});
-    return function (params) {
-      if (!table) return true;
-      var op = findOp(table, this.operation);
-      if (!op) return false;
-      var values = params && typeof params === 'object' ? params : {};
-      return op.params.every(function (spec) { return check(spec, values[spec.name] === undefined ? '' : asText(values[spec.name], spec)) === null; });
-    };
-  }
-
-  window.WorkcellDeviceForm = { prepare: prepare, save: save, paramsValidator: paramsValidator, check: check };
+  window.WorkcellDeviceForm = { prepare: prepare, save: save };
 })();

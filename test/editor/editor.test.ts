@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrowserContext, Page, chromium } from 'playwright-core';
-import { NodeRedProcess, packageRoot, startNodeRed } from '../support/node-red-process';
+import { NodeRedProcess, freePort, packageRoot, startNodeRed } from '../support/node-red-process';
 
 // The editor parts are tested in a real browser: Debian's Chromium, driven by playwright-core,
 // against a real Node-RED child process that loads this package from dist/ (npm run build first).
@@ -23,8 +23,12 @@ interface DomElement {
 
 const at = (x: number, y: number) => ({ x, y, z: 't1' });
 
-/** One of each control node, a memory device kind action node, all in one cell. */
-const FLOWS = [
+/**
+ * One of each control node and a memory device kind action node, all in one cell; a shipped
+ * kind (the SCPI instrument) in a second cell, its device pointed at a closed port (only its
+ * editor form and help are under test here).
+ */
+const flows = (closedPort: number) => [
   { id: 't1', type: 'tab', label: 'editor test' },
   { id: 'wc-cell', type: 'workcell-abort-context', name: 'Cell A', safeTimeout: '3', stopTimeout: '1', redeploy: 'estop-cell' },
   { id: 'wc-seq', type: 'workcell-sequence', ...at(160, 80), name: 'Load', cell: 'wc-cell', concurrency: 'queue', timeout: '30', policy: 'report-only', wires: [[], []] },
@@ -54,6 +58,23 @@ const FLOWS = [
   },
   { id: 'wc-memdev', type: 'workcell-memory-device', name: 'mem', cell: 'wc-cell' },
   { id: 'wc-mem', type: 'workcell-memory', ...at(420, 160), name: '', device: 'wc-memdev', operation: 'move', params: { position: 12.5 }, wires: [[]] },
+  { id: 'wc-cell2', type: 'workcell-abort-context', name: 'Cell B', safeTimeout: '1', stopTimeout: '1', redeploy: 'stop-affected' },
+  {
+    id: 'wc-instdev',
+    type: 'workcell-instrument-device',
+    name: 'dmm',
+    address: `tcp://127.0.0.1:${closedPort}`,
+    preset: 'keysight-34461a',
+    terminator: 'lf',
+    errorCheck: true,
+    timeout: '1',
+    telemetryInterval: '0',
+    cell: 'wc-cell2',
+    safeGroup: '0',
+    ownership: 'wait',
+    critical: false,
+  },
+  { id: 'wc-inst', type: 'workcell-instrument', ...at(420, 240), name: '', device: 'wc-instdev', operation: 'query', params: { command: '*IDN?' }, wires: [[]] },
 ];
 
 const CONTROL_TYPES: Record<string, string> = {
@@ -75,7 +96,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
   before(async function () {
     if (!existsSync(CHROMIUM)) throw new Error(`the editor tests need Chromium at ${CHROMIUM} (Debian package "chromium"); it is missing`);
     red = await startNodeRed({
-      flows: FLOWS,
+      flows: flows(await freePort()),
       modules: { 'workcell-test-memory-kind': join(packageRoot(), 'test', 'editor', 'fixtures', 'memory-kind') },
     });
     profile = mkdtempSync(join(tmpdir(), 'workcell-chromium-'));
@@ -377,6 +398,35 @@ describe('editor (Chromium + a real Node-RED)', function () {
     await page.waitForSelector('#dialog-form', { state: 'detached' });
     const saved = await page.evaluate(() => ({ operation: RED.nodes.node('wc-mem').operation, params: RED.nodes.node('wc-mem').params }));
     assert.deepEqual(saved, { operation: 'move', params: { position: 42 } }, 'typed per spec, empty fields omitted');
+  });
+
+  it('a shipped kind (instrument) gets the same form from its table, and its help the operations section the build derived from it', async () => {
+    const table = (require(join(packageRoot(), 'dist', 'lib', 'devices', 'instrument', 'operations.js')) as { INSTRUMENT_OPERATIONS: { name: string; label: string }[] }).INSTRUMENT_OPERATIONS;
+    await edit('wc-inst');
+    await page.waitForSelector('#node-input-operation');
+    const form = await page.evaluate(() => ({
+      operations: $('#node-input-operation option').map((_i: number, o: DomElement) => o.value).get(),
+      operation: $('#node-input-operation').val(),
+      params: $('.workcell-device-param').map((_i: number, e: DomElement) => e.getAttribute('data-param')).get(),
+      command: $('#node-input-param-command').typedInput('value'),
+    }));
+    assert.deepEqual(form.operations, table.map((o) => o.name));
+    assert.equal(form.operation, 'query');
+    assert.deepEqual(form.params, ['command', 'timeoutMs']);
+    assert.equal(form.command, '*IDN?');
+    // A required boolean without a default is a choice to make, flagged until made.
+    const output = await page.evaluate(() => {
+      $('#node-input-operation').val('output').trigger('change');
+      const before = { type: $('#node-input-param-on').typedInput('type'), value: $('#node-input-param-on').typedInput('value'), error: $('.workcell-device-param[data-param="on"] .workcell-device-param-error').text() };
+      $('#node-input-param-on').typedInput('value', 'true');
+      $('#node-input-param-on').trigger('change');
+      return { before, after: $('.workcell-device-param[data-param="on"] .workcell-device-param-error').text() };
+    });
+    assert.deepEqual(output, { before: { type: 'workcell-boolean', value: '', error: 'On is required' }, after: '' });
+    const helpHtml: string = await page.evaluate(() => RED.nodes.getNodeHelp('workcell-instrument'));
+    assert.match(helpHtml, /<h3[^>]*>Operations<\/h3>/, 'the marker was replaced by the operations help');
+    for (const op of table) assert.ok(helpHtml.includes(`${op.label} (<code>${op.name}</code>)`), `help documents ${op.name}`);
+    assert.doesNotMatch(helpHtml, /workcell:operations/);
   });
 
   it("the estop node's button trips the deployed cell, says so, and is disabled while the node has undeployed changes", async () => {
