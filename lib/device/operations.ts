@@ -136,7 +136,7 @@ export function operationsHelp(table: OperationTable): string {
   for (const op of table) {
     lines.push(`#### ${op.label} (\`${op.name}\`)`, '', op.description, '');
     if (op.params.length) {
-      lines.push(': parameters', '');
+      lines.push('Parameters:', '');
       for (const p of op.params) {
         const bounds = [
           p.type === 'enum' ? `one of ${p.values?.map((v) => `\`${v}\``).join(', ')}` : p.type,
