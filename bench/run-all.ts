@@ -9,7 +9,7 @@ import { fmt, machineFacts } from './stats';
 
 async function main(): Promise<void> {
   const facts = machineFacts();
-  console.log(`# Workcell benchmarks\n\ncommand: npm run bench (node ${process.execArgv.join(' ')} dist/bench/run-all.js)\n`);
+  console.log(`# Workcell benchmarks\n\ncommand: npm run bench (= npm run build && node ${[...process.execArgv, 'dist/bench/run-all.js'].join(' ')})\n`);
   console.log(Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`).join('\n'));
 
   let t = performance.now();

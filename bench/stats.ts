@@ -58,6 +58,8 @@ export function machineFacts(): Record<string, string> {
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     cpus: `${cpus.length} × ${cpus[0]?.model ?? 'unknown'}`,
     memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    // Other work on the machine shows in the tails: say how busy it was.
+    load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
   };
 }
 
