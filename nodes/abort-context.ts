@@ -1,5 +1,5 @@
-import { AbortContext } from '../lib';
-import { getLatch, registerCell, setLatch, unregisterCell } from './shared/cell-registry';
+import { AbortContext, Watchdog } from '../lib';
+import { getLatch, registerCell, setLatch, setWatchdog, unregisterCell } from './shared/cell-registry';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 
 import { RedeployPolicy } from './shared/cell-registry';
@@ -12,6 +12,7 @@ interface AbortContextDef extends NodeDef {
   safeTimeout?: string | number;
   stopTimeout?: string | number;
   redeploy?: RedeployPolicy;
+  heartbeat?: string | number;
 }
 
 function seconds(value: unknown, fallback: number): number {
@@ -36,9 +37,16 @@ export = function (RED: RedAPI): void {
       startAborted: getLatch(def.id),
     });
     registerCell(def.id, node.cell, def.redeploy === 'estop-cell' ? 'estop-cell' : 'stop-affected');
+    // Dead-man: with a heartbeat period set, the cell trips unless an estop node with
+    // msg.action "heartbeat" (or a remote supervisor through one) beats at least that often.
+    const heartbeatMs = seconds(def.heartbeat, 0);
+    const watchdog = heartbeatMs > 0 ? new Watchdog(node.cell, 'heartbeat', heartbeatMs) : undefined;
+    setWatchdog(def.id, watchdog);
 
     node.on('close', (removed: boolean, done: () => void) => {
       const cell = node.cell;
+      watchdog?.stop();
+      setWatchdog(def.id, undefined);
       const finish = () => {
         const latched = cell.state === 'aborted' && cell.tripSources.some((s) => !s.startsWith('redeploy'));
         setLatch(def.id, !removed && latched ? cell.tripSources : null);

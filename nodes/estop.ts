@@ -1,10 +1,10 @@
 import { AbortContext, WorkcellError, describeError, showValue } from '../lib';
-import { getCell } from './shared/cell-registry';
+import { getCell, getWatchdog } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
 import { readRunRef } from './shared/run-ref';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
-const ACTIONS = ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel'] as const;
+const ACTIONS = ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel', 'heartbeat'] as const;
 type Action = (typeof ACTIONS)[number];
 
 interface EStopDef extends NodeDef {
@@ -34,6 +34,14 @@ async function perform(cell: AbortContext, cellId: string, action: Action, msg: 
     case 'resume':
       await cell.resume(source);
       return { action, cell: cell.name, state: cell.state };
+    case 'heartbeat': {
+      const watchdog = getWatchdog(cellId);
+      if (!watchdog) {
+        throw new WorkcellError('no-heartbeat', `estop: heartbeat: cell "${cell.name}" has no heartbeat period configured`, { subject: cell.name, operation: 'heartbeat' });
+      }
+      watchdog.beat();
+      return { action, cell: cell.name, state: cell.state, heartbeatLost: false };
+    }
     case 'cancel': {
       const runId = runToCancel(msg, cellId);
       const report = await cell.cancelRun(runId, source);

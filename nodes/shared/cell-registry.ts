@@ -1,4 +1,4 @@
-import { AbortContext, RunResult } from '../../lib';
+import { AbortContext, RunResult, Watchdog } from '../../lib';
 
 /**
  * The live cells of this Node-RED process, by config node id, and a bounded memory of ended
@@ -64,4 +64,16 @@ export function getLatch(cellId: string): string[] | undefined {
 /** Forget every latch (a fresh process): for test isolation. */
 export function forgetLatches(): void {
   latches.clear();
+}
+
+const watchdogs = new Map<string, Watchdog>();
+
+/** The dead-man watchdog of a cell (config node id), if its heartbeat is configured. */
+export function setWatchdog(cellId: string, watchdog: Watchdog | undefined): void {
+  if (watchdog) watchdogs.set(cellId, watchdog);
+  else watchdogs.delete(cellId);
+}
+
+export function getWatchdog(cellId: string): Watchdog | undefined {
+  return watchdogs.get(cellId);
 }

@@ -217,7 +217,7 @@ describe('control nodes', function () {
     );
     const caught = new Received(helper.getNode('caught'));
     helper.getNode('stop').receive({ action: 'explode' });
-    assert.match(((await caught.nth(1)).error as { message: string }).message, /unknown msg.action "explode" \(string\); expected one of estop, halt, reset, hold, resume, cancel/);
+    assert.match(((await caught.nth(1)).error as { message: string }).message, /unknown msg.action "explode" \(string\); expected one of estop, halt, reset, hold, resume, cancel, heartbeat/);
     helper.getNode('move').receive({ workcell: 42 });
     assert.match(((await caught.nth(2)).error as { message: string }).message, /msg.workcell must be an object like \{run: "<id>"\}, got 42 \(number\)/);
     helper.getNode('move').receive({ params: { position: 'far' } });
