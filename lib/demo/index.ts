@@ -14,7 +14,7 @@ import { PACKAGE_NAME, prepareDemoUserDir } from './user-dir';
 export { loadExamples, combinedFlows, nodeTypes } from './examples';
 export type { ExampleFlow, FlowNode } from './examples';
 export { startDemoSimulators, DEMO_GANTRY_TRAVEL } from './simulators';
-export type { DemoSimulators, DemoSimulatorAddress } from './simulators';
+export type { DemoSimulatorOptions, DemoSimulators, DemoSimulatorAddress } from './simulators';
 export { prepareDemoUserDir } from './user-dir';
 export { spawnNodeRed } from './node-red-child';
 
@@ -83,7 +83,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const userDirPath = resolve(root, env.WORKCELL_DEMO_DIR || '.demo');
   const examples = loadExamples(join(root, 'examples'));
 
-  const simulators = await startDemoSimulators(HOST);
+  const simulators = await startDemoSimulators({ host: HOST });
   let nodeRed: ReturnType<typeof spawnNodeRed> | undefined;
   try {
     const userDir = prepareDemoUserDir({ dir: userDirPath, packageRoot: root, host: HOST, port, flows: combinedFlows(examples) });

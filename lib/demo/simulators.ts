@@ -35,16 +35,35 @@ export const DEMO_GANTRY_TRAVEL = {
   z: { min: -80, max: 0 },
 } as const;
 
+export interface DemoSimulatorOptions {
+  /** Interface to listen on. Default 127.0.0.1. */
+  readonly host?: string;
+  /**
+   * Speed-up of the machines' time (gantry motion and homing, DMM apertures). Default 1: real
+   * speed, so the demo looks like the bench it stands in for (homing takes about 7 s). Tests
+   * that run the example flows end to end speed it up.
+   */
+  readonly timeScale?: number;
+}
+
 /**
- * Starts the demo cell's simulated devices on `host` (127.0.0.1 by default), each on a free
- * TCP port: a GRBL 1.1h gantry (homing enabled, so it powers up in Alarm until homed, with soft
- * limits), a Keysight 34461A DMM and a Rigol DP821 power supply. They run at real speed
- * (timeScale 1) so the demo looks like the bench it stands in for. If one fails to start, the
- * ones already started are closed before the error is rethrown.
+ * Starts the demo cell's simulated devices, each on a free TCP port of `host`: a GRBL 1.1h
+ * gantry (homing enabled, so it powers up in Alarm until homed, with soft limits), a Keysight
+ * 34461A DMM and a Rigol DP821 power supply. If one fails to start, the ones already started
+ * are closed before the error is rethrown.
  */
-export async function startDemoSimulators(host = '127.0.0.1'): Promise<DemoSimulators> {
-  const gantry = new GrblSimulator({ softLimits: { x: { ...DEMO_GANTRY_TRAVEL.x }, y: { ...DEMO_GANTRY_TRAVEL.y }, z: { ...DEMO_GANTRY_TRAVEL.z } } });
-  const dmm = new Dmm34461A();
+export async function startDemoSimulators(options: DemoSimulatorOptions = {}): Promise<DemoSimulators> {
+  const host = options.host ?? '127.0.0.1';
+  const timeScale = options.timeScale ?? 1;
+  const gantry = new GrblSimulator({
+    timeScale,
+    softLimits: { x: { ...DEMO_GANTRY_TRAVEL.x }, y: { ...DEMO_GANTRY_TRAVEL.y }, z: { ...DEMO_GANTRY_TRAVEL.z } },
+    // A machine tuned for quicker homing than GRBL's default $25=500 mm/min: after an emergency
+    // stop far from home, homing takes seconds rather than most of a minute.
+    homing: { seekRate: 2500, feedRate: 100 },
+  });
+  // The DMM's timeScale multiplies measurement time, so it is the inverse of a speed-up.
+  const dmm = new Dmm34461A({ timeScale: 1 / timeScale });
   // Channel 1 feeds a 100 Ω load so its current reading is not zero once the output is on.
   const psu = new RigolDP821({ loadOhms: [100, Infinity] });
   const started: Array<{ close(): Promise<void> }> = [];

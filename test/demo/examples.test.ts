@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helper, Received, delay } from '../support/flow-harness';
-import { forgetLatches } from '../../nodes/shared/cell-registry';
+import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { ExampleFlow, loadExamples, nodeTypes, packageRoot, startDemoSimulators, DemoSimulators } from '../../lib/demo';
 
 const root = packageRoot(__dirname);
@@ -85,7 +85,8 @@ describe('examples/ (Import › Examples)', function () {
 
   before(async () => {
     // Example flows name the demo simulators' addresses as ${GANTRY_ADDRESS} and the like.
-    simulators = await startDemoSimulators();
+    // Ten times real speed: homing takes under a second instead of seven.
+    simulators = await startDemoSimulators({ timeScale: 10 });
     for (const [k, v] of Object.entries(simulators.env)) {
       savedEnv[k] = process.env[k];
       process.env[k] = v;
@@ -180,6 +181,79 @@ describe('examples/ (Import › Examples)', function () {
       assert.equal(outcome.messages.length, 0, 'held: the run does not move on');
       helper.getNode('wc01-resume-in').receive({});
       assert.equal(((await outcome.nth(1, 15_000)).payload as Payload).outcome, 'completed');
+    });
+  });
+
+  describe('02 Gantry and DMM demo cell, end to end against the demo simulators', () => {
+    const flow = () => example('02 ');
+
+    /** Resolves once every device of the example's cell reports ready. */
+    async function devicesReady(ms = 10_000): Promise<void> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const devices = getCell('wc02-cell')?.devices ?? [];
+        if (devices.length === 3 && devices.every((d) => d.status === 'ready')) return;
+        if (Date.now() > deadline) throw new Error(`devices not ready: ${JSON.stringify(devices)}`);
+        await delay(20);
+      }
+    }
+
+    it('start scan: homes, powers CH1, measures at A, B and C, powers off, parks; outcome "completed"', async () => {
+      await loadExample(flow());
+      await devicesReady();
+      const outcome = new Received(helper.getNode('wc02-outcome'));
+      const readings = new Received(helper.getNode('wc02-reading'));
+      const errors = new Received(helper.getNode('wc02-errors'));
+      let poweredWhileMeasuring = 0;
+      simulators!.dmm.on('reading', () => {
+        if (simulators!.psu.output(1).enabled) poweredWhileMeasuring++;
+      });
+      helper.getNode('wc02-start').receive({});
+      const o = (await outcome.nth(1, 25_000)).payload as Payload;
+      assert.equal(o.outcome, 'completed', `outcome ${JSON.stringify(o)}; errors: ${JSON.stringify(errors.messages.map((m) => (m.error as { message: string }).message))}`);
+      assert.equal(readings.messages.length, 3);
+      for (const r of readings.messages) assert.equal(typeof (r.payload as { value: unknown }).value, 'number');
+      assert.ok(poweredWhileMeasuring >= 3, 'the DMM measured while CH1 was on');
+      assert.deepEqual(simulators!.gantry.machinePosition, { x: -5, y: -5, z: -2 });
+      assert.equal(simulators!.psu.output(1).enabled, false, 'CH1 is off after the scan');
+    });
+
+    it('E-stop mid-move: outcome "aborted", the gantry halted in alarm with its position untrusted, the PSU outputs off; reset, then a new scan homes and completes', async function () {
+      this.timeout(60_000);
+      await loadExample(flow());
+      await devicesReady();
+      const outcome = new Received(helper.getNode('wc02-outcome'));
+      const control = new Received(helper.getNode('wc02-control-out'));
+      const gantry = simulators!.gantry;
+      helper.getNode('wc02-start').receive({});
+      // Trip while the gantry is on its way to B.
+      const deadline = Date.now() + 20_000;
+      while (!(gantry.state === 'Run' && gantry.machinePosition.x < -70)) {
+        assert.ok(Date.now() < deadline, `the gantry never moved towards B (state ${gantry.state}, at ${JSON.stringify(gantry.machinePosition)})`);
+        await delay(5);
+      }
+      assert.equal(simulators!.psu.output(1).enabled, true, 'CH1 is on during the scan');
+      helper.getNode('wc02-estop-in').receive({});
+      const o = (await outcome.nth(1)).payload as Payload;
+      assert.equal(o.outcome, 'aborted');
+      assert.equal(o.step, 'Gantry: move');
+      const report = ((await control.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
+      assert.deepEqual(
+        report.devices.map((d) => [d.device, d.stop, d.safe]).sort(),
+        [['DMM', 'stopped', 'safe'], ['Gantry', 'stopped', 'safe'], ['PSU', 'stopped', 'safe']],
+      );
+      assert.equal(gantry.state, 'Alarm');
+      const stoppedAt = gantry.machinePosition;
+      assert.ok(stoppedAt.x > -150, `halted before B, at ${JSON.stringify(stoppedAt)}`);
+      assert.equal(simulators!.psu.outputs.every((c) => !c.enabled), true, 'every PSU output is off');
+      assert.equal(getCell('wc02-cell')!.devices.find((d) => d.device === 'Gantry')!.positionTrusted, false, 'the gantry no longer trusts its position');
+
+      helper.getNode('wc02-reset-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'ready');
+      helper.getNode('wc02-start').receive({});
+      const again = (await outcome.nth(2, 25_000)).payload as Payload;
+      assert.equal(again.outcome, 'completed');
+      assert.deepEqual(gantry.machinePosition, { x: -5, y: -5, z: -2 });
     });
   });
 });

@@ -166,7 +166,7 @@ describe('npm start: the demo cell', function () {
     // A node set that failed to load carries `err` and no types.
     const ours = sets.filter((s) => s.module === '@workcell/node-red-workcell' && s.enabled && !s.err);
     const types = new Set(ours.flatMap((s) => s.types));
-    for (const t of ['workcell-abort-context', 'workcell-sequence', 'workcell-sequence-end', 'workcell-estop', 'workcell-cell-status', 'workcell-wait', 'workcell-serial', 'workcell-instrument', 'workcell-instrument-device']) {
+    for (const t of ['workcell-abort-context', 'workcell-sequence', 'workcell-sequence-end', 'workcell-estop', 'workcell-cell-status', 'workcell-wait', 'workcell-serial', 'workcell-instrument', 'workcell-instrument-device', 'workcell-gantry', 'workcell-gantry-device']) {
       assert.ok(types.has(t), `${t} is registered (got ${[...types].join(', ')})`);
     }
     for (const e of examples) for (const t of nodeTypes(e)) if (t.startsWith('workcell-')) assert.ok(types.has(t), `${t}, used by "${e.label}", is registered`);
@@ -180,10 +180,18 @@ describe('npm start: the demo cell', function () {
     assert.ok(!settingsJs.includes(secret), 'the secret is read from its file, not written into the settings');
     assert.equal(realpathSync(join(dir, 'node_modules', '@workcell', 'node-red-workcell')), realpathSync(root));
 
+    // Ctrl+C in the middle of a scan: the gantry homing, the cell running.
+    const inject = await fetch(`${url}inject/wc02-start`, { method: 'POST' });
+    assert.equal(inject.status, 200);
+    await new Promise((r) => setTimeout(r, 1500));
     demo.child.kill('SIGINT');
     const exit = await demo.exited;
     assert.deepEqual(exit, { code: 0, signal: null }, `clean exit; output:\n${demo.lines.join('\n')}`);
     assert.ok(demo.lines.some((l) => /\[info\] Stopped flows/.test(l)), 'Node-RED stopped its flows (close handlers ran)');
+    // The cell's close handler stops the run and brings the devices safe while the simulators
+    // still answer; it warns when a device was not made safe in time.
+    const stopping = demo.lines.slice(demo.lines.findIndex((l) => /\[info\] Stopping flows/.test(l)));
+    assert.deepEqual(stopping.filter((l) => /\[(warn|error)\]/.test(l)), [], 'no warnings or errors while stopping');
     assert.ok(demo.lines.some((l) => /Workcell demo: stopped\./.test(l)));
     for (const [name, p] of Object.entries(sims)) assert.equal(await accepts(p), false, `${name} port ${p} is closed`);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
