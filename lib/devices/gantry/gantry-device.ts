@@ -658,6 +658,8 @@ export class GrblGantry extends Device implements Pausable {
     const file = params.file as string | undefined;
     if ((gcode === undefined) === (file === undefined)) throw refuse('give the program either as gcode or as file (one of them)');
     let text = gcode ?? '';
+    // Read synchronously: the soft-limit check of every line must be complete before the
+    // operation is queued (checkLimits is synchronous); files are bounded to 50 MB below.
     if (file !== undefined) {
       if (!this.programDir) throw refuse(`program files are not enabled on this device (no program folder configured), got file ${JSON.stringify(file)}`, file);
       const path = resolve(this.programDir, file);
