@@ -4,6 +4,7 @@
  * A missed target is reported, not an error: the figures are the result either way.
  */
 import { fanoutTable, runFanout } from './estop-fanout';
+import { runGrblStreaming, streamingSection } from './grbl-streaming';
 import { overheadTable, runOverhead } from './sequence-overhead';
 import { fmt, machineFacts } from './stats';
 
@@ -22,6 +23,11 @@ async function main(): Promise<void> {
   const fanout = await runFanout();
   console.log(`\n## E-stop fan-out (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
   console.log(fanoutTable(fanout));
+
+  t = performance.now();
+  const streaming = await runGrblStreaming();
+  console.log(`\n## GRBL streaming (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(streamingSection(streaming));
 }
 
 main().catch((err: unknown) => {
