@@ -83,10 +83,15 @@ export function spawnNodeRed(options: NodeRedChildOptions): NodeRedChild {
     for (;;) {
       if (exit) throw exitedEarly();
       if (Date.now() > deadline) throw new Error(`Node-RED did not answer GET ${url}settings within ${timeoutMs} ms`);
-      const answered = await fetch(`${url}settings`).then(
-        (res) => res.status < 500,
-        () => false,
-      );
+      // Bounded, and raced with the exit: when another program holds the port, Node-RED exits
+      // at once and that program may accept the connection and never answer.
+      const answered = await Promise.race([
+        fetch(`${url}settings`, { signal: AbortSignal.timeout(2000) }).then(
+          (res) => res.status < 500,
+          () => false,
+        ),
+        exited.then(() => false),
+      ]);
       if (answered) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -5,21 +5,10 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadExamples, nodeTypes, packageRoot } from '../../lib/demo';
+import { freePort } from '../support/node-red-process';
 
 const root = packageRoot(__dirname);
 const script = join(root, 'scripts', 'start-demo.js');
-
-/** A port that was free on 127.0.0.1 a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether something accepts TCP connections on 127.0.0.1:port right now. */
 function accepts(port: number): Promise<boolean> {
@@ -197,7 +186,7 @@ describe('npm start: the demo cell', function () {
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
   });
 
-  it('keeps flows deployed from the editor across restarts, and refuses a bad PORT with a clear message', async () => {
+  it('keeps flows deployed from the editor across restarts, and refuses a taken or bad PORT with a clear message', async () => {
     const port = await freePort();
     demo = new DemoProcess({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
     const [, url] = await demo.waitFor(/Editor: (http:\/\/\S+)/, 90_000);
@@ -220,6 +209,20 @@ describe('npm start: the demo cell', function () {
     assert.ok(again.some((n) => n.id === 'user-added'), 'the deployed change survived the restart');
     demo.child.kill('SIGINT');
     assert.equal((await demo.exited).code, 0);
+
+    // A port held by a program that accepts connections and never answers.
+    const squatter = createServer(() => undefined);
+    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
+    try {
+      const started = Date.now();
+      demo = new DemoProcess({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
+      const taken = await demo.exited;
+      assert.equal(taken.code, 1);
+      assert.ok(Date.now() - started < 20_000, 'it gives up at once instead of waiting for an answer');
+      assert.ok(demo.lines.some((l) => new RegExp(`is port ${port} already in use\\? Set PORT to choose another`).test(l)), demo.lines.join('\n'));
+    } finally {
+      squatter.close();
+    }
 
     demo = new DemoProcess({ PORT: 'eighteen-eighty', WORKCELL_DEMO_DIR: dir });
     const exit = await demo.exited;
