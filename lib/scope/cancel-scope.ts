@@ -40,6 +40,8 @@ export class CancelScope {
   readonly onDeadline: DeadlineMode;
   private readonly controller = new AbortController();
   private readonly children = new Set<CancelScope>();
+  /** Cheap abort listeners (`addAbortListener`): a Set instead of EventTarget bookkeeping. */
+  private listeners: Set<() => void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private ownDeadlineHit = false;
@@ -50,6 +52,7 @@ export class CancelScope {
     this.onDeadline = options.onDeadline ?? 'fail';
     // Every operation awaiting in the scope listens on its signal: many is normal, not a leak.
     setMaxListeners(0, this.controller.signal);
+    scopeOfSignal.set(this.controller.signal, this);
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined && !Number.isFinite(timeoutMs)) {
       // Refuse before joining the parent: a refused child must not linger in its children.
@@ -101,6 +104,7 @@ export class CancelScope {
     if (this.cancelled) return false;
     this.clearTimer();
     this.controller.abort(reason);
+    this.notifyListeners();
     for (const child of [...this.children]) child.cancel(reason);
     this.children.clear();
     this.detach();
@@ -142,6 +146,33 @@ export class CancelScope {
     this.detach();
   }
 
+  /** Listen cheaply for this scope's cancellation (see `addAbortListener`). */
+  addListener(listener: () => void): void {
+    (this.listeners ??= new Set()).add(listener);
+  }
+
+  /** Forget a listener added with `addListener`. */
+  removeListener(listener: () => void): void {
+    this.listeners?.delete(listener);
+  }
+
+  private notifyListeners(): void {
+    const listeners = this.listeners;
+    if (!listeners) return;
+    this.listeners = undefined;
+    // Like EventTarget: each listener runs; one that throws is reported as uncaught and does not
+    // keep the others from running.
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
   private expire(timeoutMs: number): void {
     if (this.cancelled) return;
     this.ownDeadlineHit = true;
@@ -160,6 +191,44 @@ export class CancelScope {
   }
 }
 
+/** The scope owning a signal: its cancellation listeners are a Set, far cheaper than EventTarget's. */
+const scopeOfSignal = new WeakMap<AbortSignal, CancelScope>();
+
+/**
+ * Call `listener` (synchronously, once) when `signal` fires; read `signal.reason` inside it.
+ * Nothing happens for a signal that has already fired: check `signal.aborted` first. For a
+ * `CancelScope`'s signal the listener is kept by the scope and runs within `cancel()`, after the
+ * listeners added with `addEventListener` and before the scope's children are cancelled; for any
+ * other signal it is an `'abort'` event listener. A listener that throws is reported as an
+ * uncaught exception, as EventTarget does. Remove it with `removeAbortListener` once not needed.
+ */
+export function addAbortListener(signal: AbortSignal, listener: () => void): void {
+  const scope = scopeOfSignal.get(signal);
+  if (scope) scope.addListener(listener);
+  else signal.addEventListener('abort', listener, { once: true });
+}
+
+/** Remove a listener added with `addAbortListener` (no effect if it has run or was never added). */
+export function removeAbortListener(signal: AbortSignal, listener: () => void): void {
+  const scope = scopeOfSignal.get(signal);
+  if (scope) scope.removeListener(listener);
+  else signal.removeEventListener('abort', listener);
+}
+
+/** Promises known to reject with a signal's reason as soon as it fires (`markRacing`). */
+const racingOn = new WeakMap<Promise<unknown>, AbortSignal>();
+
+/**
+ * Declare that `promise` already races `signal`: while it is pending, it rejects with
+ * `signal.reason` synchronously when `signal` fires (and calls whatever its producer must call
+ * on abort). `abortable(signal, promise)` without an `onAbort` then returns `promise` itself
+ * instead of racing it a second time. Returns `promise`.
+ */
+export function markRacing<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  racingOn.set(promise, signal);
+  return promise;
+}
+
 /**
  * Settle with `promise`, unless `signal` fires first: then reject with `signal.reason` at once
  * (the rejection is delivered within the same event-loop turn as the abort) and call `onAbort`
@@ -172,6 +241,9 @@ export function abortable<T>(signal: AbortSignal, promise: Promise<T>, onAbort?:
     onAbort?.(signal.reason);
     return Promise.reject(signal.reason);
   }
+  // Already raced on this very signal (and nothing to call on abort): the same promise settles
+  // the same way, as promptly.
+  if (onAbort === undefined && racingOn.get(promise) === signal) return promise;
   return new Promise<T>((resolve, reject) => {
     const listener = () => {
       promise.catch(() => undefined);
@@ -181,14 +253,14 @@ export function abortable<T>(signal: AbortSignal, promise: Promise<T>, onAbort?:
         reject(signal.reason);
       }
     };
-    signal.addEventListener('abort', listener, { once: true });
+    addAbortListener(signal, listener);
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', listener);
+        removeAbortListener(signal, listener);
         resolve(value);
       },
       (err) => {
-        signal.removeEventListener('abort', listener);
+        removeAbortListener(signal, listener);
         reject(err);
       },
     );
