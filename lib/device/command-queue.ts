@@ -1,11 +1,48 @@
-import { abortable } from '../scope/cancel-scope';
+import { addAbortListener, markRacing, removeAbortListener } from '../scope/cancel-scope';
 
-interface Job {
+/**
+ * A job of the queue as its function sees it (`CommandQueue.runJob`). `signal` fires on any
+ * abort of this job (the caller's signal or `abortAll`); it is created when first read, so a job
+ * that never looks at it costs no `AbortController`.
+ */
+export interface QueueJob {
   readonly label: string;
-  readonly controller: AbortController;
-  readonly start: () => void;
-  readonly reject: (reason: unknown) => void;
-  started: boolean;
+  readonly signal: AbortSignal;
+}
+
+const noop = (): void => undefined;
+
+class Job<T> implements QueueJob {
+  started = false;
+  /** Resolved, rejected or aborted: the caller has its answer. */
+  settled = false;
+  aborted = false;
+  reason: unknown = undefined;
+  private controller: AbortController | undefined;
+  resolve!: (value: T) => void;
+  reject!: (reason: unknown) => void;
+  /** The caller's signal fired: abort this job with its reason (set by the queue, once per job). */
+  onCallerAbort: () => void = noop;
+
+  constructor(
+    readonly label: string,
+    readonly callerSignal: AbortSignal,
+    readonly fn: (job: QueueJob) => Promise<T>,
+    readonly onAbort: ((reason: unknown) => void) | undefined,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Fire the job's signal, if anyone has asked for it (its listeners run now, synchronously). */
+  fireSignal(): void {
+    this.controller?.abort(this.reason);
+  }
 }
 
 /**
@@ -21,8 +58,8 @@ interface Job {
  *   lane. Stop frames themselves never go through the queue.
  */
 export class CommandQueue {
-  private readonly jobs: Job[] = [];
-  private running: Job | undefined;
+  private readonly jobs: Job<unknown>[] = [];
+  private running: Job<unknown> | undefined;
 
   constructor(
     readonly name: string,
@@ -46,57 +83,60 @@ export class CommandQueue {
 
   /** Queue `fn`; see the class comment. `fn` receives a signal that fires on any abort of this job. */
   run<T>(label: string, signal: AbortSignal, fn: (signal: AbortSignal) => Promise<T>, onAbort?: (reason: unknown) => void): Promise<T> {
+    return this.runJob(label, signal, (job) => fn(job.signal), onAbort);
+  }
+
+  /**
+   * `run`, with `fn` given the job instead of its signal: the job's `signal` (the same contract:
+   * it fires on any abort of this job) is created only when read. The returned promise rejects
+   * with `signal.reason` synchronously when `signal` fires while the job is pending.
+   */
+  runJob<T>(label: string, signal: AbortSignal, fn: (job: QueueJob) => Promise<T>, onAbort?: (reason: unknown) => void): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    const controller = new AbortController();
-    const relay = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', relay, { once: true });
-    return new Promise<T>((resolve, reject) => {
-      const job: Job = {
-        label,
-        controller,
-        started: false,
-        reject,
-        start: () => {
-          job.started = true;
-          let work: Promise<T>;
-          try {
-            work = fn(controller.signal);
-          } catch (err) {
-            work = Promise.reject(err);
-          }
-          let released = false;
-          const release = () => {
-            if (released) return;
-            released = true;
-            if (this.running === job) this.running = undefined;
-            this.next();
-          };
-          work.then(release, release);
-          abortable(controller.signal, work, (reason) => {
-            onAbort?.(reason);
-            setTimeout(release, this.abortGraceMs).unref();
-          }).then(resolve, reject);
-        },
-      };
-      controller.signal.addEventListener(
-        'abort',
-        () => {
-          if (job.started) return;
-          const i = this.jobs.indexOf(job);
-          if (i >= 0) this.jobs.splice(i, 1);
-          reject(controller.signal.reason);
-        },
-        { once: true },
-      );
-      this.jobs.push(job);
-      this.next();
-    }).finally(() => signal.removeEventListener('abort', relay));
+    const job = new Job<T>(label, signal, fn, onAbort);
+    job.onCallerAbort = () => this.abortJob(job as Job<unknown>, signal.reason);
+    const promise = new Promise<T>((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+    });
+    addAbortListener(signal, job.onCallerAbort);
+    this.jobs.push(job as Job<unknown>);
+    this.next();
+    return markRacing(promise, signal);
   }
 
   /** Abort every waiting and running job with `reason`. */
   abortAll(reason: unknown): void {
     const all = this.running ? [this.running, ...this.jobs] : [...this.jobs];
-    for (const job of all) job.controller.abort(reason);
+    for (const job of all) this.abortJob(job, reason);
+  }
+
+  /** Abort one job: a waiting one leaves the queue, a running one is told to stop. Both reject now. */
+  private abortJob(job: Job<unknown>, reason: unknown): void {
+    if (job.settled || job.aborted) return;
+    job.aborted = true;
+    job.reason = reason;
+    job.settled = true;
+    removeAbortListener(job.callerSignal, job.onCallerAbort);
+    if (!job.started) {
+      const i = this.jobs.indexOf(job);
+      if (i >= 0) this.jobs.splice(i, 1);
+      job.reject(reason);
+      return;
+    }
+    // The driver's own listeners on the job's signal first, then onAbort, as they always ran.
+    try {
+      job.fireSignal();
+      job.onAbort?.(reason);
+    } catch (err) {
+      // As from an abort listener: reported, and the job is still rejected and released.
+      process.nextTick(() => {
+        throw err;
+      });
+    } finally {
+      setTimeout(() => this.release(job), this.abortGraceMs).unref();
+      job.reject(reason);
+    }
   }
 
   private next(): void {
@@ -104,6 +144,41 @@ export class CommandQueue {
     const job = this.jobs.shift();
     if (!job) return;
     this.running = job;
-    job.start();
+    this.start(job);
+  }
+
+  private start(job: Job<unknown>): void {
+    job.started = true;
+    let work: Promise<unknown>;
+    try {
+      work = job.fn(job);
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    work.then(
+      (value) => {
+        this.release(job);
+        this.settle(job, true, value);
+      },
+      (err: unknown) => {
+        this.release(job);
+        this.settle(job, false, err);
+      },
+    );
+  }
+
+  private settle(job: Job<unknown>, ok: boolean, value: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    removeAbortListener(job.callerSignal, job.onCallerAbort);
+    if (ok) job.resolve(value);
+    else job.reject(value);
+  }
+
+  /** The job's function has settled (or its grace has passed): the next job may start. */
+  private release(job: Job<unknown>): void {
+    if (this.running !== job) return;
+    this.running = undefined;
+    this.next();
   }
 }

@@ -78,6 +78,8 @@ export abstract class Device extends EventEmitter {
   private trusted: boolean | undefined = undefined;
   private ownerValue: string | null = null;
   private readonly ownerWaiters: (() => void)[] = [];
+  private indexedTable: OperationTable | undefined;
+  private operationIndex: Map<string, OperationSpec> | undefined;
   /** True while `stop()` aborts the queue, so per-operation abort handlers know a stop is already on the wire. */
   protected stopping = false;
 
@@ -121,39 +123,83 @@ export abstract class Device extends EventEmitter {
    * When `ctx.signal` fires, the returned promise rejects at once with the reason and the
    * driver's `onOperationAborted` tells the device to stop what it is doing.
    */
-  async execute(operation: string, params: unknown, ctx: OperationContext): Promise<unknown> {
-    const op = findOperation(this.name, this.operations, operation);
-    const checked = validateParams(this.name, op, params);
-    this.checkLimits(op, checked);
-    if (op.moves && this.trusted === false) {
-      throw new WorkcellError('position-untrusted', `${this.name}: ${op.name} refused: the position can no longer be trusted; home the device first`, {
-        subject: this.name,
-        operation: op.name,
-      });
+  execute(operation: string, params: unknown, ctx: OperationContext): Promise<unknown> {
+    // Not an async function: the hot path (device free or already the run's, queue idle) takes
+    // no extra promise hops, and the queue's promise goes back as it is, already racing
+    // `ctx.signal` (see markRacing), so a run step need not race it again.
+    let op: OperationSpec;
+    let checked: Record<string, unknown>;
+    const runId = ctx.runId ?? null;
+    try {
+      op = this.operation(operation);
+      checked = validateParams(this.name, op, params);
+      this.checkLimits(op, checked);
+      if (op.moves && this.trusted === false) {
+        throw new WorkcellError('position-untrusted', `${this.name}: ${op.name} refused: the position can no longer be trusted; home the device first`, {
+          subject: this.name,
+          operation: op.name,
+        });
+      }
+      if (this.statusValue === 'disconnected' || this.statusValue === 'connecting') {
+        throw new WorkcellError('not-connected', `${this.name}: ${op.name} refused: the device is ${this.statusValue}${this.detailValue ? ` (${this.detailValue})` : ''}`, {
+          subject: this.name,
+          operation: op.name,
+        });
+      }
+      if (!this.takeNow(runId, op.name)) {
+        return this.acquire(runId, ctx.signal, op.name).then(() => this.enqueue(op, checked, ctx));
+      }
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (this.statusValue === 'disconnected' || this.statusValue === 'connecting') {
-      throw new WorkcellError('not-connected', `${this.name}: ${op.name} refused: the device is ${this.statusValue}${this.detailValue ? ` (${this.detailValue})` : ''}`, {
-        subject: this.name,
-        operation: op.name,
-      });
+    return this.enqueue(op, checked, ctx);
+  }
+
+  /** The operation's spec by name, from a per-table index (the table is declared once per kind). */
+  private operation(name: unknown): OperationSpec {
+    const table = this.operations;
+    if (this.indexedTable !== table) {
+      this.indexedTable = table;
+      // First entry wins, as in findOperation.
+      this.operationIndex = new Map();
+      for (const o of table) if (!this.operationIndex.has(o.name)) this.operationIndex.set(o.name, o);
     }
-    await this.acquire(ctx.runId ?? null, ctx.signal, op.name);
-    return this.queue.run(
+    return (typeof name === 'string' ? this.operationIndex!.get(name) : undefined) ?? findOperation(this.name, table, name);
+  }
+
+  /** Queue a validated operation; the device is taken for the run already. */
+  private enqueue(op: OperationSpec, checked: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+    return this.queue.runJob(
       op.name,
       ctx.signal,
-      async (signal) => {
-        const wasReady = this.statusValue === 'ready';
-        if (wasReady) this.setStatus('busy', op.label);
+      (job) => {
+        if (this.statusValue === 'ready') this.setStatus('busy', op.label);
+        let work: Promise<unknown>;
         try {
-          return await this.perform(op, checked, { ...ctx, signal });
-        } finally {
-          if (this.statusValue === 'busy') this.setStatus('ready');
+          // The driver gets the caller's context with the job's signal, created only if it asks.
+          work = Promise.resolve(this.perform(op, checked, { ...ctx, get signal() { return job.signal; } }));
+        } catch (err) {
+          work = Promise.reject(err);
         }
+        return work.then(
+          (value) => {
+            this.performed();
+            return value;
+          },
+          (err: unknown) => {
+            this.performed();
+            throw err;
+          },
+        );
       },
       (reason) => {
         if (!this.stopping) this.onOperationAborted(op, reason);
       },
     );
+  }
+
+  private performed(): void {
+    if (this.statusValue === 'busy') this.setStatus('ready');
   }
 
   /**
@@ -232,23 +278,31 @@ export abstract class Device extends EventEmitter {
 
   /** Take the device for `runId` (null: work outside any run). See `OwnershipMode`. */
   async acquire(runId: string | null, signal: AbortSignal, operation = 'operation'): Promise<void> {
-    for (;;) {
-      if (this.ownerValue === null || this.ownerValue === runId) {
-        if (runId !== null && this.ownerValue !== runId) {
-          this.ownerValue = runId;
-          this.emitHealth();
-        }
-        return;
-      }
-      if (this.ownership === 'fail-fast') {
-        throw new WorkcellError('device-owned', `${this.name}: ${operation} refused: the device is in use by run ${this.ownerValue}`, {
-          subject: this.name,
-          operation,
-          value: runId,
-        });
-      }
+    while (!this.takeNow(runId, operation)) {
       await abortable(signal, new Promise<void>((resolve) => this.ownerWaiters.push(resolve)));
     }
+  }
+
+  /**
+   * Take the device for `runId` now if it is free or already the run's (true); false when the
+   * caller must wait for it; throws `device-owned` under `fail-fast`.
+   */
+  private takeNow(runId: string | null, operation: string): boolean {
+    if (this.ownerValue === null || this.ownerValue === runId) {
+      if (runId !== null && this.ownerValue !== runId) {
+        this.ownerValue = runId;
+        this.emitHealth();
+      }
+      return true;
+    }
+    if (this.ownership === 'fail-fast') {
+      throw new WorkcellError('device-owned', `${this.name}: ${operation} refused: the device is in use by run ${this.ownerValue}`, {
+        subject: this.name,
+        operation,
+        value: runId,
+      });
+    }
+    return false;
   }
 
   /** Give the device back if `runId` holds it; the next waiting run may take it. */
