@@ -5,7 +5,8 @@
 //
 // Environment: PORT (default 1880), WORKCELL_DEMO_DIR (the Node-RED userDir, default .demo/).
 // Ctrl+C (SIGINT) or SIGTERM stops Node-RED first (its close handlers bring the devices safe
-// while the simulators still answer), then the simulators; a second Ctrl+C kills Node-RED.
+// while the simulators still answer), then the simulators; a second Ctrl+C (a second or more
+// later) kills Node-RED.
 'use strict';
 const path = require('path');
 
@@ -19,6 +20,11 @@ try {
 
 let demo;
 let stopRequests = 0;
+let firstStopAt = 0;
+// Under `npm start` a Ctrl+C arrives twice: the terminal signals the whole foreground process
+// group, and npm forwards the SIGINT it got to this process as well. A repeat within this many
+// ms is that echo, not a second Ctrl+C asking to kill Node-RED.
+const REPEAT_ECHO_MS = 1000;
 
 function stop(signal) {
   console.log(`\nWorkcell demo: ${signal}: stopping Node-RED, then the simulators…`);
@@ -32,6 +38,8 @@ function stop(signal) {
 }
 
 function onSignal(signal) {
+  if (stopRequests > 0 && Date.now() - firstStopAt < REPEAT_ECHO_MS) return;
+  if (stopRequests === 0) firstStopAt = Date.now();
   stopRequests += 1;
   if (!demo) {
     // Still starting: stop as soon as it is up (or startDemo fails and cleans up itself).
