@@ -177,7 +177,14 @@ export abstract class Device extends EventEmitter {
         let work: Promise<unknown>;
         try {
           // The driver gets the caller's context with the job's signal, created only if it asks.
-          work = Promise.resolve(this.perform(op, checked, { ...ctx, get signal() { return job.signal; } }));
+          const performCtx: OperationContext = {
+            get signal() {
+              return job.signal;
+            },
+            runId: ctx.runId,
+            onProgress: ctx.onProgress,
+          };
+          work = Promise.resolve(this.perform(op, checked, performCtx));
         } catch (err) {
           work = Promise.reject(err);
         }

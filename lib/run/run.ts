@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { CancelScope, abortable } from '../scope/cancel-scope';
 import { Cancellation, Cancelled, Failed, Timeout, describeError, isCancellation } from '../scope/reasons';
 import { WorkcellError } from '../errors/workcell-error';
@@ -45,9 +45,20 @@ const OUTCOME_OF: Record<Cancellation['kind'], RunOutcome> = {
   failed: 'failed',
 };
 
+/** Random bytes for run ids, drawn from the CSPRNG in batches: one call per 256 ids, not per id. */
+const ID_BYTES = 5;
+const idPool = Buffer.alloc(ID_BYTES * 256);
+let idPoolAt = idPool.length;
+
 /** Server-issued run ids: time-ordered, unguessable, short enough for a status line. */
 export function newRunId(): string {
-  return `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+  if (idPoolAt === idPool.length) {
+    randomFillSync(idPool);
+    idPoolAt = 0;
+  }
+  const random = idPool.toString('hex', idPoolAt, idPoolAt + ID_BYTES);
+  idPoolAt += ID_BYTES;
+  return `${Date.now().toString(36)}-${random}`;
 }
 
 /**
@@ -128,19 +139,47 @@ export class Run extends EventEmitter {
    * run by the branch policy. The step counts as in flight until `fn` has settled or the run has
    * been cancelled.
    */
-  async runStep<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.throwIfEnded();
+  runStep<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    // Not an async function: the step's promise is the race's, with one reaction, and a
+    // synchronous throw is settled synchronously as before (the run fails before this returns).
+    try {
+      this.throwIfEnded();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.currentStep = name;
     this.inFlight++;
+    const signal = this.scope.signal;
+    let raced: Promise<T>;
     try {
-      return await abortable(this.scope.signal, fn(this.scope.signal));
+      raced = abortable(signal, fn(signal));
     } catch (err) {
-      if (!isCancellation(err) || !this.scope.cancelled) this.fail(err, name);
-      throw err;
-    } finally {
-      this.inFlight--;
-      this.maybeComplete();
+      this.stepFailed(err, name);
+      return Promise.reject(err);
     }
+    return raced.then(
+      (value) => {
+        this.stepEnded();
+        return value;
+      },
+      (err: unknown) => {
+        this.stepFailed(err, name);
+        throw err;
+      },
+    );
+  }
+
+  private stepFailed(err: unknown, name: string): void {
+    try {
+      if (!isCancellation(err) || !this.scope.cancelled) this.fail(err, name);
+    } finally {
+      this.stepEnded();
+    }
+  }
+
+  private stepEnded(): void {
+    this.inFlight--;
+    this.maybeComplete();
   }
 
   /** Enter a step without running anything through the run (for bookkeeping of outside work). */

@@ -52,7 +52,7 @@ export class CancelScope {
     this.onDeadline = options.onDeadline ?? 'fail';
     // Every operation awaiting in the scope listens on its signal: many is normal, not a leak.
     setMaxListeners(0, this.controller.signal);
-    scopeOfSignal.set(this.controller.signal, this);
+    (this.controller.signal as ScopeSignal)[SCOPE] = this;
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined && !Number.isFinite(timeoutMs)) {
       // Refuse before joining the parent: a refused child must not linger in its children.
@@ -191,8 +191,12 @@ export class CancelScope {
   }
 }
 
-/** The scope owning a signal: its cancellation listeners are a Set, far cheaper than EventTarget's. */
-const scopeOfSignal = new WeakMap<AbortSignal, CancelScope>();
+/**
+ * On a scope's signal: the scope, whose cancellation listeners are a Set, far cheaper than
+ * EventTarget's. A property, not a WeakMap: scopes are short-lived (one per run).
+ */
+const SCOPE = Symbol('workcell.scope');
+type ScopeSignal = AbortSignal & { [SCOPE]?: CancelScope };
 
 /**
  * Call `listener` (synchronously, once) when `signal` fires; read `signal.reason` inside it.
@@ -203,20 +207,20 @@ const scopeOfSignal = new WeakMap<AbortSignal, CancelScope>();
  * uncaught exception, as EventTarget does. Remove it with `removeAbortListener` once not needed.
  */
 export function addAbortListener(signal: AbortSignal, listener: () => void): void {
-  const scope = scopeOfSignal.get(signal);
+  const scope = (signal as ScopeSignal)[SCOPE];
   if (scope) scope.addListener(listener);
   else signal.addEventListener('abort', listener, { once: true });
 }
 
 /** Remove a listener added with `addAbortListener` (no effect if it has run or was never added). */
 export function removeAbortListener(signal: AbortSignal, listener: () => void): void {
-  const scope = scopeOfSignal.get(signal);
+  const scope = (signal as ScopeSignal)[SCOPE];
   if (scope) scope.removeListener(listener);
   else signal.removeEventListener('abort', listener);
 }
 
-/** Promises known to reject with a signal's reason as soon as it fires (`markRacing`). */
-const racingOn = new WeakMap<Promise<unknown>, AbortSignal>();
+/** On a promise: the signal it is known to race (`markRacing`). A property, not a WeakMap: cheaper for short-lived promises. */
+const RACING = Symbol('workcell.racing');
 
 /**
  * Declare that `promise` already races `signal`: while it is pending, it rejects with
@@ -225,7 +229,7 @@ const racingOn = new WeakMap<Promise<unknown>, AbortSignal>();
  * instead of racing it a second time. Returns `promise`.
  */
 export function markRacing<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  racingOn.set(promise, signal);
+  (promise as Promise<T> & { [RACING]?: AbortSignal })[RACING] = signal;
   return promise;
 }
 
@@ -243,7 +247,7 @@ export function abortable<T>(signal: AbortSignal, promise: Promise<T>, onAbort?:
   }
   // Already raced on this very signal (and nothing to call on abort): the same promise settles
   // the same way, as promptly.
-  if (onAbort === undefined && racingOn.get(promise) === signal) return promise;
+  if (onAbort === undefined && (promise as (Promise<T> & { [RACING]?: AbortSignal }) | undefined)?.[RACING] === signal) return promise;
   return new Promise<T>((resolve, reject) => {
     const listener = () => {
       promise.catch(() => undefined);
