@@ -222,7 +222,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
     const h = await help('workcell-abort-context');
     assert.equal(h.title, 'abort context');
     assert.ok(h.headings.includes('Properties') && h.headings.includes('Details'), `help sections: ${h.headings}`);
-    assert.deepEqual(h.properties, ['Namestring', 'Safe routineseconds', 'Stop ackseconds', 'On redeploychoice']);
+    assert.deepEqual(h.properties, ['Namestring', 'Safe routineseconds', 'Stop ackseconds', 'Heartbeatseconds', 'On redeploychoice']);
     assert.match(h.text, /latch/);
     assert.match(h.text, /redeploy/i);
   });
@@ -264,7 +264,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
 
     await edit('wc-estop');
     const estop = await page.evaluate(() => ({ name: $('#node-input-name').val(), action: $('#node-input-action').val(), options: $('#node-input-action option').map((_i: number, o: DomElement) => o.value).get(), text: $('#dialog-form').text() }));
-    assert.deepEqual(estop.options, ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel']);
+    assert.deepEqual(estop.options, ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel', 'heartbeat']);
     assert.equal(estop.name, 'Big red');
     assert.equal(estop.action, 'estop');
     assert.doesNotMatch(estop.text, RAW_KEY);
