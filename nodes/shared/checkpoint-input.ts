@@ -47,29 +47,54 @@ export function checkpointedInput(node: RedNode, options: CheckpointOptions, han
       done();
       return;
     }
-    let handled: Promise<void>;
+    // One settlement per message: the handler's outcome goes straight to done (no promise of
+    // its own for the checkpoint, none for the step context).
+    const finish: Finish = (err) => {
+      if (err === DONE) {
+        done();
+        return;
+      }
+      const error = err instanceof Error ? err : new Error(describeError(err));
+      node.status({ fill: 'red', shape: 'dot', text: shortText(error.message) });
+      done(error);
+    };
     try {
-      handled = handle(node, options, handler, msg, send);
+      handle(node, options, handler, msg, send, finish);
     } catch (err) {
-      handled = Promise.reject(err);
+      finish(err);
     }
-    handled.then(
-      () => done(),
-      (err: unknown) => {
-        const error = err instanceof Error ? err : new Error(describeError(err));
-        node.status({ fill: 'red', shape: 'dot', text: shortText(error.message) });
-        done(error);
-      },
-    );
   });
+}
+
+/** What `finish` is given when the message is done without error. */
+const DONE = Symbol('done');
+
+/** Ends a message: with `DONE` it is done, with anything else that is what reaches Catch nodes. */
+type Finish = (err: unknown) => void;
+
+/** What a handler's `ctx` is: one object per message, its `step` a method, not a closure. */
+class Context implements StepContext {
+  constructor(
+    readonly cell: AbortContext,
+    readonly cellId: string,
+    readonly ref: RunRef | undefined,
+    readonly run: Run | undefined,
+    readonly scope: CancelScope,
+  ) {}
+
+  step<T>(label: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.run) return this.run.runStep(label, fn);
+    const signal = this.scope.signal;
+    return abortable(signal, fn(signal));
+  }
 }
 
 /**
  * One message through the checkpoint. Synchronous up to the handler when the cell is not held
- * (the common case: no promise, no status update per message); throws or rejects with what
+ * (the common case: no promise, no status update per message); throws, or finishes with, what
  * should reach Catch nodes.
  */
-function handle(node: RedNode, options: CheckpointOptions, handler: CheckpointedHandler, msg: NodeMessage, send: SendFn): Promise<void> {
+function handle(node: RedNode, options: CheckpointOptions, handler: CheckpointedHandler, msg: NodeMessage, send: SendFn, finish: Finish): void {
   const where = options.label();
   const cell = getCell(options.cellId);
   if (!cell) {
@@ -79,71 +104,85 @@ function handle(node: RedNode, options: CheckpointOptions, handler: Checkpointed
   if (ref?.cell !== undefined && ref.cell !== options.cellId) {
     throw foreignRun(where, ref.run, ref.cell, cell);
   }
-  const refused = (err: unknown): Promise<void> => {
-    if (ref) {
-      const ended = endedRun(ref.run);
-      if (ended && ended.cell === options.cellId) {
-        node.status({ fill: 'grey', shape: 'ring', text: shortText(`dropped: run ${ended.result.outcome}`) });
-        return Promise.resolve();
-      }
-      const other = cellOfRun(ref.run) ?? ended?.cell;
-      if (other && other !== options.cellId) throw foreignRun(where, ref.run, other, cell);
-      if (isCancellation(err) && !cell.getRun(ref.run)) {
-        node.status({ fill: 'grey', shape: 'ring', text: shortText(`dropped: ${err.kind}`) });
-        return Promise.resolve();
-      }
-    }
-    throw err;
-  };
   let scope: CancelScope | null;
   try {
     scope = cell.checkpointNow(ref?.run, where);
   } catch (err) {
-    return refused(err);
+    refused(node, options, where, cell, ref, err);
+    finish(DONE);
+    return;
   }
-  if (scope) return runHandler(node, options, handler, msg, send, cell, ref, scope);
+  if (scope) {
+    runHandler(node, handler, msg, send, options.cellId, cell, ref, scope, finish);
+    return;
+  }
   // Held: the message waits here, and the node says so until it goes on (or is refused).
   options.onHeld?.(true);
-  return cell.checkpoint(ref?.run, where).then(
+  cell.checkpoint(ref?.run, where).then(
     (s) => {
-      options.onHeld?.(false);
-      return runHandler(node, options, handler, msg, send, cell, ref, s);
+      try {
+        options.onHeld?.(false);
+      } catch (e) {
+        finish(e);
+        return;
+      }
+      runHandler(node, handler, msg, send, options.cellId, cell, ref, s, finish);
     },
     (err: unknown) => {
-      options.onHeld?.(false);
-      return refused(err);
+      try {
+        options.onHeld?.(false);
+        refused(node, options, where, cell, ref, err);
+        finish(DONE);
+      } catch (e) {
+        finish(e);
+      }
     },
   );
 }
 
+/**
+ * The checkpoint refused the message with `err`: a message of a run that has ended (or of a
+ * cancelled run no longer known) is dropped with a status; anything else is thrown on.
+ */
+function refused(node: RedNode, options: CheckpointOptions, where: string, cell: AbortContext, ref: RunRef | undefined, err: unknown): void {
+  if (ref) {
+    const ended = endedRun(ref.run);
+    if (ended && ended.cell === options.cellId) {
+      node.status({ fill: 'grey', shape: 'ring', text: shortText(`dropped: run ${ended.result.outcome}`) });
+      return;
+    }
+    const other = cellOfRun(ref.run) ?? ended?.cell;
+    if (other && other !== options.cellId) throw foreignRun(where, ref.run, other, cell);
+    if (isCancellation(err) && !cell.getRun(ref.run)) {
+      node.status({ fill: 'grey', shape: 'ring', text: shortText(`dropped: ${err.kind}`) });
+      return;
+    }
+  }
+  throw err;
+}
+
 function runHandler(
   node: RedNode,
-  options: CheckpointOptions,
   handler: CheckpointedHandler,
   msg: NodeMessage,
   send: SendFn,
+  cellId: string,
   cell: AbortContext,
   ref: RunRef | undefined,
   scope: CancelScope,
-): Promise<void> {
+  finish: Finish,
+): void {
   const run = ref ? cell.getRun(ref.run) : undefined;
-  const ctx: StepContext = {
-    cell,
-    cellId: options.cellId,
-    ref,
-    run,
-    scope,
-    step: run ? (label, fn) => run.runStep(label, fn) : (_label, fn) => abortable(scope.signal, fn(scope.signal)),
-  };
   let work: Promise<void>;
   try {
-    work = handler(msg, send, ctx);
+    work = handler(msg, send, new Context(cell, cellId, ref, run, scope));
   } catch (err) {
     work = Promise.reject(err);
   }
-  return work.then(
+  work.then(
     () => {
       if (!run) scope.close();
+      finish(DONE);
     },
     (err: unknown) => {
       if (!run) scope.close();
@@ -151,9 +190,10 @@ function runHandler(
       // once, by the sequence) says why. Outside a run there is no outcome, so it is an error.
       if (run && run.ended && isCancellation(err) && err !== run.failure) {
         node.status({ fill: 'grey', shape: 'ring', text: shortText(`${run.result?.outcome}: ${err.message}`) });
+        finish(DONE);
         return;
       }
-      throw err;
+      finish(err);
     },
   );
 }

@@ -100,19 +100,23 @@ class HealthDisplay {
   private flush(): void {
     this.scheduled = false;
     const status = healthStatus(this.device.health);
+    const key = statusKey(status);
     for (const entry of this.nodes.values()) {
       // A status of the node's own set after the last health change stays (last writer wins).
       if (entry.ownAt === this.changes) continue;
-      this.showOn(entry, status);
+      this.showOn(entry, status, key);
     }
   }
 
-  private showOn(entry: Shown, status: ReturnType<typeof healthStatus>): void {
-    const key = `${status.fill}|${status.shape}|${status.text}`;
+  private showOn(entry: Shown, status: ReturnType<typeof healthStatus>, key = statusKey(status)): void {
     if (entry.key === key) return;
     entry.key = key;
     entry.show(status);
   }
+}
+
+function statusKey(status: ReturnType<typeof healthStatus>): string {
+  return `${status.fill}|${status.shape}|${status.text}`;
 }
 
 const displays = new WeakMap<Device, HealthDisplay>();
@@ -203,14 +207,19 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
     healthDisplay(device).attach(node);
     node.on('close', () => healthDisplay(device).detach(node));
 
+    // Per node, not per message: the checkpoint's label, the progress sink, the step's label
+    // for the editor's operation.
+    const where = `${device.name}: ${def.name || def.operation || kind.kind}`;
+    const onProgress = (p: Progress) => node.status({ fill: 'blue', shape: 'dot', text: shortText(p.fraction !== undefined ? `${Math.round(p.fraction * 100)}% ${p.text}` : p.text) });
+    const editorStep = `${device.name}: ${String(def.operation)}`;
     checkpointedInput(
       node,
       {
         cellId: config.cellId,
-        label: () => `${device.name}: ${def.name || def.operation || kind.kind}`,
+        label: () => where,
         onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health)),
       },
-      async (msg, send, ctx) => {
+      (msg, send, ctx) => {
         const operation = msg.operation !== undefined ? msg.operation : def.operation;
         if (msg.params !== undefined && (typeof msg.params !== 'object' || msg.params === null || Array.isArray(msg.params))) {
           throw new WorkcellError('invalid-parameters', `${device.name}: ${String(operation)}: msg.params must be an object of parameters, got ${showValue(msg.params)}`, {
@@ -219,10 +228,22 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
             value: msg.params,
           });
         }
-        const params = msg.operation !== undefined && msg.operation !== def.operation ? { ...(msg.params as object) } : { ...editorParams, ...(msg.params as object) };
-        const onProgress = (p: Progress) => node.status({ fill: 'blue', shape: 'dot', text: shortText(p.fraction !== undefined ? `${Math.round(p.fraction * 100)}% ${p.text}` : p.text) });
-        msg.payload = await ctx.step(`${device.name}: ${String(operation)}`, (signal) => device.execute(String(operation), params, { signal, runId: ctx.run?.id, onProgress }));
-        send(msg);
+        // validateParams reads the parameters and gives the driver its own copy, so the editor's
+        // object can go in as it is when the message brings none.
+        const params =
+          msg.operation !== undefined && msg.operation !== def.operation
+            ? { ...(msg.params as object) }
+            : msg.params === undefined
+              ? editorParams
+              : { ...editorParams, ...(msg.params as object) };
+        const name = String(operation);
+        const runId = ctx.run?.id;
+        return ctx
+          .step(operation === def.operation ? editorStep : `${device.name}: ${name}`, (signal) => device.execute(name, params, { signal, runId, onProgress }))
+          .then((result) => {
+            msg.payload = result;
+            send(msg);
+          });
       },
     );
   }
