@@ -10,6 +10,32 @@ export interface QueueJob {
   readonly signal: AbortSignal;
 }
 
+/**
+ * What `CommandQueue.runTask` runs: one object instead of a function and callbacks.
+ * - `start(job)` does the work, once, when the job's turn comes;
+ * - `aborted(reason)` is `onAbort`: the running job was aborted (never called for a job that was
+ *   still waiting);
+ * - `settled()` is called when the work has settled, before the next job starts and before the
+ *   caller hears the result.
+ */
+export interface QueueTask<T> {
+  start(job: QueueJob): Promise<T>;
+  aborted?(reason: unknown): void;
+  settled?(): void;
+}
+
+/** `run()`'s function and callback as a task. */
+class FnTask<T> implements QueueTask<T> {
+  constructor(
+    private readonly fn: (signal: AbortSignal) => Promise<T>,
+    readonly aborted: ((reason: unknown) => void) | undefined,
+  ) {}
+
+  start(job: QueueJob): Promise<T> {
+    return this.fn(job.signal);
+  }
+}
+
 const noop = (): void => undefined;
 
 class Job<T> implements QueueJob {
@@ -27,8 +53,7 @@ class Job<T> implements QueueJob {
   constructor(
     readonly label: string,
     readonly callerSignal: AbortSignal,
-    readonly fn: (job: QueueJob) => Promise<T>,
-    readonly onAbort: ((reason: unknown) => void) | undefined,
+    readonly task: QueueTask<T>,
   ) {}
 
   get signal(): AbortSignal {
@@ -83,22 +108,23 @@ export class CommandQueue {
 
   /** Queue `fn`; see the class comment. `fn` receives a signal that fires on any abort of this job. */
   run<T>(label: string, signal: AbortSignal, fn: (signal: AbortSignal) => Promise<T>, onAbort?: (reason: unknown) => void): Promise<T> {
-    return this.runJob(label, signal, (job) => fn(job.signal), onAbort);
+    return this.runTask(label, signal, new FnTask(fn, onAbort));
   }
 
   /**
-   * `run`, with `fn` given the job instead of its signal: the job's `signal` (the same contract:
-   * it fires on any abort of this job) is created only when read. The returned promise rejects
-   * with `signal.reason` synchronously when `signal` fires while the job is pending.
+   * `run`, with the work as a `QueueTask` whose `start` is given the job instead of its signal:
+   * the job's `signal` (the same contract: it fires on any abort of this job) is created only
+   * when read. The returned promise rejects with `signal.reason` synchronously when `signal`
+   * fires while the job is pending (it is marked as racing `signal`, see `markRacing`).
    */
-  runJob<T>(label: string, signal: AbortSignal, fn: (job: QueueJob) => Promise<T>, onAbort?: (reason: unknown) => void): Promise<T> {
+  runTask<T>(label: string, signal: AbortSignal, task: QueueTask<T>): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    const job = new Job<T>(label, signal, fn, onAbort);
-    job.onCallerAbort = () => this.abortJob(job as Job<unknown>, signal.reason);
+    const job = new Job<T>(label, signal, task);
     const promise = new Promise<T>((resolve, reject) => {
       job.resolve = resolve;
       job.reject = reject;
     });
+    job.onCallerAbort = () => this.abortJob(job as Job<unknown>, signal.reason);
     addAbortListener(signal, job.onCallerAbort);
     this.jobs.push(job as Job<unknown>);
     this.next();
@@ -127,7 +153,7 @@ export class CommandQueue {
     // The driver's own listeners on the job's signal first, then onAbort, as they always ran.
     try {
       job.fireSignal();
-      job.onAbort?.(reason);
+      job.task.aborted?.(reason);
     } catch (err) {
       // As from an abort listener: reported, and the job is still rejected and released.
       process.nextTick(() => {
@@ -151,20 +177,30 @@ export class CommandQueue {
     job.started = true;
     let work: Promise<unknown>;
     try {
-      work = job.fn(job);
+      work = job.task.start(job);
     } catch (err) {
       work = Promise.reject(err);
     }
     work.then(
-      (value) => {
-        this.release(job);
-        this.settle(job, true, value);
-      },
-      (err: unknown) => {
-        this.release(job);
-        this.settle(job, false, err);
-      },
+      (value) => this.finished(job, true, value),
+      (err: unknown) => this.finished(job, false, err),
     );
+  }
+
+  /** The job's work has settled: its task hears first, then the next job starts, then the caller. */
+  private finished(job: Job<unknown>, ok: boolean, value: unknown): void {
+    const task = job.task;
+    if (task.settled) {
+      try {
+        task.settled();
+      } catch (err) {
+        // As a `finally` that throws: the job fails with that error.
+        ok = false;
+        value = err;
+      }
+    }
+    this.release(job);
+    this.settle(job, ok, value);
   }
 
   private settle(job: Job<unknown>, ok: boolean, value: unknown): void {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { abortable } from '../scope/cancel-scope';
 import { Cancellation } from '../scope/reasons';
 import { WorkcellError, showValue } from '../errors/workcell-error';
-import { CommandQueue } from './command-queue';
+import { CommandQueue, QueueJob, QueueTask } from './command-queue';
 import { OperationSpec, OperationTable, findOperation, validateParams } from './operations';
 
 /** A device connection's lifecycle. */
@@ -30,7 +30,11 @@ export interface Progress {
   text: string;
 }
 
-/** What an operation runs with: the run's (or the cell's) signal, the run that owns it, a progress sink. */
+/**
+ * What an operation runs with: the run's (or the cell's) signal, the run that owns it, a progress
+ * sink. The context `perform` gets has `signal` as an accessor (the job's signal is created when
+ * first read): read its properties rather than copying the object with a spread.
+ */
 export interface OperationContext {
   signal: AbortSignal;
   runId?: string;
@@ -169,45 +173,47 @@ export abstract class Device extends EventEmitter {
 
   /** Queue a validated operation; the device is taken for the run already. */
   private enqueue(op: OperationSpec, checked: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
-    return this.queue.runJob(
-      op.name,
-      ctx.signal,
-      (job) => {
-        if (this.statusValue === 'ready') this.setStatus('busy', op.label);
-        let work: Promise<unknown>;
-        try {
-          // The driver gets the caller's context with the job's signal, created only if it asks.
-          const performCtx: OperationContext = {
-            get signal() {
-              return job.signal;
-            },
-            runId: ctx.runId,
-            onProgress: ctx.onProgress,
-          };
-          work = Promise.resolve(this.perform(op, checked, performCtx));
-        } catch (err) {
-          work = Promise.reject(err);
-        }
-        return work.then(
-          (value) => {
-            this.performed();
-            return value;
-          },
-          (err: unknown) => {
-            this.performed();
-            throw err;
-          },
-        );
-      },
-      (reason) => {
-        if (!this.stopping) this.onOperationAborted(op, reason);
-      },
-    );
+    return this.queue.runTask(op.name, ctx.signal, new Device.Operation(this, op, checked, ctx));
   }
 
-  private performed(): void {
-    if (this.statusValue === 'busy') this.setStatus('ready');
-  }
+  /**
+   * One queued operation: the queue's task and, at the same time, the context the driver's
+   * `perform` gets (one object per operation). Its `signal` is the job's, created when first read.
+   */
+  private static readonly Operation = class Operation implements QueueTask<unknown>, OperationContext {
+    readonly runId: string | undefined;
+    readonly onProgress: ((progress: Progress) => void) | undefined;
+    private job: QueueJob | undefined;
+
+    constructor(
+      private readonly device: Device,
+      private readonly op: OperationSpec,
+      private readonly params: Record<string, unknown>,
+      ctx: OperationContext,
+    ) {
+      this.runId = ctx.runId;
+      this.onProgress = ctx.onProgress;
+    }
+
+    get signal(): AbortSignal {
+      return this.job!.signal;
+    }
+
+    start(job: QueueJob): Promise<unknown> {
+      this.job = job;
+      const device = this.device;
+      if (device.statusValue === 'ready') device.setStatus('busy', this.op.label);
+      return Promise.resolve(device.perform(this.op, this.params, this));
+    }
+
+    settled(): void {
+      if (this.device.statusValue === 'busy') this.device.setStatus('ready');
+    }
+
+    aborted(reason: unknown): void {
+      if (!this.device.stopping) this.device.onOperationAborted(this.op, reason);
+    }
+  };
 
   /**
    * Stop now, bypassing the command queue: the stop frame is written before this returns

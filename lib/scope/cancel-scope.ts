@@ -40,8 +40,14 @@ export class CancelScope {
   readonly onDeadline: DeadlineMode;
   private readonly controller = new AbortController();
   private readonly children = new Set<CancelScope>();
-  /** Cheap abort listeners (`addAbortListener`): a Set instead of EventTarget bookkeeping. */
-  private listeners: Set<() => void> | undefined;
+  /**
+   * Cheap abort listeners (`addAbortListener`), in the order added. An array: a listener is
+   * usually removed right after it was added (the operation settled), which is a pop; one
+   * removed out of order leaves a hole until the array is compacted. (A Set reallocated its
+   * table on nearly every add/delete pair.)
+   */
+  private listeners: ((() => void) | undefined)[] | undefined;
+  private holes = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private ownDeadlineHit = false;
@@ -148,21 +154,42 @@ export class CancelScope {
 
   /** Listen cheaply for this scope's cancellation (see `addAbortListener`). */
   addListener(listener: () => void): void {
-    (this.listeners ??= new Set()).add(listener);
+    (this.listeners ??= []).push(listener);
   }
 
   /** Forget a listener added with `addListener`. */
   removeListener(listener: () => void): void {
-    this.listeners?.delete(listener);
+    const listeners = this.listeners;
+    if (!listeners) return;
+    const i = listeners.lastIndexOf(listener);
+    if (i < 0) return;
+    if (i < listeners.length - 1) {
+      listeners[i] = undefined;
+      if (++this.holes > 16 && this.holes * 2 > listeners.length) {
+        this.listeners = listeners.filter((l) => l !== undefined);
+        this.holes = 0;
+      }
+      return;
+    }
+    listeners.pop();
+    // Holes left at the end go with it.
+    while (listeners.length > 0 && listeners[listeners.length - 1] === undefined) {
+      listeners.pop();
+      this.holes--;
+    }
   }
 
   private notifyListeners(): void {
     const listeners = this.listeners;
     if (!listeners) return;
-    this.listeners = undefined;
     // Like EventTarget: each listener runs; one that throws is reported as uncaught and does not
-    // keep the others from running.
-    for (const listener of listeners) {
+    // keep the others from running. One removed while others run is not called; one added
+    // meanwhile is not either (the signal has fired: callers check `aborted` first).
+    const count = listeners.length;
+    for (let i = 0; i < count && i < listeners.length; i++) {
+      const listener = listeners[i];
+      if (listener === undefined) continue;
+      listeners[i] = undefined;
       try {
         listener();
       } catch (err) {
@@ -171,6 +198,8 @@ export class CancelScope {
         });
       }
     }
+    this.listeners = undefined;
+    this.holes = 0;
   }
 
   private expire(timeoutMs: number): void {
