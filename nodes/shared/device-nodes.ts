@@ -68,12 +68,23 @@ interface Shown {
 class HealthDisplay {
   private readonly nodes = new Map<RedNode, Shown>();
   private changes = 0;
-  private scheduled = false;
-  private readonly onHealth = () => {
+  private pending: NodeJS.Immediate | undefined;
+  /** What the last flush showed: the health's display inputs, and the status key. */
+  private flushedInputs: string | null = null;
+  private flushedKey: string | null = null;
+  private readonly onHealth = (h: DeviceHealth) => {
     this.changes++;
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    // Back to what every node already shows (a no-op step's busy -> ready within one turn): the
+    // pending flush would change nothing, so it is dropped instead of run.
+    if (displayInputs(h) === this.flushedInputs && this.allShow(this.flushedKey)) {
+      if (this.pending) {
+        clearImmediate(this.pending);
+        this.pending = undefined;
+      }
+      return;
+    }
+    if (this.pending) return;
+    this.pending = setImmediate(() => this.flush());
   };
 
   constructor(private readonly device: Device) {}
@@ -97,10 +108,18 @@ class HealthDisplay {
     if (this.nodes.size === 0) this.device.off('health', this.onHealth);
   }
 
+  private allShow(key: string | null): boolean {
+    for (const entry of this.nodes.values()) if (entry.key !== key) return false;
+    return true;
+  }
+
   private flush(): void {
-    this.scheduled = false;
-    const status = healthStatus(this.device.health);
+    this.pending = undefined;
+    const health = this.device.health;
+    const status = healthStatus(health);
     const key = statusKey(status);
+    this.flushedInputs = displayInputs(health);
+    this.flushedKey = key;
     for (const entry of this.nodes.values()) {
       // A status of the node's own set after the last health change stays (last writer wins).
       if (entry.ownAt === this.changes) continue;
@@ -113,6 +132,11 @@ class HealthDisplay {
     entry.key = key;
     entry.show(status);
   }
+}
+
+/** What `healthStatus` depends on: equal inputs, equal status. */
+function displayInputs(h: DeviceHealth): string {
+  return `${h.status}\u0000${h.detail}\u0000${h.positionTrusted === false}`;
 }
 
 function statusKey(status: ReturnType<typeof healthStatus>): string {
