@@ -1,7 +1,9 @@
 import { BranchPolicy, EStop, RunResult, WorkcellError, describeError } from '../lib';
 import { getCell, redeployPolicy } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
-import { DoneFn, NodeDef, NodeMessage, RedAPI, RedNode, SendFn, closeTimeoutMs } from './shared/red';
+import { DoneFn, NodeDef, NodeMessage, NodeStatus, RedAPI, RedNode, SendFn, closeTimeoutMs } from './shared/red';
+
+const STATUS_MS = 100;
 
 type Concurrency = 'reject' | 'queue' | 'cancel-previous';
 
@@ -39,9 +41,29 @@ export = function (RED: RedAPI): void {
     const pending: Pending[] = [];
     let closing = false;
 
+    // Status goes to every open editor: at a high run rate, show the latest at most every
+    // STATUS_MS (the last one always lands), rather than two updates per run.
+    let statusShownAt = 0;
+    let statusTimer: NodeJS.Timeout | undefined;
+    let latestStatus: NodeStatus = {};
+    const setStatus = (status: NodeStatus): void => {
+      latestStatus = status;
+      if (statusTimer) return;
+      const since = Date.now() - statusShownAt;
+      if (since >= STATUS_MS) {
+        statusShownAt = Date.now();
+        node.status(status);
+        return;
+      }
+      statusTimer = setTimeout(() => {
+        statusTimer = undefined;
+        statusShownAt = Date.now();
+        node.status(latestStatus);
+      }, STATUS_MS - since);
+    };
     const showStatus = () => {
-      if (active.size === 0) node.status(pending.length ? { fill: 'yellow', shape: 'ring', text: `${pending.length} queued` } : {});
-      else node.status({ fill: 'blue', shape: 'dot', text: active.size === 1 ? `run ${[...active][0]}` : `${active.size} runs` + (pending.length ? `, ${pending.length} queued` : '') });
+      if (active.size === 0) setStatus(pending.length ? { fill: 'yellow', shape: 'ring', text: `${pending.length} queued` } : {});
+      else setStatus({ fill: 'blue', shape: 'dot', text: active.size === 1 ? `run ${[...active][0]}` : `${active.size} runs` + (pending.length ? `, ${pending.length} queued` : '') });
     };
 
     const start = (p: Pending): void => {
@@ -49,7 +71,9 @@ export = function (RED: RedAPI): void {
       if (!cell) throw new WorkcellError('no-cell', `sequence "${label}": no abort context (cell) is configured`, { operation: 'start' });
       const run = cell.startRun({ sequence: label, timeoutMs, policy });
       active.add(run.id);
-      const base = RED.util.cloneMessage(p.msg);
+      // Output 2 carries the message's properties as they were at the start (a shallow copy:
+      // no deep clone per run, and objects such as an HTTP response stay usable).
+      const base: NodeMessage = { ...p.msg };
       const ref = { run: run.id, cell: def.cell, sequence: node.id };
       run.once('end', (result: RunResult) => {
         active.delete(run.id);
@@ -57,7 +81,7 @@ export = function (RED: RedAPI): void {
         delete out._msgid;
         p.send([null, out]);
         const fill = result.outcome === 'completed' ? 'green' : result.outcome === 'cancelled' ? 'yellow' : 'red';
-        node.status({ fill, shape: 'dot', text: shortText(`${result.outcome}${result.step ? ` at ${result.step}` : ''}`) });
+        setStatus({ fill, shape: 'dot', text: shortText(`${result.outcome}${result.step ? ` at ${result.step}` : ''}`) });
         p.done();
         if (active.size === 0) startNext();
       });
@@ -107,6 +131,7 @@ export = function (RED: RedAPI): void {
 
     node.on('close', (removed: boolean, done: () => void) => {
       closing = true;
+      if (statusTimer) clearTimeout(statusTimer);
       for (const p of pending.splice(0)) p.done(new Error(`sequence "${label}": closed by a redeploy before this message's run could start`));
       const cell = getCell(def.cell);
       if (!cell || active.size === 0) {

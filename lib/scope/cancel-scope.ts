@@ -51,13 +51,12 @@ export class CancelScope {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private ownDeadlineHit = false;
+  private signalHandedOut = false;
 
   constructor(options: ScopeOptions = {}) {
     this.name = options.name ?? 'scope';
     this.parent = options.parent;
     this.onDeadline = options.onDeadline ?? 'fail';
-    // Every operation awaiting in the scope listens on its signal: many is normal, not a leak.
-    setMaxListeners(0, this.controller.signal);
     (this.controller.signal as ScopeSignal)[SCOPE] = this;
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined && !Number.isFinite(timeoutMs)) {
@@ -80,6 +79,12 @@ export class CancelScope {
 
   /** The signal every awaited operation in this scope takes. */
   get signal(): AbortSignal {
+    if (!this.signalHandedOut) {
+      // Every operation awaiting in the scope may listen on its signal: many is normal, not a
+      // leak. Lifted when the signal is first handed out: it costs more than the scope itself.
+      this.signalHandedOut = true;
+      setMaxListeners(0, this.controller.signal);
+    }
     return this.controller.signal;
   }
 
