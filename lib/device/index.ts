@@ -1,3 +1,4 @@
 export * from './device';
 export * from './operations';
 export * from './command-queue';
+export * from './connection-health';

@@ -1,4 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { connectionHealth } from '../../device/connection-health';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { Device, type DeviceStatus, type OperationContext, type Pausable } from '../../device/device';
@@ -1016,21 +1017,8 @@ export class GrblGantry extends Device implements Pausable {
   private onConnectionStatus(status: ConnectionStatus, detail: StatusDetail): void {
     if (status === 'connected' || status === 'idle') return;
     if (status !== 'connecting') this.endSession();
-    const where = this.connection.description;
-    switch (status) {
-      case 'connecting':
-        this.setStatus('connecting', detail.attempt ? `connecting to ${where} (retry ${detail.attempt})` : `connecting to ${where}`);
-        break;
-      case 'reconnecting':
-        this.setStatus('disconnected', `${detail.reason ?? 'disconnected'}; retrying in ${Math.max(1, Math.round((detail.inMs ?? 0) / 1000))} s`);
-        break;
-      case 'disconnected':
-        this.setStatus('disconnected', detail.reason ?? 'disconnected');
-        break;
-      case 'closed':
-        this.setStatus('disconnected', 'closed');
-        break;
-    }
+    const health = connectionHealth(status, detail, this.connection.description);
+    if (health) this.setStatus(health.status, health.detail);
   }
 
   private onConnected(): void {

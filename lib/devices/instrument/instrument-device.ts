@@ -1,4 +1,5 @@
 import { Device, type DeviceStatus, type OperationContext } from '../../device/device';
+import { connectionHealth } from '../../device/connection-health';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
 import { Cancellation, describeError, isCancellation } from '../../scope/reasons';
@@ -328,21 +329,8 @@ export class ScpiInstrumentDevice extends Device {
       this.session = undefined;
       this.stopTelemetry();
     }
-    const where = this.connection.description;
-    switch (status) {
-      case 'connecting':
-        this.setStatus('connecting', detail.attempt ? `connecting to ${where} (retry ${detail.attempt})` : `connecting to ${where}`);
-        break;
-      case 'reconnecting':
-        this.setStatus('disconnected', `${detail.reason ?? 'disconnected'}; retrying in ${Math.max(1, Math.round((detail.inMs ?? 0) / 1000))} s`);
-        break;
-      case 'disconnected':
-        this.setStatus('disconnected', detail.reason ?? 'disconnected');
-        break;
-      case 'closed':
-        this.setStatus('disconnected', 'closed');
-        break;
-    }
+    const health = connectionHealth(status, detail, this.connection.description);
+    if (health) this.setStatus(health.status, health.detail);
   }
 
   private onConnected(): void {
