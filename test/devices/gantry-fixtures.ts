@@ -8,23 +8,8 @@ export const TRAVEL = { x: { min: -300, max: 0 }, y: { min: -300, max: 0 }, z: {
 /** The driver's soft limits: a little inside the machine's travel. */
 export const LIMITS = { x: { min: -290, max: 0 }, y: { min: -290, max: 0 }, z: { min: -90, max: 0 } };
 
-/** Resolves when `device` reports `status` (and `also` holds); rejects after `ms`. */
-export function waitForStatus(device: GrblGantry, status: DeviceHealth['status'], ms = 5000, also: (h: DeviceHealth) => boolean = () => true): Promise<DeviceHealth> {
-  if (device.status === status && also(device.health)) return Promise.resolve(device.health);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      device.off('health', onHealth);
-      reject(new Error(`${device.name} did not become ${status} within ${ms} ms (now ${device.status}: ${device.health.detail})`));
-    }, ms);
-    const onHealth = (h: DeviceHealth) => {
-      if (h.status !== status || !also(h)) return;
-      clearTimeout(timer);
-      device.off('health', onHealth);
-      resolve(h);
-    };
-    device.on('health', onHealth);
-  });
-}
+import { waitForStatus } from '../support/device-health';
+export { waitForStatus };
 
 /** Polls `predicate` every 5 ms until true; rejects with `what` after `ms`. */
 export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {

@@ -2,23 +2,8 @@ import type { DeviceHealth } from '../../lib/device';
 import { ScpiInstrumentDevice, type ScpiInstrumentOptions } from '../../lib/devices/instrument';
 import { Dmm34461A, RigolDP821, type ScpiInstrument } from '../../lib/simulators/scpi';
 
-/** Resolves when `device` reports `status` (at once if it already does); rejects after `ms`. */
-export function waitForStatus(device: ScpiInstrumentDevice, status: DeviceHealth['status'], ms = 5000, also: (h: DeviceHealth) => boolean = () => true): Promise<DeviceHealth> {
-  if (device.status === status && also(device.health)) return Promise.resolve(device.health);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      device.off('health', onHealth);
-      reject(new Error(`${device.name} did not become ${status} within ${ms} ms (now ${device.status}: ${device.health.detail})`));
-    }, ms);
-    const onHealth = (h: DeviceHealth) => {
-      if (h.status !== status || !also(h)) return;
-      clearTimeout(timer);
-      device.off('health', onHealth);
-      resolve(h);
-    };
-    device.on('health', onHealth);
-  });
-}
+import { waitForStatus } from '../support/device-health';
+export { waitForStatus };
 
 /** The messages the simulator received since `from` (an index into its command log). */
 export function received(sim: ScpiInstrument, from = 0): string[] {
