@@ -1,4 +1,5 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnNodeRed } from '../../lib/demo/node-red-child';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -149,13 +150,6 @@ async function startOnce(options: NodeRedOptions, port: number): Promise<NodeRed
   writeFileSync(join(userDir, 'flows.json'), JSON.stringify(options.flows ?? [], null, 2));
   if (options.credentials) writeFileSync(join(userDir, 'flows_cred.json'), JSON.stringify(options.credentials, null, 2));
 
-  const redJs = require.resolve('node-red/red.js', { paths: [root] });
-  const child = spawn(process.execPath, [redJs, '--settings', settingsFile, '--userDir', userDir], {
-    cwd: userDir,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-
   const logs: string[] = [];
   const logWaiters = new Set<(line: string) => void>();
   const echo = options.log === undefined ? (process.env.WORKCELL_NODE_RED_LOG === '1' ? true : false) : options.log;
@@ -165,22 +159,8 @@ async function startOnce(options: NodeRedOptions, port: number): Promise<NodeRed
     else if (typeof echo === 'function') echo(line);
     for (const w of [...logWaiters]) w(line);
   };
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      lines.forEach(onLine);
-    });
-  }
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exit = new Promise<void>((done) =>
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      done();
-    }),
-  );
+  // The demo's launcher: one way to start, wait for and stop a Node-RED child.
+  const nodeRed = spawnNodeRed({ packageRoot: root, userDir, settingsFile, host, port, env: (options.env ?? {}) as Record<string, string>, onLine });
 
   const waitForLog = (pattern: RegExp, timeoutMs = 10_000): Promise<string> => {
     const seen = logs.find((l) => pattern.test(l));
@@ -202,37 +182,20 @@ async function startOnce(options: NodeRedOptions, port: number): Promise<NodeRed
 
   let stopped = false;
   const stop = async (timeoutMs = 20_000): Promise<void> => {
-    if (!stopped) {
-      stopped = true;
-      if (!exited) {
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        await exit;
-        clearTimeout(timer);
-      }
-      if (!options.keepUserDir) rmSync(userDir, { recursive: true, force: true });
-    }
+    if (stopped) return;
+    stopped = true;
+    await nodeRed.stop(timeoutMs);
+    if (!options.keepUserDir) rmSync(userDir, { recursive: true, force: true });
   };
 
   const url = `http://${host}:${port}/`;
-  const deadline = Date.now() + readyTimeoutMs;
   try {
-    for (;;) {
-      if (exited) throw new Error(`Node-RED exited (code ${exited.code}, signal ${exited.signal}) before it was ready; its output:\n${logs.join('\n')}`);
-      if (Date.now() > deadline) throw new Error(`Node-RED on port ${port} did not answer GET /settings within ${readyTimeoutMs} ms; its output:\n${logs.join('\n')}`);
-      // Any answer means the admin API is up (with adminAuth, /settings answers 401 to strangers).
-      const answered = await fetch(`${url}settings`).then(
-        (res) => res.status < 500,
-        () => false,
-      );
-      if (answered) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
     // A flow with an unknown node type never starts: this then fails with Node-RED's output.
-    await waitForLog(/Started flows/, Math.max(1000, deadline - Date.now()));
+    await nodeRed.ready(readyTimeoutMs);
   } catch (err) {
     await stop(5000);
-    throw err;
+    throw new Error(`${(err as Error).message}; its output:\n${logs.join('\n')}`);
   }
+  const child = nodeRed.child;
   return { url, port, userDir, child, logs, waitForLog, stop };
 }
