@@ -11,6 +11,8 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { AbortContext, Run } from '../lib';
 import { TcpFrameDevice } from '../test/support/tcp-frame-device';
@@ -48,14 +50,87 @@ export interface FanoutResult {
 }
 
 interface Listener {
-  worker: Worker;
+  /** Which listener: `native` (bench/frame-listener.c, a separate process) or `worker` (a JavaScript worker thread). */
+  kind: 'native' | 'worker';
   port: number;
   /** Resolves with the listener's timestamps once `expect` frames of `trip` have arrived. */
   frames(trip: number, expect: number): Promise<{ first: bigint; last: bigint }>;
   close(): Promise<void>;
 }
 
+/**
+ * The listener: the native one (a separate process, compiled from bench/frame-listener.c with
+ * the system's C compiler on first use) unless WORKCELL_FANOUT_LISTENER=worker or no compiler
+ * is there; the JavaScript worker otherwise. The native one measures the package, not the
+ * listener: a JavaScript listener adds an event-loop callback per socket to the last frame's time.
+ */
 async function startListener(): Promise<Listener> {
+  if (process.env.WORKCELL_FANOUT_LISTENER !== 'worker') {
+    const native = buildNativeListener();
+    if (native) return startNativeListener(native);
+  }
+  return startWorkerListener();
+}
+
+function buildNativeListener(): string | undefined {
+  const source = path.join(packageRoot(), 'bench', 'frame-listener.c');
+  const binary = path.join(__dirname, 'frame-listener');
+  if (!existsSync(source)) return undefined;
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  const cc = spawnSync('cc', ['-O2', '-o', binary, source], { stdio: 'inherit' });
+  return cc.status === 0 ? binary : undefined;
+}
+
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+async function startNativeListener(binary: string): Promise<Listener> {
+  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting = new Map<number, (t: { first: bigint; last: bigint }) => void>();
+  let resolvePort!: (port: number) => void;
+  const portP = new Promise<number>((resolve) => (resolvePort = resolve));
+  let partial = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const [tag, a, b, c] = line.split(' ');
+      if (tag === 'PORT') resolvePort(Number(a));
+      else if (tag === 'D') {
+        const trip = Number(a);
+        const w = waiting.get(trip);
+        waiting.delete(trip);
+        w?.({ first: BigInt(b), last: BigInt(c) });
+      }
+    }
+  });
+  const port = await portP;
+  return {
+    kind: 'native',
+    port,
+    frames(trip, expect) {
+      const p = new Promise<{ first: bigint; last: bigint }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`trip ${trip}: expected ${expect} stop frames within 5 s`)), 5000);
+        waiting.set(trip, (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        });
+      });
+      child.stdin.write(`T ${trip} ${expect}\n`);
+      return p;
+    },
+    async close() {
+      child.stdin.end();
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+async function startWorkerListener(): Promise<Listener> {
   // Under tsx (bench run from source) the worker needs the TypeScript loader too.
   const fromSource = __filename.endsWith('.ts');
   const worker = new Worker(path.join(__dirname, `frame-listener.${fromSource ? 'ts' : 'js'}`), fromSource ? { execArgv: ['--require', 'tsx/cjs'] } : {});
@@ -70,7 +145,7 @@ async function startListener(): Promise<Listener> {
     w?.(m);
   });
   return {
-    worker,
+    kind: 'worker',
     port,
     frames(trip, expect) {
       const p = new Promise<{ first: bigint; last: bigint }>((resolve, reject) => {
@@ -143,6 +218,7 @@ export async function runFanout(options: FanoutOptions = {}): Promise<FanoutResu
   const trips = options.trips ?? 300;
   const warmupTrips = options.warmupTrips ?? 100;
   const listener = await startListener();
+  const listenerKind = listener.kind === 'native' ? 'native epoll process (bench/frame-listener.c)' : 'JavaScript worker thread (bench/frame-listener.ts)';
   const rows: FanoutRow[] = [];
   // Garbage collections of this thread, to tell a slow trip's cause (GC or scheduling).
   const gcs: [number, number][] = [];
@@ -192,7 +268,7 @@ export async function runFanout(options: FanoutOptions = {}): Promise<FanoutResu
     observer.disconnect();
     await listener.close();
   }
-  return { rows, facts: machineFacts() };
+  return { rows, facts: { ...machineFacts(), listener: listenerKind } };
 }
 
 /** The result as a markdown table. */
