@@ -1,5 +1,5 @@
 import { GANTRY_OPERATIONS, GrblGantry, type GrblGantryOptions, type SoftLimits } from '../lib/devices/gantry';
-import { registerDeviceKind, type DeviceConfigDef } from './shared/device-nodes';
+import { registerDeviceKind, type DeviceConfigDef, type DeviceConnectionSettings } from './shared/device-nodes';
 import type { RedAPI, RedNode } from './shared/red';
 
 /** The `workcell-gantry-device` config node's properties, as the editor saves them (strings). */
@@ -31,9 +31,10 @@ function optionalNumber(name: string, field: string, value: unknown): number | u
 
 /**
  * The editor's configuration, typed and defaulted once at the edge: an axis is limited only
- * when both its min and max are given (one without the other is a mistake, said so).
+ * when both its min and max are given (one without the other is a mistake, said so). With a
+ * connection node, its address, line settings and backoff replace the address and baud rate fields.
  */
-function gantryOptionsFromDef(def: GantryConfigDef): GrblGantryOptions {
+function gantryOptionsFromDef(def: GantryConfigDef, connection?: DeviceConnectionSettings): GrblGantryOptions {
   const name = def.name || `gantry ${def.id}`;
   const softLimits: SoftLimits = {};
   for (const axis of ['x', 'y', 'z'] as const) {
@@ -45,8 +46,9 @@ function gantryOptionsFromDef(def: GantryConfigDef): GrblGantryOptions {
   }
   return {
     name,
-    address: String(def.address ?? '').trim(),
-    serial: { baudRate: optionalNumber(name, 'baud rate', def.baudRate) ?? 115200 },
+    ...(connection
+      ? { address: connection.address, serial: connection.serial, reconnect: connection.reconnect }
+      : { address: String(def.address ?? '').trim(), serial: { baudRate: optionalNumber(name, 'baud rate', def.baudRate) ?? 115200 } }),
     softLimits,
     pollIntervalMs: optionalNumber(name, 'status poll period', def.pollInterval) ?? 200,
     allowUnlock: def.allowUnlock === true,
@@ -62,16 +64,18 @@ export = function (RED: RedAPI): void {
    * `workcell-gantry-device` (config) and `workcell-gantry` (action): a GRBL 1.1 / grblHAL
    * controller on a serial port or `tcp://host:port`. The config node owns the controller's
    * connection: GRBL's character counting accounts for every byte in its receive buffer and its
-   * real-time bytes act at once, so the link cannot be shared with another node (which is what a
-   * `workcell-serial` node is for). It joins its cell and relays the driver's warnings to the log.
+   * real-time bytes act at once, so the link cannot be shared with another node. The address may
+   * come from a `workcell-serial` node (`serial`), which the gantry then owns exclusively; it
+   * still builds its own GRBL connection from that node's settings. It joins its cell and relays
+   * the driver's warnings to the log.
    */
   registerDeviceKind<GantryConfigDef>(RED, {
     configType: 'workcell-gantry-device',
     actionType: 'workcell-gantry',
     kind: 'gantry',
     operations: GANTRY_OPERATIONS,
-    create(def: GantryConfigDef, node: RedNode) {
-      const device = new GrblGantry(gantryOptionsFromDef(def));
+    create(def: GantryConfigDef, node: RedNode, connection) {
+      const device = new GrblGantry(gantryOptionsFromDef(def, connection));
       device.on('warning', (text: string) => node.warn(text));
       return device;
     },

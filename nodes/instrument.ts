@@ -1,7 +1,7 @@
 import {
   INSTRUMENT_OPERATIONS, INSTRUMENT_PRESETS, ScpiInstrumentDevice, instrumentPreset, parseTelemetryQueries, type ScpiTerminator,
 } from '../lib/devices/instrument';
-import { registerDeviceKind, type DeviceConfigDef } from './shared/device-nodes';
+import { registerDeviceKind, type DeviceConfigDef, type DeviceConnectionSettings } from './shared/device-nodes';
 import type { RedAPI, RedNode } from './shared/red';
 
 /** The `workcell-instrument-device` config node's properties, as the editor saves them (strings). */
@@ -39,8 +39,10 @@ function lines(text: unknown): string[] | undefined {
 /**
  * The editor's configuration, typed and defaulted once at the edge (mqtt.js's lesson): blank
  * fields take the preset's value; a bad value throws a sentence naming the device and the field.
+ * With a connection node, its address, line settings and backoff replace the address and baud
+ * rate fields (the terminator stays the instrument's).
  */
-function instrumentOptionsFromDef(def: InstrumentConfigDef) {
+function instrumentOptionsFromDef(def: InstrumentConfigDef, connection?: DeviceConnectionSettings) {
   const name = def.name || `instrument ${def.id}`;
   const preset = instrumentPreset(def.preset || 'generic');
   const channels = def.channels === undefined || def.channels === '' ? undefined : Number(def.channels);
@@ -52,8 +54,9 @@ function instrumentOptionsFromDef(def: InstrumentConfigDef) {
   }
   return {
     name,
-    address: String(def.address ?? '').trim(),
-    serial: { baudRate: numberOr(def.baudRate, 9600) },
+    ...(connection
+      ? { address: connection.address, serial: connection.serial, reconnect: connection.reconnect }
+      : { address: String(def.address ?? '').trim(), serial: { baudRate: numberOr(def.baudRate, 9600) } }),
     terminator: TERMINATORS[def.terminator ?? 'lf'] ?? '\n',
     preset: preset.id,
     measureQuery: def.measureQuery?.trim() || undefined,
@@ -73,7 +76,9 @@ export = function (RED: RedAPI): void {
   /**
    * `workcell-instrument-device` (config) and `workcell-instrument` (action): a SCPI instrument
    * on `tcp://host:5025` or a serial port. The config node owns the instrument's connection (one
-   * instrument, one link: stop frames and reply matching need it to itself), joins its cell, and
+   * instrument, one link: stop frames and reply matching need it to itself; a `workcell-serial`
+   * node named in `serial` supplies the address and line settings and is then the instrument's
+   * alone), joins its cell, and
    * relays the driver's warnings to the log. Telemetry, when an interval is set, reaches flows
    * through the cell: every `cell status` node of the cell emits it with `topic: "telemetry"`.
    */
@@ -82,8 +87,8 @@ export = function (RED: RedAPI): void {
     actionType: 'workcell-instrument',
     kind: 'instrument',
     operations: INSTRUMENT_OPERATIONS,
-    create(def: InstrumentConfigDef, node: RedNode) {
-      const device = new ScpiInstrumentDevice(instrumentOptionsFromDef(def));
+    create(def: InstrumentConfigDef, node: RedNode, connection) {
+      const device = new ScpiInstrumentDevice(instrumentOptionsFromDef(def, connection));
       device.on('warning', (text: string) => node.warn(text));
       return device;
     },

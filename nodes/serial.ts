@@ -1,5 +1,5 @@
 import {
-  LineConnection, createTransport, listSerialPorts, type ConnectionStatus, type LineDelimiter, type StatusDetail,
+  LineConnection, createTransport, listSerialPorts, type BackoffOptions, type ConnectionStatus, type LineDelimiter, type StatusDetail,
   type SerialSettings,
 } from '../lib/io';
 
@@ -49,7 +49,7 @@ function number<T extends number>(value: unknown, allowed: readonly T[] | null, 
 }
 
 /** The editor's configuration, typed and defaulted once at the edge. */
-function connectionSettings(def: SerialConfigDef): { address: string; serial: SerialSettings; delimiter: LineDelimiter; backoff: { minMs: number; maxMs: number } } {
+function connectionSettings(def: SerialConfigDef): serialNodes.SerialConnectionSettings {
   const minMs = Math.max(0, number(def.backoffMin, null, 0.5) * 1000);
   const maxMs = Math.max(minMs, number(def.backoffMax, null, 15) * 1000);
   return {
@@ -63,6 +63,16 @@ function connectionSettings(def: SerialConfigDef): { address: string; serial: Se
     delimiter: delimiters[def.delimiter ?? 'lf'] ?? '\n',
     backoff: { minMs, maxMs },
   };
+}
+
+/** A connection config node as messages name it: its name, else its address. */
+function connectionLabel(def: SerialConfigDef, address: string): string {
+  return def.name || address || `serial ${def.id}`;
+}
+
+/** A user as messages name it. */
+function userLabel(user: serialNodes.SerialUser): string {
+  return user.name || user.id;
 }
 
 function serialNodes(RED: RedAPI): void {
@@ -83,7 +93,13 @@ function serialNodes(RED: RedAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const settings = connectionSettings(def);
+    Object.freeze(settings.serial);
+    Object.freeze(settings.backoff);
+    Object.freeze(settings);
+    const label = connectionLabel(def, settings.address);
     const users = new Map<string, serialNodes.SerialUser>();
+    // The device that owns the line exclusively (it builds its own connection from `settings`).
+    let owner: serialNodes.SerialOwner | undefined;
     let connection: LineConnection | undefined;
     let closing: Promise<void> | undefined;
     let lastReason: string | undefined;
@@ -125,7 +141,28 @@ function serialNodes(RED: RedAPI): void {
       },
     });
 
+    Object.defineProperty(node, 'settings', { enumerable: true, value: settings, writable: false });
+    Object.defineProperty(node, 'label', { enumerable: true, value: label, writable: false });
+
+    node.claim = (device: serialNodes.SerialOwner) => {
+      if (owner && owner.id !== device.id) {
+        throw new Error(`${device.name}: connection "${label}" is already used by device "${owner.name}"`);
+      }
+      const other = users.values().next();
+      if (!other.done) {
+        throw new Error(`${device.name}: connection "${label}" is already used by node "${userLabel(other.value)}"; a device needs its connection to itself`);
+      }
+      owner = device;
+    };
+
+    node.release = (device: serialNodes.SerialOwner) => {
+      if (owner?.id === device.id) owner = undefined;
+    };
+
     node.register = (user: serialNodes.SerialUser) => {
+      if (owner && owner.id !== user.id) {
+        throw new Error(`${userLabel(user)}: connection "${label}" is already used by device "${owner.name}", which needs it to itself`);
+      }
       users.set(user.id, user);
       const current = node.connection;
       tell(user, current.status, current.statusDetail);
@@ -158,6 +195,7 @@ function serialNodes(RED: RedAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       users.clear();
+      owner = undefined;
       shutDown().then(() => done(), (error) => { node.error(error); done(); });
     });
 
@@ -177,6 +215,8 @@ declare namespace serialNodes {
   /** A node that uses a serial connection: a device config node or a flow node. */
   export interface SerialUser {
     id: string;
+    /** Set by Node-RED when the node has a name; used in messages. */
+    name?: string;
     /** Set by Node-RED on every node; the connection's status is shown on it unless `onStatus` is given. */
     status?(status: NodeStatus): void;
     /** Called with every status change of the connection (and the current one at `register`). */
@@ -195,8 +235,40 @@ declare namespace serialNodes {
    */
   export interface SerialConfigNode extends RedNode {
     readonly connection: LineConnection;
+    /** The node's settings, typed and defaulted (read-only): for a device that builds its own connection. */
+    readonly settings: Readonly<SerialConnectionSettings>;
+    /** The node's name, else its address: how messages name the connection. */
+    readonly label: string;
+    /** Throws (a sentence naming both) while a device owns the line (see `claim`). */
     register(user: SerialUser): void;
     deregister(user: SerialUser, done: () => void): void;
+    /**
+     * Take the line for one device, which builds its own driver-specific connection from
+     * `settings` and must be its only user. Throws a sentence naming both when another device
+     * owns it or generic users are registered (`register` refuses them while it is owned).
+     * Claiming again with the same id is allowed (idempotent).
+     */
+    claim(device: SerialOwner): void;
+    /** Give the line back (the device's connection is closed). No-op for a non-owner. */
+    release(device: SerialOwner): void;
+  }
+
+  /** A device that owns a connection node's line exclusively. */
+  export interface SerialOwner {
+    id: string;
+    /** The device's name, as messages name it. */
+    name: string;
+  }
+
+  /** A `workcell-serial` node's configuration. */
+  export interface SerialConnectionSettings {
+    /** A serial device path or `tcp://host:port` (environment variables already substituted). */
+    address: string;
+    /** Line settings: baudRate, dataBits, parity, stopBits (all set). */
+    serial: SerialSettings;
+    delimiter: LineDelimiter;
+    /** Reconnect backoff. */
+    backoff: BackoffOptions & { minMs: number; maxMs: number };
   }
 }
 

@@ -1,4 +1,6 @@
 import { Device, DeviceHealth, EStop, OperationTable, Progress, WorkcellError, showValue, shielded } from '../../lib';
+import type { BackoffOptions, SerialSettings } from '../../lib/io';
+import type { SerialConfigNode } from '../serial';
 import { getCell } from './cell-registry';
 import { checkpointedInput, shortText } from './checkpoint-input';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './red';
@@ -16,12 +18,32 @@ export interface DeviceConfigDef extends NodeDef {
   safeGroup?: string | number;
   ownership?: 'wait' | 'fail-fast';
   critical?: boolean;
+  /** The id of a `workcell-serial` connection node whose address and line settings apply; blank: the kind's own fields. */
+  serial?: string;
 }
 
 /** What an action node finds on its device config node. */
 export interface DeviceConfigNode extends RedNode {
   device: ConnectedDevice | undefined;
   cellId: string;
+  /** Why there is no device (a bad configuration, a connection node in use), for the action nodes' status and errors. */
+  configError?: string;
+}
+
+/**
+ * The connection settings a device takes from its `workcell-serial` node. The device still
+ * builds its own driver-specific connection (framing, pipelining, reply matching) from them and
+ * owns it exclusively; the connection node's delimiter does not apply.
+ */
+export interface DeviceConnectionSettings {
+  /** A serial device path or `tcp://host:port`. */
+  address: string;
+  /** baudRate, dataBits, parity, stopBits. */
+  serial: SerialSettings;
+  /** The connection node's reconnect backoff. */
+  reconnect: BackoffOptions;
+  /** The connection node as messages name it. */
+  label: string;
 }
 
 export interface DeviceKind<D extends DeviceConfigDef> {
@@ -32,8 +54,12 @@ export interface DeviceKind<D extends DeviceConfigDef> {
   /** The kind's name in the editor's admin API (`/workcell/kinds/<kind>/operations`). */
   kind: string;
   operations: OperationTable;
-  /** Build the driver from the config node's properties (and credentials). Throw on bad config. */
-  create(def: D, node: RedNode): ConnectedDevice;
+  /**
+   * Build the driver from the config node's properties (and credentials). Throw on bad config.
+   * `connection` is given when the node takes its connection from a `workcell-serial` node: its
+   * address and line settings then replace the node's own address and baud rate fields.
+   */
+  create(def: D, node: RedNode, connection: DeviceConnectionSettings | undefined): ConnectedDevice;
   credentials?: Record<string, { type: string }>;
 }
 
@@ -156,22 +182,55 @@ function healthDisplay(device: Device): HealthDisplay {
  * - the config node owns the driver, adds it to its cell (with its safe-order group), opens the
  *   connection, fans health out to its action nodes as status, and on close brings a busy or
  *   owned device to a stop and its safe state (within Node-RED's close timeout) before it
- *   disconnects and calls done;
+ *   disconnects and calls done; with `serial` set it takes the address and line settings of
+ *   that `workcell-serial` node, which it claims exclusively (a second device, or generic users
+ *   of the node, is a deploy-time error naming both, and the device is not opened);
  * - the action node runs one operation per message, as a step of the message's run (or under
  *   the cell outside any run): operation from the editor or `msg.operation`, parameters from the
  *   editor overlaid by `msg.params`, validated before anything is sent; result on `msg.payload`.
  * - `GET /workcell/kinds/<kind>/operations` serves the declared table to the editor form.
  */
 export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind: DeviceKind<D>): void {
+  /**
+   * The connection node a device config node names, claimed for this device; undefined when
+   * `def.serial` is blank. Throws a sentence when the id does not resolve to a `workcell-serial`
+   * node, or when that node is already used (by another device or by generic users).
+   */
+  function claimConnection(def: D, deviceName: string): SerialConfigNode | undefined {
+    const id = typeof def.serial === 'string' ? def.serial.trim() : '';
+    if (!id) return undefined;
+    const found = RED.nodes.getNode(id) as (RedNode & Partial<SerialConfigNode>) | null;
+    if (!found) throw new WorkcellError('bad-config', `${deviceName}: the connection node ${JSON.stringify(id)} does not exist (deleted, disabled, or not deployed)`);
+    if (found.type !== 'workcell-serial' || typeof found.claim !== 'function' || !found.settings) {
+      throw new WorkcellError('bad-config', `${deviceName}: the connection node ${JSON.stringify(id)} is a ${String(found.type)} node, not a workcell-serial connection`);
+    }
+    const serial = found as SerialConfigNode;
+    serial.claim({ id: def.id, name: deviceName });
+    return serial;
+  }
+
   function ConfigNode(this: DeviceConfigNode, def: D): void {
     RED.nodes.createNode(this, def);
     const node = this;
     node.cellId = def.cell;
     const cell = getCell(def.cell);
-    try {
-      node.device = kind.create(def, node);
-    } catch (err) {
+    // The same default name the kinds give their drivers (`<kind> <id>`).
+    const deviceName = def.name || `${kind.kind} ${def.id}`;
+    let serial: SerialConfigNode | undefined;
+    const refuse = (err: unknown): void => {
+      node.configError = err instanceof Error ? err.message : String(err);
       node.error(err);
+      node.status({ fill: 'red', shape: 'ring', text: shortText(node.configError) });
+    };
+    try {
+      serial = claimConnection(def, deviceName);
+      const s = serial?.settings;
+      node.device = kind.create(def, node, serial && s ? { address: s.address, serial: { ...s.serial }, reconnect: { ...s.backoff }, label: serial.label } : undefined);
+    } catch (err) {
+      if (serial) serial.release({ id: def.id, name: deviceName });
+      node.device = undefined;
+      // Nothing was opened and nothing stays claimed: the action nodes show why.
+      refuse(err);
       return;
     }
     const device = node.device;
@@ -201,6 +260,8 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
         }
         cell?.removeDevice(device);
         await device.close().catch((err: unknown) => node.warn(err));
+        // The line is free only once the device's connection is closed (a serial port's lock).
+        serial?.release({ id: def.id, name: deviceName });
       })().finally(done);
     });
   }
@@ -224,8 +285,10 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
       node.error(`${def.name || kind.actionType}: the saved parameters are not valid JSON: ${showValue(def.params)}`);
     }
     if (!config || !device) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no device configured' });
-      node.on('input', (_m, _s, done) => done(new WorkcellError('no-device', `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node`)));
+      const why = config?.configError;
+      node.status({ fill: 'red', shape: 'ring', text: why ? shortText(why) : 'no device configured' });
+      const message = `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node${why ? `: ${why}` : ''}`;
+      node.on('input', (_m, _s, done) => done(new WorkcellError('no-device', message)));
       return;
     }
     healthDisplay(device).attach(node);
