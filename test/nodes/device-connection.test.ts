@@ -78,7 +78,26 @@ async function ready(names: string[], ms = 5000): Promise<void> {
 function loggedErrors(): string[] {
   return (helper.log().args as [{ level: number; msg: unknown }][])
     .filter(([entry]) => entry.level === 20)
-    .map(([entry]) => String(entry.msg instanceof Error ? entry.msg.message : entry.msg));
+    .map(([entry]) => messageOf(entry.msg));
+}
+
+/**
+ * A logged error's message. Node-RED's log handlers may have encoded the Error in place (as
+ * `{"__enc__":true,"type":"error","data":{...}}`) by the time a test reads it, depending on
+ * which handlers an earlier test in the same process installed.
+ */
+function messageOf(msg: unknown): string {
+  if (msg instanceof Error) return msg.message;
+  const text = String(msg);
+  if (text.startsWith('{"__enc__"')) {
+    try {
+      const decoded = JSON.parse(text) as { data?: { message?: string } };
+      if (typeof decoded.data?.message === 'string') return decoded.data.message;
+    } catch {
+      // not an encoded error after all
+    }
+  }
+  return text;
 }
 
 describe('device config nodes taking their connection from a workcell-serial node', function () {
