@@ -87,6 +87,19 @@ function packageRoot(): string {
   return dir;
 }
 
+type FrameTimes = { first: bigint; last: bigint };
+
+/** A promise for a trip's frame times, registered in `waiting` (the listener resolves it), or a clear error after 5 s. */
+function awaitFrames(waiting: Map<number, (t: FrameTimes) => void>, trip: number, expect: number): Promise<FrameTimes> {
+  return new Promise<FrameTimes>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trip ${trip}: expected ${expect} stop frames within 5 s`)), 5000);
+    waiting.set(trip, (t) => {
+      clearTimeout(timer);
+      resolve(t);
+    });
+  });
+}
+
 async function startNativeListener(binary: string): Promise<Listener> {
   const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
   const waiting = new Map<number, (t: { first: bigint; last: bigint }) => void>();
@@ -113,13 +126,7 @@ async function startNativeListener(binary: string): Promise<Listener> {
     kind: 'native',
     port,
     frames(trip, expect) {
-      const p = new Promise<{ first: bigint; last: bigint }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`trip ${trip}: expected ${expect} stop frames within 5 s`)), 5000);
-        waiting.set(trip, (t) => {
-          clearTimeout(timer);
-          resolve(t);
-        });
-      });
+      const p = awaitFrames(waiting, trip, expect);
       child.stdin.write(`T ${trip} ${expect}\n`);
       return p;
     },
@@ -148,13 +155,7 @@ async function startWorkerListener(): Promise<Listener> {
     kind: 'worker',
     port,
     frames(trip, expect) {
-      const p = new Promise<{ first: bigint; last: bigint }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`trip ${trip}: expected ${expect} stop frames within 5 s`)), 5000);
-        waiting.set(trip, (t) => {
-          clearTimeout(timer);
-          resolve(t);
-        });
-      });
+      const p = awaitFrames(waiting, trip, expect);
       worker.postMessage({ trip, expect });
       return p;
     },
