@@ -1,22 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { spawnNodeRed } from '../../lib/demo/node-red-child';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { packageRoot as demoPackageRoot, spawnNodeRed } from '../../lib/demo';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 const PACKAGE_NAME = '@workcell/node-red-workcell';
 
-/** The repository root: the nearest directory above this file whose package.json is Workcell's (works from source and from dist/). */
+/** The repository root (works from source and from dist/): the demo's, re-exported for the tests. */
 export function packageRoot(from: string = __dirname): string {
-  let dir = resolve(from);
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no ${PACKAGE_NAME} package.json above ${from}`);
-    dir = up;
-  }
+  return demoPackageRoot(from);
 }
 
 /**
