@@ -1,5 +1,4 @@
 import * as net from 'node:net';
-import type { DeviceHealth } from '../../lib/device';
 import { GrblGantry, type GrblGantryOptions } from '../../lib/devices/gantry';
 import { GrblSimulator, type GrblSimulatorOptions } from '../../lib/simulators/grbl';
 

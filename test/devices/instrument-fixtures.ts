@@ -1,4 +1,3 @@
-import type { DeviceHealth } from '../../lib/device';
 import { ScpiInstrumentDevice, type ScpiInstrumentOptions } from '../../lib/devices/instrument';
 import { Dmm34461A, RigolDP821, type ScpiInstrument } from '../../lib/simulators/scpi';
 

@@ -5,7 +5,6 @@ import { GrblSimulator, Realtime } from '../../lib/simulators/grbl';
 
 const gantryNodes = require('../../nodes/gantry') as (red: unknown) => void;
 const nodes = [...controlNodes, (gantryNodes as unknown as { default?: (red: unknown) => void }).default ?? gantryNodes];
-const TRAVEL = { x: { min: -300, max: 0 }, y: { min: -300, max: 0 }, z: { min: -100, max: 0 } };
 
 /** A cell with a gantry on the simulator; a sequence that runs one gantry step and ends; an E-stop; a Catch node. */
 function flow(port: number, step: object): object[] {

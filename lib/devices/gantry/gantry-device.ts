@@ -214,7 +214,6 @@ export class GrblGantry extends Device implements Pausable {
   /** The stop sequence in progress (hold, wait, reset, banner); the next operation waits for it. */
   private settling: Promise<void> | undefined;
   private readonly statusWaiters = new Set<Waiter>();
-  private readonly bannerWaiters = new Set<() => void>();
   private pollTimer: NodeJS.Timeout | undefined;
   private session: AbortController | undefined;
   /** Aborted with a GRBL error (an alarm, an unexpected reset) to fail the operation in progress. */
