@@ -72,14 +72,17 @@ export = function (RED: RedAPI): void {
       const run = cell.startRun({ sequence: label, timeoutMs, policy });
       active.add(run.id);
       // Output 2 carries the message's properties as they were at the start (a shallow copy:
-      // no deep clone per run, and objects such as an HTTP response stay usable).
-      const base: NodeMessage = { ...p.msg };
+      // no deep clone per run, and objects such as an HTTP response stay usable), without the
+      // input's _msgid (taken out by the rest pattern: `delete` would leave the message a slow
+      // dictionary-mode object for every node downstream).
+      const { _msgid: _inputMsgId, ...out } = p.msg;
       const ref = { run: run.id, cell: def.cell, sequence: node.id };
       run.once('end', (result: RunResult) => {
         active.delete(run.id);
-        const out: NodeMessage = { ...base, workcell: ref, payload: { ...result }, topic: base.topic ?? label };
-        delete out._msgid;
-        p.send([null, out]);
+        out.workcell = ref;
+        out.payload = { ...result };
+        out.topic ??= label;
+        p.send([null, out as NodeMessage]);
         const fill = result.outcome === 'completed' ? 'green' : result.outcome === 'cancelled' ? 'yellow' : 'red';
         setStatus({ fill, shape: 'dot', text: shortText(`${result.outcome}${result.step ? ` at ${result.step}` : ''}`) });
         p.done();
