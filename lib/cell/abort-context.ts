@@ -182,18 +182,20 @@ export class AbortContext extends EventEmitter {
   startRun(options: StartRunOptions): Run {
     const refusal = this.refusal();
     if (refusal) throw new WorkcellError('cell-aborted', `cannot start sequence "${options.sequence}": ${refusal}`, { subject: this.name, operation: 'start' });
-    const run = new Run({ sequence: options.sequence, parent: this.root, timeoutMs: options.timeoutMs, policy: options.policy });
+    const run = new Run({ sequence: options.sequence, parent: this.root, timeoutMs: options.timeoutMs, policy: options.policy, onEnd: this.onRunEnd });
     this.runs.set(run.id, run);
-    run.once('end', (result: RunResult) => {
-      this.runs.delete(run.id);
-      if (!this.safing.has(run.id)) this.releaseDevices(run.id);
-      this.emit('run-end', result);
-      this.settleRunningState();
-    });
     this.emit('run-start', run);
     this.settleRunningState();
     return run;
   }
+
+  /** A run of this cell ended (called by the run before its 'end' listeners): one function for every run. */
+  private readonly onRunEnd = (result: RunResult): void => {
+    this.runs.delete(result.run);
+    if (!this.safing.has(result.run)) this.releaseDevices(result.run);
+    this.emit('run-end', result);
+    this.settleRunningState();
+  };
 
   /**
    * A checkpoint (every workcell node's input is one). Resolves with the scope the work should
@@ -508,7 +510,8 @@ export class AbortContext extends EventEmitter {
   private setState(to: CellState, source: string, from: CellState = this.stateValue): void {
     if (to === this.stateValue && from === this.stateValue) return;
     this.stateValue = to;
-    this.emit('state', { cell: this.name, from, to, source });
+    // 'ready' -> 'running' -> 'ready' happens twice per run: no event object when nobody listens.
+    if (this.listenerCount('state') > 0) this.emit('state', { cell: this.name, from, to, source });
   }
 
   /**

@@ -36,6 +36,12 @@ export interface RunOptions {
   /** Fail-after deadline for the whole run, ms. The run ends `timed-out`. */
   timeoutMs?: number;
   policy?: BranchPolicy;
+  /**
+   * Called once with the `RunResult` when the run ends, before `'end'` is emitted: for the
+   * owner of the run (its cell), which must release what the run held before anyone listening
+   * on `'end'` reacts (and perhaps starts the next run). A direct call, no listener per run.
+   */
+  onEnd?: (result: RunResult) => void;
 }
 
 const OUTCOME_OF: Record<Cancellation['kind'], RunOutcome> = {
@@ -90,16 +96,21 @@ export class Run extends EventEmitter {
   private completionRequested = false;
   private readonly branchErrors: { step: string; error: string }[] = [];
   private outcome: RunResult | undefined;
+  private readonly onEnd: ((result: RunResult) => void) | undefined;
 
   constructor(options: RunOptions) {
     super();
     this.sequence = options.sequence;
     this.policy = options.policy ?? 'fail-run';
+    this.onEnd = options.onEnd;
     this.scope = options.parent.child({ name: `run ${this.id}`, timeoutMs: options.timeoutMs, onDeadline: 'fail' });
     if (this.scope.cancelled) {
       queueMicrotask(() => this.endByCancellation(this.scope.reason!));
     } else {
-      this.scope.signal.addEventListener('abort', () => this.endByCancellation(this.scope.reason!), { once: true });
+      // The scope's own cheap listener (not an EventTarget 'abort' listener, which costs more
+      // than the rest of the run's construction): added first, it runs before every step's
+      // abort listener, so the run has ended when its steps see their cancellation.
+      this.scope.addListener(() => this.endByCancellation(this.scope.reason!));
     }
   }
 
@@ -253,6 +264,7 @@ export class Run extends EventEmitter {
       durationMs: Math.round((performance.now() - this.startedHr) * 1000) / 1000,
       branchErrors: [...this.branchErrors],
     };
+    this.onEnd?.(this.outcome);
     this.emit('end', this.outcome);
   }
 }
