@@ -45,26 +45,29 @@ export = function (RED: RedAPI): void {
     // STATUS_MS (the last one always lands), rather than two updates per run.
     let statusShownAt = 0;
     let statusTimer: NodeJS.Timeout | undefined;
-    let latestStatus: NodeStatus = {};
-    const setStatus = (status: NodeStatus): void => {
+    // The latest status, or a function that builds it from the node's state when it is shown
+    // (most are superseded before they land: no object and no text for those).
+    let latestStatus: NodeStatus | (() => NodeStatus) = {};
+    const setStatus = (status: NodeStatus | (() => NodeStatus)): void => {
       latestStatus = status;
       if (statusTimer) return;
       const since = Date.now() - statusShownAt;
       if (since >= STATUS_MS) {
         statusShownAt = Date.now();
-        node.status(status);
+        node.status(typeof status === 'function' ? status() : status);
         return;
       }
       statusTimer = setTimeout(() => {
         statusTimer = undefined;
         statusShownAt = Date.now();
-        node.status(latestStatus);
+        node.status(typeof latestStatus === 'function' ? latestStatus() : latestStatus);
       }, STATUS_MS - since);
     };
-    const showStatus = () => {
-      if (active.size === 0) setStatus(pending.length ? { fill: 'yellow', shape: 'ring', text: `${pending.length} queued` } : {});
-      else setStatus({ fill: 'blue', shape: 'dot', text: active.size === 1 ? `run ${[...active][0]}` : `${active.size} runs` + (pending.length ? `, ${pending.length} queued` : '') });
+    const runsStatus = (): NodeStatus => {
+      if (active.size === 0) return pending.length ? { fill: 'yellow', shape: 'ring', text: `${pending.length} queued` } : {};
+      return { fill: 'blue', shape: 'dot', text: active.size === 1 ? `run ${[...active][0]}` : `${active.size} runs` + (pending.length ? `, ${pending.length} queued` : '') };
     };
+    const showStatus = () => setStatus(runsStatus);
 
     const start = (p: Pending): void => {
       const cell = getCell(def.cell);
@@ -104,7 +107,26 @@ export = function (RED: RedAPI): void {
       }
     };
 
+    const refuse = (err: unknown, done: DoneFn): void => {
+      const error = err instanceof Error ? err : new Error(describeError(err));
+      node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
+      done(error);
+    };
+
     node.on('input', (msg, send, done) => {
+      // The common case (a cell that is not held, no run of this node in progress) starts the
+      // run here, without an async function's promise per message; everything else (waiting at
+      // a held cell, concurrency) goes the general way below.
+      try {
+        const cell = getCell(def.cell);
+        if (cell && cell.state !== 'held' && active.size === 0) {
+          start({ msg, send, done });
+          return;
+        }
+      } catch (err) {
+        refuse(err, done);
+        return;
+      }
       void (async () => {
         const cell = getCell(def.cell);
         if (!cell) throw new WorkcellError('no-cell', `sequence "${label}": no abort context (cell) is configured`, { operation: 'start' });
@@ -125,11 +147,7 @@ export = function (RED: RedAPI): void {
           await Promise.all([...active].map((id) => cell.cancelRun(id, `sequence "${label}": replaced by a new run`).catch(() => undefined)));
         }
         start({ msg, send, done });
-      })().catch((err: unknown) => {
-        const error = err instanceof Error ? err : new Error(describeError(err));
-        node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
-        done(error);
-      });
+      })().catch((err: unknown) => refuse(err, done));
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
