@@ -22,10 +22,22 @@ const latches = new Map<string, string[]>();
 export function registerCell(id: string, cell: AbortContext, redeploy: RedeployPolicy = 'stop-affected'): void {
   cells.set(id, cell);
   policies.set(id, redeploy);
-  cell.on('run-end', (result: RunResult) => {
-    ended.set(result.run, { cell: id, result });
-    if (ended.size > ENDED_MEMORY) ended.delete(ended.keys().next().value as string);
-  });
+  cell.on('run-end', rememberEnded.bind(null, id));
+}
+
+/**
+ * The ids of the remembered ended runs in the order they ended, as a ring: the slot a new run
+ * takes holds the oldest, which is forgotten (no iterator per run to find it).
+ */
+const endedOrder: (string | undefined)[] = new Array<string | undefined>(ENDED_MEMORY).fill(undefined);
+let endedNext = 0;
+
+function rememberEnded(cellId: string, result: RunResult): void {
+  const oldest = endedOrder[endedNext];
+  if (oldest !== undefined) ended.delete(oldest);
+  endedOrder[endedNext] = result.run;
+  endedNext = endedNext + 1 === ENDED_MEMORY ? 0 : endedNext + 1;
+  ended.set(result.run, { cell: cellId, result });
 }
 
 export function unregisterCell(id: string, cell: AbortContext): void {
