@@ -38,7 +38,8 @@ export class CancelScope {
   readonly name: string;
   readonly parent: CancelScope | undefined;
   readonly onDeadline: DeadlineMode;
-  private readonly controller = new AbortController();
+  /** Created when the signal is first read (many scopes never hand it out). */
+  private controller: AbortController | undefined;
   private readonly children = new Set<CancelScope>();
   /**
    * Cheap abort listeners (`addAbortListener`), in the order added. An array: a listener is
@@ -52,12 +53,17 @@ export class CancelScope {
   private closed = false;
   private ownDeadlineHit = false;
   private signalHandedOut = false;
+  /**
+   * The reason, kept here as well as on the signal: `cancelled` and `reason` are read several
+   * times per step, and a field is far cheaper than AbortSignal's `aborted`/`reason` getters.
+   */
+  private firedReason: Cancellation | undefined;
+  private fired = false;
 
   constructor(options: ScopeOptions = {}) {
     this.name = options.name ?? 'scope';
     this.parent = options.parent;
     this.onDeadline = options.onDeadline ?? 'fail';
-    (this.controller.signal as ScopeSignal)[SCOPE] = this;
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined && !Number.isFinite(timeoutMs)) {
       // Refuse before joining the parent: a refused child must not linger in its children.
@@ -80,21 +86,27 @@ export class CancelScope {
   /** The signal every awaited operation in this scope takes. */
   get signal(): AbortSignal {
     if (!this.signalHandedOut) {
+      // The AbortController is made when first needed (Node's AbortSignal costs more than the
+      // rest of the scope); a scope that has already fired hands out a signal that has too.
+      const controller = new AbortController();
+      this.controller = controller;
+      (controller.signal as ScopeSignal)[SCOPE] = this;
+      if (this.fired) controller.abort(this.firedReason);
       // Every operation awaiting in the scope may listen on its signal: many is normal, not a
       // leak. Lifted when the signal is first handed out: it costs more than the scope itself.
       this.signalHandedOut = true;
-      setMaxListeners(0, this.controller.signal);
+      setMaxListeners(0, controller.signal);
     }
-    return this.controller.signal;
+    return this.controller!.signal;
   }
 
   get cancelled(): boolean {
-    return this.controller.signal.aborted;
+    return this.fired;
   }
 
   /** The reason the scope fired with, or undefined while it has not. */
   get reason(): Cancellation | undefined {
-    return this.cancelled ? (this.controller.signal.reason as Cancellation) : undefined;
+    return this.firedReason;
   }
 
   /** True when the scope fired because its own deadline passed and it is a move-on scope. */
@@ -112,9 +124,11 @@ export class CancelScope {
    * false when the scope had already fired. Listeners on the signal run synchronously here.
    */
   cancel(reason: Cancellation = new Cancelled(this.name)): boolean {
-    if (this.cancelled) return false;
+    if (this.fired) return false;
+    this.fired = true;
+    this.firedReason = reason;
     this.clearTimer();
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     this.notifyListeners();
     for (const child of [...this.children]) child.cancel(reason);
     this.children.clear();
