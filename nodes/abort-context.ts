@@ -1,5 +1,5 @@
 import { AbortContext, Watchdog } from '../lib';
-import { getLatch, registerCell, setLatch, setWatchdog, unregisterCell } from './shared/cell-registry';
+import { configureLatchStore, getLatch, registerCell, setLatch, setWatchdog, unregisterCell } from './shared/cell-registry';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 
 import { RedeployPolicy } from './shared/cell-registry';
@@ -21,6 +21,8 @@ function seconds(value: unknown, fallback: number): number {
 }
 
 export = function (RED: RedAPI): void {
+  const userDir = typeof RED.settings.userDir === 'string' ? RED.settings.userDir : undefined;
+  configureLatchStore(userDir, (m) => RED.log.warn(m));
   /**
    * `workcell-abort-context`: the cell, one emergency-stop domain. Owns the engine's
    * AbortContext. A latched emergency stop survives a redeploy of this node: the new instance
@@ -37,6 +39,16 @@ export = function (RED: RedAPI): void {
       startAborted: getLatch(def.id),
     });
     registerCell(def.id, node.cell, def.redeploy === 'estop-cell' ? 'estop-cell' : 'stop-affected');
+    // The latch is stored as it happens (a crash or power loss must not unlatch the cell) and
+    // cleared by a reset. A stop caused by a redeploy alone does not latch across restarts.
+    node.cell.on('state', (e: { to: string; from: string }) => {
+      if (e.to === 'aborted') {
+        const sources = node.cell.tripSources;
+        if (sources.some((s) => !s.startsWith('redeploy'))) setLatch(def.id, sources);
+      } else if (e.to === 'ready' && e.from === 'resetting') {
+        setLatch(def.id, null);
+      }
+    });
     // Dead-man: with a heartbeat period set, the cell trips unless an estop node with
     // msg.action "heartbeat" (or a remote supervisor through one) beats at least that often.
     const heartbeatMs = seconds(def.heartbeat, 0);
