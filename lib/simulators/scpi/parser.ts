@@ -120,11 +120,23 @@ export class CommandTree<T> {
  * semicolons inside quoted strings and channel lists alone. Unbalanced quotes raise -102.
  */
 export function splitUnits(message: string): string[] {
-  const units: string[] = [];
+  const split = splitTopLevel(message, ';', true);
+  if (split.openQuote) throw new ScpiError(-102, 'a quoted string is not closed');
+  return split.parts;
+}
+
+/**
+ * Splits `text` at each `separator` outside quoted strings and parentheses (the one scan both
+ * message units and parameters need). `clampDepth`: a stray `)` does not count below zero (the
+ * unit splitter leaves such errors to the parameter parser); otherwise the final `depth` tells
+ * whether the parentheses balanced.
+ */
+function splitTopLevel(text: string, separator: string, clampDepth: boolean): { parts: string[]; openQuote: boolean; depth: number } {
+  const parts: string[] = [];
   let current = '';
   let quote: string | undefined;
   let depth = 0;
-  for (const ch of message) {
+  for (const ch of text) {
     if (quote) {
       current += ch;
       if (ch === quote) quote = undefined;
@@ -132,17 +144,16 @@ export function splitUnits(message: string): string[] {
     }
     if (ch === '"' || ch === "'") quote = ch;
     else if (ch === '(') depth++;
-    else if (ch === ')') depth = Math.max(0, depth - 1);
-    else if (ch === ';' && depth === 0) {
-      units.push(current);
+    else if (ch === ')') depth = clampDepth ? Math.max(0, depth - 1) : depth - 1;
+    else if (ch === separator && depth === 0) {
+      parts.push(current);
       current = '';
       continue;
     }
     current += ch;
   }
-  if (quote) throw new ScpiError(-102, 'a quoted string is not closed');
-  units.push(current);
-  return units;
+  parts.push(current);
+  return { parts, openQuote: quote !== undefined, depth };
 }
 
 /** One message unit taken apart: header text, whether it is a query, and its raw parameters. */
@@ -180,28 +191,9 @@ export function parseUnit(unit: string): ParsedUnit | undefined {
 
 /** Splits parameter text at top-level commas; quoted strings and `(@1,2)` channel lists stay whole. */
 export function splitParams(text: string): string[] {
-  const params: string[] = [];
-  let current = '';
-  let quote: string | undefined;
-  let depth = 0;
-  for (const ch of text) {
-    if (quote) {
-      current += ch;
-      if (ch === quote) quote = undefined;
-      continue;
-    }
-    if (ch === '"' || ch === "'") quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')') depth--;
-    else if (ch === ',' && depth === 0) {
-      params.push(current.trim());
-      current = '';
-      continue;
-    }
-    current += ch;
-  }
-  if (depth !== 0) throw new ScpiError(-102, 'a parenthesis in the parameters is not balanced');
-  params.push(current.trim());
+  const split = splitTopLevel(text, ',', false);
+  if (split.depth !== 0) throw new ScpiError(-102, 'a parenthesis in the parameters is not balanced');
+  const params = split.parts.map((p) => p.trim());
   if (params.some((p) => p === '')) throw new ScpiError(-102, 'an empty parameter between commas');
   return params;
 }
