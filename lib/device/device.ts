@@ -48,11 +48,23 @@ export interface DeviceOptions {
   critical?: boolean;
 }
 
-/** Capability: a device that can pause its current operation and resume it (feed hold, program pause). */
+/**
+ * Capability: a device that can pause its current operation and resume it (feed hold, program
+ * pause). Both take a signal: once it fires (the cell's emergency stop has begun) the device
+ * writes nothing more for the pause or resume in progress — above all never its resume command
+ * (GRBL `~`) — and the promise settles promptly.
+ */
 export interface Pausable {
-  pause(): Promise<void>;
-  resume(): Promise<void>;
+  pause(signal: AbortSignal): Promise<void>;
+  resume(signal: AbortSignal): Promise<void>;
 }
+
+/**
+ * Holds an operation that has passed its checkpoint but not yet started on the device (it waited
+ * for the device's owner or queue) while the cell is held: undefined to go on now, or a promise
+ * that resolves when the hold is released and rejects with `signal`'s reason.
+ */
+export type StartGate = (signal: AbortSignal) => Promise<void> | undefined;
 
 /** True when `device` can pause (bluesky's `Pausable`: the engine asks, the device declares). */
 export function isPausable(device: Device): device is Device & Pausable {
@@ -65,7 +77,8 @@ export function isPausable(device: Device): device is Device & Pausable {
  * validation of parameters against the declared operation table and limits checked before a
  * byte is sent, lifecycle status and telemetry as events.
  *
- * Events: `'health'` (DeviceHealth, on every change), `'telemetry'` (readings), `'fault'`.
+ * Events: `'health'` (DeviceHealth, on every change), `'telemetry'` (readings), `'fault'`,
+ * `'owed-stop'` (the acknowledgement promise of a stop written by `linkUp`).
  * A driver implements `perform`, `sendStop` and `safe`, and overrides `checkLimits`,
  * `onOperationAborted`, `reset` and `activeFault` where its device has them.
  */
@@ -86,6 +99,14 @@ export abstract class Device extends EventEmitter {
   private operationIndex: Map<string, OperationSpec> | undefined;
   /** True while `stop()` aborts the queue, so per-operation abort handlers know a stop is already on the wire. */
   protected stopping = false;
+  /**
+   * How many stop frames `writeStop` has been asked for. A driver reads it before a pause or
+   * resume and again just before it writes: a change means a stop has begun meanwhile.
+   */
+  protected stopCount = 0;
+  /** The stop this device owes (see `oweStop`), or null. */
+  private owedStop: Cancellation | null = null;
+  private startGate: StartGate | undefined;
 
   constructor(options: DeviceOptions) {
     super();
@@ -107,6 +128,39 @@ export abstract class Device extends EventEmitter {
 
   get positionTrusted(): boolean | undefined {
     return this.trusted;
+  }
+
+  /**
+   * The longest the device's stop may take to be acknowledged by design (a gantry's
+   * emergency-stop hold before its reset), ms; 0 when it acknowledges as soon as the device
+   * answers. A cell refuses a device whose bound is not well below its stop timeout.
+   */
+  get stopBoundMs(): number {
+    return 0;
+  }
+
+  /**
+   * True while the device owes a stop: its cell tripped while its link was down, or its stop or
+   * safe routine did not succeed. A driver whose link comes back calls `linkUp()` first thing,
+   * which writes the owed stop frame before anything else goes on the wire.
+   */
+  get owesStop(): boolean {
+    return this.owedStop !== null;
+  }
+
+  /** Record that the device owes a stop (its cell does this; see `owesStop`). */
+  oweStop(reason: Cancellation): void {
+    this.owedStop = reason;
+  }
+
+  /** The owed stop was delivered and the device made safe, or an operator cleared it by hand. */
+  clearOwedStop(): void {
+    this.owedStop = null;
+  }
+
+  /** Its cell's hold gate for operations about to start (see `StartGate`); undefined detaches it. */
+  setStartGate(gate: StartGate | undefined): void {
+    this.startGate = gate;
   }
 
   get health(): DeviceHealth {
@@ -201,6 +255,14 @@ export abstract class Device extends EventEmitter {
 
     start(job: QueueJob): Promise<unknown> {
       this.job = job;
+      // Passed its checkpoint, but the cell was held while it waited for the device: it does
+      // not start until the hold is released (or its run ends).
+      const held = this.device.startGate?.(job.signal);
+      if (held) return held.then(() => this.begin());
+      return this.begin();
+    }
+
+    private begin(): Promise<unknown> {
       const device = this.device;
       if (device.statusValue === 'ready') device.setStatus('busy', this.op.label);
       return Promise.resolve(device.perform(this.op, this.params, this));
@@ -234,6 +296,7 @@ export abstract class Device extends EventEmitter {
    * that throws is a rejection, never an exception.
    */
   writeStop(reason: Cancellation): Promise<void> {
+    this.stopCount++;
     try {
       return Promise.resolve(this.sendStop(reason));
     } catch (err) {
@@ -252,6 +315,20 @@ export abstract class Device extends EventEmitter {
     } finally {
       this.stopping = false;
     }
+  }
+
+  /**
+   * Drivers call this first thing when their link (re)connects, before they write anything
+   * else: a device that owes a stop gets its stop frame now, and `'owed-stop'` is emitted with
+   * the acknowledgement's promise (its cell then runs the safe routine and, on success, clears
+   * the debt).
+   */
+  protected linkUp(): void {
+    const owed = this.owedStop;
+    if (!owed) return;
+    const ack = this.writeStop(owed);
+    ack.catch(() => undefined);
+    this.emit('owed-stop', ack);
   }
 
   /** Bring the device to its configured safe state. Runs shielded, bounded by `signal`. */
