@@ -489,7 +489,7 @@ export class AbortContext extends EventEmitter {
       targets = [...this.pausedByHold].filter((d) => [...this.members.values()].some((m) => m.device === d));
       this.pausedByHold.clear();
     }
-    await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action]() : undefined)));
+    await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action](this.root.signal) : undefined)));
   }
 
   private releaseDevices(runId: string): void {
