@@ -1,5 +1,6 @@
-import { AbortContext, Watchdog } from '../lib';
-import { configureLatchStore, getLatch, registerCell, setLatch, setWatchdog, unregisterCell } from './shared/cell-registry';
+import { AbortContext, LatchChange, StopDebtChange, Watchdog } from '../lib';
+import { registerCell, setWatchdog, unregisterCell } from './shared/cell-registry';
+import { configureLatchStore, getLatch, setLatch } from './shared/latch-store';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 
 import { RedeployPolicy } from './shared/cell-registry';
@@ -39,15 +40,15 @@ export = function (RED: RedAPI): void {
       startAborted: getLatch(def.id),
     });
     registerCell(def.id, node.cell, def.redeploy === 'estop-cell' ? 'estop-cell' : 'stop-affected');
-    // The latch is stored as it happens (a crash or power loss must not unlatch the cell) and
-    // cleared by a reset. A stop caused by a redeploy alone does not latch across restarts.
-    node.cell.on('state', (e: { to: string; from: string }) => {
-      if (e.to === 'aborted') {
-        const sources = node.cell.tripSources;
-        if (sources.some((s) => !s.startsWith('redeploy'))) setLatch(def.id, sources);
-      } else if (e.to === 'ready' && e.from === 'resetting') {
-        setLatch(def.id, null);
-      }
+    // The latch is stored durably the moment the cell enters aborting (a crash or power loss
+    // during the safe routines must not unlatch it) and cleared by a reset. A latch made only
+    // of redeploy trips (a typed flag, not a source text) is not kept across a restart.
+    node.cell.on('latch', (l: LatchChange) => setLatch(def.id, l.persistent ? l.sources : null));
+    // Every stop debt, its settling and above all a device cleared by hand are logged.
+    node.cell.on('stop-debt', (d: StopDebtChange) => {
+      const text = `cell "${node.cell.name}": device ${d.device} ${d.owes ? `is not known to be stopped and safe: ${d.why}` : `is known stopped and safe again: ${d.why}`}${d.source ? ` (by ${d.source})` : ''}`;
+      if (d.owes || d.source) node.warn(text);
+      else node.log(text);
     });
     // Dead-man: with a heartbeat period set, the cell trips unless an estop node with
     // msg.action "heartbeat" (or a remote supervisor through one) beats at least that often.
@@ -60,7 +61,7 @@ export = function (RED: RedAPI): void {
       watchdog?.stop();
       setWatchdog(def.id, undefined);
       const finish = () => {
-        const latched = cell.state === 'aborted' && cell.tripSources.some((s) => !s.startsWith('redeploy'));
+        const latched = (cell.state === 'aborted' || cell.state === 'aborting') && cell.latchPersistent;
         setLatch(def.id, !removed && latched ? cell.tripSources : null);
         unregisterCell(def.id, cell);
         done();
@@ -76,11 +77,10 @@ export = function (RED: RedAPI): void {
         node.warn(`cell "${cell.name}": devices were not all safe within ${budget} ms of the redeploy`);
         finish();
       }, budget);
-      cell.estop(removed ? 'redeploy: cell removed' : 'redeploy').then(
+      cell.estop(removed ? 'redeploy: cell removed' : 'redeploy', { redeploy: true }).then(
         (report) => {
           clearTimeout(timer);
-          const unsafe = report.devices.filter((d) => d.safe !== 'safe');
-          if (unsafe.length) node.warn(`cell "${cell.name}": after the redeploy stop, not safe: ${unsafe.map((d) => `${d.device} (${d.safe}: ${d.error})`).join(', ')}`);
+          if (report.unsafe.length) node.warn(`cell "${cell.name}": after the redeploy stop, not known safe: ${report.unsafe.map((u) => `${u.device} (${u.why})`).join('; ')}`);
           finish();
         },
         () => {

@@ -4,7 +4,7 @@ import { shortText } from './shared/checkpoint-input';
 import { readRunRef } from './shared/run-ref';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
-const ACTIONS = ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel', 'heartbeat'] as const;
+const ACTIONS = ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel', 'heartbeat', 'clear'] as const;
 type Action = (typeof ACTIONS)[number];
 
 interface EStopDef extends NodeDef {
@@ -42,6 +42,11 @@ async function perform(cell: AbortContext, cellId: string, action: Action, msg: 
       watchdog.beat();
       return { action, cell: cell.name, state: cell.state, heartbeatLost: false };
     }
+    case 'clear': {
+      // An operator made one device safe by hand: explicit, named, and logged by the cell node.
+      cell.clearDevice(msg.device, source);
+      return { action, cell: cell.name, state: cell.state, device: msg.device, unsafe: cell.unsafeDevices };
+    }
     case 'cancel': {
       const runId = runToCancel(msg, cellId);
       const report = await cell.cancelRun(runId, source);
@@ -65,7 +70,7 @@ export = function (RED: RedAPI): void {
   /**
    * `workcell-estop`: trips, halts, resets, holds, resumes its cell or cancels a run. The action
    * is the node's configured one, or `msg.action` (`estop`, `halt`, `reset`, `hold`, `resume`,
-   * `cancel`). Its input is not a checkpoint: it acts while the cell is held or aborted. The
+   * `cancel`, `heartbeat`, `clear` with `msg.device`: a device an operator made safe by hand). Its input is not a checkpoint: it acts while the cell is held or aborted. The
    * editor's button on the node triggers the configured action (source "editor").
    */
   function EStopNodeCtor(this: EStopNode, def: EStopDef): void {

@@ -162,7 +162,7 @@ export = function (RED: RedAPI): void {
       const why = `redeploy: sequence "${label}" ${removed ? 'removed' : 'restarted'}`;
       const stops =
         redeployPolicy(def.cell) === 'estop-cell'
-          ? [cell.estop(why)]
+          ? [cell.estop(why, { redeploy: true })]
           : [...active].map((id) => cell.cancelRun(id, why, true, new EStop(why)));
       const timer = setTimeout(done, Math.max(100, closeTimeoutMs(RED) - 1000));
       void Promise.allSettled(stops).then(() => {

@@ -1,34 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { CancelScope, abortable, shielded } from '../scope/cancel-scope';
-import { Cancellation, Cancelled, EStop, describeError } from '../scope/reasons';
-import { WorkcellError } from '../errors/workcell-error';
+import { CancelScope, abortable } from '../scope/cancel-scope';
+import { Cancellation, Cancelled, EStop, Timeout, describeError } from '../scope/reasons';
+import { WorkcellError, showValue } from '../errors/workcell-error';
 import { BranchPolicy, Run, RunResult } from '../run/run';
-import { Device, DeviceHealth, isPausable } from '../device/device';
+import { Device, DeviceHealth, StartGate, isPausable } from '../device/device';
+import { DeviceStopReport, StopOutcome, StopReport, acknowledgement, elapsed } from './stop-report';
+
+export type { DeviceStopReport, StopReport } from './stop-report';
 
 /** The cell's states (PackML-like): ready → running ⇄ held; from anywhere aborting → aborted (latched) → resetting → ready. */
 export type CellState = 'ready' | 'running' | 'held' | 'aborting' | 'aborted' | 'resetting';
-
-/** How one device fared in an emergency stop, halt or cancel. */
-export interface DeviceStopReport {
-  device: string;
-  stop: 'stopped' | 'failed' | 'timed-out';
-  safe: 'safe' | 'failed' | 'timed-out' | 'skipped';
-  safeGroup: number;
-  error: string | null;
-  stopMs: number;
-  safeMs: number | null;
-}
-
-/** The record of an emergency stop or halt. */
-export interface StopReport {
-  kind: 'estop' | 'halt' | 'cancel';
-  cell: string;
-  source: string;
-  at: number;
-  durationMs: number;
-  runs: { run: string; sequence: string; outcome: string }[];
-  devices: DeviceStopReport[];
-}
 
 export interface AbortContextOptions {
   name: string;
@@ -40,9 +21,19 @@ export interface AbortContextOptions {
   resetTimeoutMs?: number;
   /**
    * Start latched in `aborted`, tripped by these sources: an emergency stop survives the
-   * restart of the cell's node (a redeploy) and still needs an explicit reset.
+   * restart of the cell's node (a redeploy, a restart of Node-RED) and still needs an explicit
+   * reset. Every device added to a latched cell owes its stop (see `addDevice`).
    */
   startAborted?: string[];
+}
+
+/** How a trip was caused, beyond its source text. */
+export interface TripOptions {
+  /**
+   * The trip was caused by a redeploy or shutdown of Node-RED, not by anyone asking for a stop:
+   * a latch made only of such trips is not kept across a restart (`latch` event's `persistent`).
+   */
+  redeploy?: boolean;
 }
 
 export interface StartRunOptions {
@@ -51,12 +42,43 @@ export interface StartRunOptions {
   policy?: BranchPolicy;
 }
 
+/** The latched trip sources changed (`'latch'` event). */
+export interface LatchChange {
+  cell: string;
+  /** Every source latched now; empty once reset. */
+  sources: string[];
+  /** False when every source is a redeploy's: such a latch is not kept across a restart. */
+  persistent: boolean;
+}
+
+/** A device's stop debt changed (`'stop-debt'` event). */
+export interface StopDebtChange {
+  cell: string;
+  device: string;
+  /** True: the device is not known to be stopped and safe (reset is refused); false: it is again. */
+  owes: boolean;
+  /** Why it owes, or how the debt was settled. */
+  why: string;
+  /** Who cleared it by hand (`clearDevice`), or null. */
+  source: string | null;
+}
+
 interface Member {
   device: Device;
   safeGroup: number;
+  /** The device's last status was one with a live link (ready, busy, fault). */
+  linked: boolean;
   onHealth: (h: DeviceHealth) => void;
   onFault: (f: { fault: string; critical: boolean }) => void;
   onTelemetry: (t: Record<string, unknown>) => void;
+  onOwedStop: (ack: Promise<void>) => void;
+}
+
+/** Why a device is not known to be stopped and safe, and what would settle it. */
+interface Debt {
+  why: string;
+  /** Settling needs a successful safe routine as well as an acknowledged stop (false after a halt). */
+  needsSafe: boolean;
 }
 
 interface Gate {
@@ -64,34 +86,61 @@ interface Gate {
   open: () => void;
 }
 
+/** The emergency stop in progress. */
+interface Stopping {
+  kind: 'estop' | 'halt';
+  sources: string[];
+  /** The safe routines' common parent: a halt cancels it. */
+  safePhase: CancelScope;
+  promise: Promise<StopReport>;
+}
+
+/** A cell never lets a device's stop take longer than this share of its stop timeout by design. */
+const STOP_BOUND_SHARE = 0.5;
+
 /**
  * The abort context: one per cell, an emergency-stop domain. It owns the cell's root scope
  * (renewed at every reset), its runs and its devices.
  *
  * Emergency stop (`estop`), from any state:
- *  1. state `aborting`;
- *  2. every device's `stop()` goes out at once, in one synchronous pass, bypassing command
- *     queues: all stop frames leave before any run is cancelled and before any safe routine;
+ *  1. every device's stop frame goes out at once, in one synchronous pass, bypassing command
+ *     queues: all stop frames leave before the state changes, before any run is cancelled and
+ *     before any safe routine; every trip writes them, also one while `aborting` or `aborted`;
+ *  2. state `aborting`; the latch is announced (`'latch'`) so it can be stored at once;
  *  3. the root scope is cancelled with `EStop`: every run ends `aborted`, every awaiting
  *     operation resumes with the reason;
- *  4. once every stop is acknowledged (each bounded by `stopTimeoutMs`), the safe routines run
- *     shielded, group by group in ascending `safeGroup`, concurrently within a group, each
- *     bounded by `safeTimeoutMs`;
+ *  4. once every stop is acknowledged or has failed (each bounded by `stopTimeoutMs`), the safe
+ *     routines run shielded from the stop, group by group in ascending `safeGroup`,
+ *     concurrently within a group, each bounded by `safeTimeoutMs`;
  *  5. the per-device report is emitted (`'stop-report'`) and the cell latches in `aborted`:
  *     nothing starts or moves until `reset()`.
- * `halt` is the same without step 4. A trip while already aborting joins the stop under way;
- * a trip while aborted sends every stop again and latches the new source.
+ * `halt` is the same without step 4. A trip while aborting joins the stop under way (after
+ * writing every stop frame again); a halt then cancels the safe routines still running or not
+ * yet started, and the report's kind is `halt`. A trip while aborted runs the whole stop again,
+ * with safe routines only for the devices not known to be safe.
  *
- * Reset is refused, with every reason, while a trip source is active or a device reports a
- * fault it cannot clear; otherwise it clears device alarms and returns to `ready`.
+ * Stop debts: a device is "known stopped and safe" once its stop was acknowledged and (after an
+ * emergency stop) its safe routine succeeded. Every other device owes its stop: its stop failed
+ * or timed out, its safe routine failed, timed out or was cut short by a halt, its link dropped
+ * while the cell was latched, or it joined a latched cell. A device that owes writes its stop
+ * frame first thing when its link comes back (`Device.linkUp`); the cell then runs its safe
+ * routine, and success settles the debt (`'stop-debt'`). An operator may settle one by hand
+ * with `clearDevice`, which is logged with its source.
  *
- * Hold: new steps wait at their checkpoint; pausable devices that are busy pause; the rest finish
- * their step. Resume releases both, and resumes only the devices the hold paused. Cancel-run cancels one run; the devices it owns get `stop()`
- * and, by default, `safe()`.
+ * Reset is refused, with every reason, while a trip source is active, a device reports a fault
+ * it cannot clear, a device owes its stop or a device is not connected; otherwise it clears
+ * device alarms and returns to `ready`.
+ *
+ * Hold: new steps wait at their checkpoint, and so does a step that passed its checkpoint but
+ * still waits for its device; pausable devices that are busy pause; the rest finish their step.
+ * Resume releases both, and resumes only the devices the hold paused. A trip always wins: a
+ * hold or resume in progress when the cell trips ends with an error, never un-latches the cell,
+ * and no device is resumed once a stop has begun (pause and resume take the cell's signal).
+ * Cancel-run cancels one run; the devices it owns get `stop()` and, by default, `safe()`.
  *
  * Events: `'state'` {from, to, source}, `'run-start'` (Run), `'run-end'` (RunResult),
  * `'device-health'` (DeviceHealth), `'device-telemetry'` (a device's `'telemetry'` event, relayed),
- * `'stop-report'` (StopReport), `'trip-source'`.
+ * `'stop-report'` (StopReport), `'trip-source'`, `'latch'` (LatchChange), `'stop-debt'` (StopDebtChange).
  */
 export class AbortContext extends EventEmitter {
   readonly name: string;
@@ -104,35 +153,43 @@ export class AbortContext extends EventEmitter {
   private readonly members = new Map<string, Member>();
   private readonly trips = new Map<string, string>();
   private readonly safing = new Set<string>();
+  private readonly debts = new Map<Device, Debt>();
   private holdGate: Gate | undefined;
   /** Devices the current hold paused; an emergency stop's stop() supersedes their pause. */
   private readonly pausedByHold = new Set<Device>();
-  private stopping: Promise<StopReport> | undefined;
+  private stopping: Stopping | undefined;
+  private resuming: Promise<void> | undefined;
   private lastReportValue: StopReport | undefined;
-  private latchedSources: string[] = [];
+  /** The latched trip sources, in order, each with whether a redeploy caused it. */
+  private latched: { source: string; redeploy: boolean }[] = [];
 
   constructor(options: AbortContextOptions) {
     super();
     this.name = options.name;
-    this.safeTimeoutMs = options.safeTimeoutMs ?? 10_000;
-    this.stopTimeoutMs = options.stopTimeoutMs ?? 2_000;
-    this.resetTimeoutMs = options.resetTimeoutMs ?? 10_000;
+    this.safeTimeoutMs = positive('safe timeout', options.safeTimeoutMs ?? 10_000);
+    this.stopTimeoutMs = positive('stop timeout', options.stopTimeoutMs ?? 2_000);
+    this.resetTimeoutMs = positive('reset timeout', options.resetTimeoutMs ?? 10_000);
     this.root = new CancelScope({ name: `cell ${this.name}` });
     if (options.startAborted?.length) {
-      this.latchedSources = [...options.startAborted];
+      this.latched = options.startAborted.map((source) => ({ source, redeploy: false }));
       this.stateValue = 'aborted';
-      this.root.cancel(new EStop(this.latchedSources.join(', ')));
+      this.root.cancel(new EStop(this.tripSources.join(', ')));
     }
   }
 
   /** The sources that tripped the latched emergency stop (empty unless aborting or aborted). */
   get tripSources(): string[] {
-    return [...this.latchedSources];
+    return this.latched.map((l) => l.source);
+  }
+
+  /** False when the latch is made only of redeploy trips (it is then not kept across a restart). */
+  get latchPersistent(): boolean {
+    return this.latched.some((l) => !l.redeploy);
   }
 
   /** Resolves when no emergency stop is in progress (at once if none is). */
   async settled(): Promise<void> {
-    if (this.stopping) await this.stopping.catch(() => undefined);
+    while (this.stopping) await this.stopping.promise.catch(() => undefined);
   }
 
   get state(): CellState {
@@ -147,6 +204,11 @@ export class AbortContext extends EventEmitter {
   /** Active trip sources by id, with what they say. */
   get activeTrips(): Record<string, string> {
     return Object.fromEntries(this.trips);
+  }
+
+  /** Devices not known to be stopped and safe, with why (reset is refused while any is listed). */
+  get unsafeDevices(): { device: string; why: string }[] {
+    return [...this.debts].map(([d, debt]) => ({ device: d.name, why: debt.why }));
   }
 
   /** Runs in progress. */
@@ -170,7 +232,7 @@ export class AbortContext extends EventEmitter {
       case 'aborting':
         return `cell "${this.name}" is stopping`;
       case 'aborted':
-        return `cell "${this.name}" is aborted (emergency stop by ${this.latchedSources.join(', ') || 'unknown'}); reset it first`;
+        return `cell "${this.name}" is aborted (emergency stop by ${this.tripSources.join(', ') || 'unknown'}); reset it first`;
       case 'resetting':
         return `cell "${this.name}" is resetting`;
       default:
@@ -239,30 +301,67 @@ export class AbortContext extends EventEmitter {
     return run ? run.scope : this.root.child({ name: where });
   }
 
-  /** Add a device to the cell. `safeGroup`: safe routines run group by group, ascending. */
+  /** Holds a device operation that passed its checkpoint while the cell is held (see Device's StartGate). */
+  private readonly startGate: StartGate = (signal) => (this.stateValue === 'held' && this.holdGate ? abortable(signal, this.holdGate.promise) : undefined);
+
+  /**
+   * Add a device to the cell. `safeGroup`: safe routines run group by group, ascending.
+   * Refused, naming the device: a second device of the same name, and a device whose stop by
+   * design takes more than half the cell's stop timeout (its stop would always time out).
+   * A device added while the cell is aborting or aborted owes its stop (nobody knows what it did
+   * meanwhile): a connected one gets it at once, one whose link is down when its link returns.
+   */
   addDevice(device: Device, safeGroup = 0): void {
     if (this.members.has(device.name)) {
       throw new WorkcellError('duplicate-device', `cell "${this.name}" already has a device named "${device.name}"`, { subject: this.name, value: device.name });
     }
-    const onHealth = (h: DeviceHealth) => this.emit('device-health', h);
-    const onFault = (f: { fault: string; critical: boolean }) => {
-      if (f.critical) void this.estop(`critical fault on ${device.name}: ${f.fault}`).catch(() => undefined);
+    const bound = device.stopBoundMs;
+    if (bound > this.stopTimeoutMs * STOP_BOUND_SHARE) {
+      throw new WorkcellError(
+        'bad-config',
+        `${device.name}: its stop takes up to ${bound} ms by design (its emergency-stop hold), which is not well below the stop timeout of cell "${this.name}" (${this.stopTimeoutMs} ms): every stop would time out; keep it at most ${Math.floor(this.stopTimeoutMs * STOP_BOUND_SHARE)} ms or raise the cell's stop timeout`,
+        { subject: device.name, operation: 'deploy', value: bound },
+      );
+    }
+    const member: Member = {
+      device,
+      safeGroup,
+      linked: isLinked(device.status),
+      onHealth: (h) => {
+        const linked = isLinked(h.status);
+        if (member.linked && !linked && this.latchedNow()) this.incur(member, `its link dropped while the cell was stopped (${h.status}${h.detail ? `: ${h.detail}` : ''})`);
+        member.linked = linked;
+        this.emit('device-health', h);
+      },
+      onFault: (f) => {
+        if (f.critical) void this.estop(`critical fault on ${device.name}: ${f.fault}`).catch(() => undefined);
+      },
+      onTelemetry: (t) => this.emit('device-telemetry', t),
+      onOwedStop: (ack) => void this.payDebt(member, ack),
     };
-    const onTelemetry = (t: Record<string, unknown>) => this.emit('device-telemetry', t);
-    device.on('health', onHealth);
-    device.on('fault', onFault);
-    device.on('telemetry', onTelemetry);
-    this.members.set(device.name, { device, safeGroup, onHealth, onFault, onTelemetry });
+    device.on('health', member.onHealth);
+    device.on('fault', member.onFault);
+    device.on('telemetry', member.onTelemetry);
+    device.on('owed-stop', member.onOwedStop);
+    device.setStartGate(this.startGate);
+    this.members.set(device.name, member);
     this.emit('device-health', device.health);
+    if (this.latchedNow()) {
+      this.incur(member, 'it joined the cell while the cell was latched');
+      if (member.linked) void this.payDebt(member, device.writeStop(this.latchReason()));
+    }
   }
 
-  /** Remove a device from the cell (its config node closed). */
+  /** Remove a device from the cell (its config node closed). Its debt goes with it. */
   removeDevice(device: Device): void {
     const m = this.members.get(device.name);
     if (!m || m.device !== device) return;
     device.off('health', m.onHealth);
     device.off('fault', m.onFault);
     device.off('telemetry', m.onTelemetry);
+    device.off('owed-stop', m.onOwedStop);
+    device.setStartGate(undefined);
+    this.debts.delete(device);
     this.members.delete(device.name);
   }
 
@@ -281,58 +380,73 @@ export class AbortContext extends EventEmitter {
   }
 
   /** Emergency stop. See the class comment. */
-  estop(source: string): Promise<StopReport> {
-    return this.trip('estop', source);
+  estop(source: string, options: TripOptions = {}): Promise<StopReport> {
+    return this.trip('estop', source, options.redeploy === true);
   }
 
   /** Emergency stop without safe routines, for when moving is itself the danger. */
-  halt(source: string): Promise<StopReport> {
-    return this.trip('halt', source);
+  halt(source: string, options: TripOptions = {}): Promise<StopReport> {
+    return this.trip('halt', source, options.redeploy === true);
   }
 
-  private trip(kind: 'estop' | 'halt', source: string): Promise<StopReport> {
-    if (!this.latchedSources.includes(source)) this.latchedSources.push(source);
-    if (this.stopping) return this.stopping;
-    // A second trip while latched reaches every device again, but the safe routines have run.
-    const safeRoutines = kind === 'estop' && this.stateValue !== 'aborted';
+  private trip(kind: 'estop' | 'halt', source: string, redeploy: boolean): Promise<StopReport> {
     const reason = new EStop(source, kind === 'halt' ? `halt (${source})` : undefined);
-    const at = Date.now();
     const t0 = performance.now();
-    const from = this.stateValue;
-    // 1. Stop frames first, in one synchronous pass: nothing else (not even the state event,
-    // nor the abort handlers of the operations in flight) runs before every device's stop has
-    // been written.
+    // 1. Every stop frame first, in one synchronous pass: nothing else (not even the state
+    // event, nor the abort handlers of the operations in flight) runs before every device's
+    // stop has been written. Every trip writes them, whatever the state.
     const members = [...this.members.values()];
-    const stops = this.stopAll(members, reason);
+    const sent = this.writeStops(members, reason);
+    const joining = this.stopping;
+    const runs = joining ? [] : [...this.runs.values()];
+    const from = this.stateValue;
+    const wasLatched = from === 'aborted' || from === 'resetting';
     this.setState('aborting', source, from);
+    this.addLatch(source, redeploy);
+    this.root.cancel(reason);
     this.openHold();
     this.pausedByHold.clear();
-    // 2. Cancel everything that runs in the cell.
-    const runs = [...this.runs.values()];
-    this.root.cancel(reason);
-    this.stopping = (async () => {
-      const stopResults = await Promise.allSettled(stops);
-      const devices: DeviceStopReport[] = members.map((m, i) => {
-        const r = stopResults[i];
-        return {
-          device: m.device.name,
-          stop: r.status === 'fulfilled' ? 'stopped' : isTimeout(r.reason) ? 'timed-out' : 'failed',
-          safe: 'skipped',
-          safeGroup: m.safeGroup,
-          error: r.status === 'rejected' ? describeError(r.reason) : null,
-          stopMs: r.status === 'fulfilled' ? r.value : this.stopTimeoutMs,
-          safeMs: null,
-        };
+    if (joining) {
+      // The stop under way reports; the frames written again are not waited for. A halt
+      // cancels the safe routines still running or to come: their devices have just had their
+      // stop again, and moving is now the danger.
+      joining.sources.push(source);
+      if (kind === 'halt' && joining.kind === 'estop') {
+        joining.kind = 'halt';
+        joining.safePhase.cancel(reason);
+      }
+      for (const p of sent) p.catch(() => undefined);
+      return joining.promise;
+    }
+    // 2. Every device owes its stop until it is acknowledged (and, after an emergency stop, safe).
+    const safeDue = members.map((m) => kind === 'estop' && (!wasLatched || this.debts.has(m.device)));
+    for (const m of members) if (!this.debts.has(m.device)) this.incur(m, 'its stop is not yet acknowledged', kind === 'estop');
+    const acks = sent.map((p, i) => acknowledgement(p, this.stopTimeoutMs, members[i].device.name, t0));
+    const stopping: Stopping = { kind, sources: [source], safePhase: new CancelScope({ name: `cell ${this.name}: safe routines` }), promise: undefined! };
+    this.stopping = stopping;
+    stopping.promise = (async () => {
+      const outcomes = await Promise.all(acks);
+      const devices = members.map((m, i) => stopRow(m, outcomes[i]));
+      if (stopping.kind === 'estop') await this.runSafeRoutines(members, devices, stopping.safePhase, safeDue);
+      // Settle or restate each device's debt from what this stop found.
+      members.forEach((m, i) => {
+        if (!this.members.has(m.device.name)) return;
+        const row = devices[i];
+        const why = debtOf(row);
+        if (why) this.incur(m, why, stopping.kind === 'estop');
+        else if (!isLinked(m.device.status)) this.incur(m, `it is ${m.device.status}`);
+        else this.settle(m.device, `its stop was acknowledged${row.safe === 'safe' ? ' and its safe routine succeeded' : ''}`);
       });
-      if (safeRoutines) await this.runSafeRoutines(members, devices);
       const report: StopReport = {
-        kind,
+        kind: stopping.kind,
         cell: this.name,
         source,
-        at,
-        durationMs: round(performance.now() - t0),
+        sources: [...stopping.sources],
+        at: Date.now() - elapsed(t0),
+        durationMs: elapsed(t0),
         runs: runs.map((r) => ({ run: r.id, sequence: r.sequence, outcome: r.result?.outcome ?? 'aborted' })),
         devices,
+        unsafe: this.unsafeDevices,
       };
       this.lastReportValue = report;
       this.stopping = undefined;
@@ -340,35 +454,88 @@ export class AbortContext extends EventEmitter {
       this.emit('stop-report', report);
       return report;
     })();
-    return this.stopping;
+    return stopping.promise;
   }
 
-  /** Safe routines group by group (ascending), concurrently within a group, each shielded and bounded. */
-  private async runSafeRoutines(members: Member[], report: DeviceStopReport[]): Promise<void> {
+  /**
+   * Safe routines group by group (ascending), concurrently within a group, each shielded from
+   * the stop that caused it and bounded by `safeTimeoutMs`; `phase` cancels the ones running and
+   * skips the ones to come (a halt). `due[i]` false skips member i.
+   */
+  private async runSafeRoutines(members: Member[], report: DeviceStopReport[], phase: CancelScope, due?: boolean[]): Promise<void> {
     const groups = [...new Set(members.map((m) => m.safeGroup))].sort((a, b) => a - b);
     for (const group of groups) {
       await Promise.all(
         members.map(async (m, i) => {
-          if (m.safeGroup !== group) return;
+          if (m.safeGroup !== group || (due && !due[i])) return;
+          const row = report[i];
+          // A halt came before this group's turn: the device has had its stop again; no routine.
+          if (phase.cancelled) return;
           const t = performance.now();
+          const scope = phase.child({ name: `${m.device.name}: safe`, timeoutMs: this.safeTimeoutMs, onDeadline: 'fail' });
           try {
-            await shielded(`${m.device.name}: safe`, this.safeTimeoutMs, (scope) => m.device.safe(scope.signal));
-            report[i].safe = 'safe';
+            await scope.run((s) => m.device.safe(s.signal));
+            row.safe = 'safe';
           } catch (err) {
-            report[i].safe = isTimeout(err) ? 'timed-out' : 'failed';
-            report[i].error = describeError(err);
+            row.safe = err instanceof Timeout ? 'timed-out' : phase.cancelled ? 'cancelled' : 'failed';
+            row.safeError = err instanceof Timeout ? `${m.device.name}: safe routine: no confirmation within ${this.safeTimeoutMs} ms` : describeError(err);
           }
-          report[i].safeMs = round(performance.now() - t);
+          row.safeMs = elapsed(t);
         }),
       );
     }
   }
 
   /**
-   * Reset after an emergency stop: refused (with every reason) while a trip source is active or
-   * a device reports a fault it cannot clear; otherwise clears device alarms (each bounded by
-   * `resetTimeoutMs`) and returns to `ready` with a fresh root scope. A device whose alarm does
-   * not clear leaves the cell aborted and the error names it.
+   * A device that owed its stop has had its stop frame written again (`ack` is its
+   * acknowledgement): once acknowledged and once no emergency stop is under way, its safe
+   * routine runs (shielded, bounded) if the debt needs one; success settles the debt.
+   */
+  private async payDebt(m: Member, ack: Promise<void>): Promise<void> {
+    const t0 = performance.now();
+    const stop = await acknowledgement(ack, this.stopTimeoutMs, m.device.name, t0);
+    if (stop.stop !== 'stopped') {
+      if (this.debts.has(m.device)) this.incur(m, `its owed stop failed again: ${stop.error}`);
+      return;
+    }
+    await this.settled();
+    const debt = this.debts.get(m.device);
+    if (!debt || this.members.get(m.device.name) !== m) return;
+    if (debt.needsSafe) {
+      const scope = new CancelScope({ name: `${m.device.name}: safe (owed)`, timeoutMs: this.safeTimeoutMs, onDeadline: 'fail' });
+      try {
+        await scope.run((s) => m.device.safe(s.signal));
+      } catch (err) {
+        if (this.debts.has(m.device)) this.incur(m, `its owed stop went out, but its safe routine then failed: ${err instanceof Timeout ? `no confirmation within ${this.safeTimeoutMs} ms` : describeError(err)}`);
+        return;
+      }
+    }
+    if (this.debts.has(m.device)) this.settle(m.device, `its owed stop was delivered${debt.needsSafe ? ' and its safe routine succeeded' : ''}`);
+  }
+
+  /**
+   * An operator made one device safe by hand: settle its stop debt, logged (`'stop-debt'`) with
+   * `source`. Only while the cell is aborted, only for a device that owes, and never for one
+   * that is not connected (its stop goes out when its link returns; reset waits for that).
+   */
+  clearDevice(name: unknown, source: string): void {
+    const refuse = (why: string) => new WorkcellError('clear-refused', `cannot clear device ${showValue(name)} of cell "${this.name}": ${why}`, { subject: this.name, operation: 'clear', value: name });
+    if (typeof name !== 'string' || name === '') throw refuse('msg.device must name a device of the cell (a string)');
+    const m = this.members.get(name);
+    if (!m) throw refuse(`the cell has no such device (it has ${[...this.members.keys()].map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
+    if (this.stateValue !== 'aborted') throw refuse(`the cell is ${this.stateValue}; a device is cleared only once the cell's stop has ended (aborted)`);
+    const debt = this.debts.get(m.device);
+    if (!debt) throw refuse('it owes nothing: it is known to be stopped and safe');
+    if (!isLinked(m.device.status)) throw refuse(`it is ${m.device.status}; its stop goes out when its link returns`);
+    this.settle(m.device, `cleared by hand (it owed: ${debt.why})`, source);
+  }
+
+  /**
+   * Reset after an emergency stop: refused (with every reason) while a trip source is active, a
+   * device reports a fault it cannot clear, a device owes its stop or is not connected;
+   * otherwise clears device alarms (each bounded by `resetTimeoutMs`) and returns to `ready`
+   * with a fresh root scope. A device whose alarm does not clear leaves the cell aborted and the
+   * error names it. A trip during the reset wins: the reset fails and the cell stays latched.
    */
   async reset(source: string): Promise<void> {
     if (this.stateValue !== 'aborted') {
@@ -376,18 +543,23 @@ export class AbortContext extends EventEmitter {
     }
     const reasons = [...this.trips.entries()].map(([id, detail]) => `trip source ${id} is still active (${detail})`);
     for (const m of this.members.values()) {
-      const fault = m.device.activeFault();
-      if (fault) reasons.push(`device ${m.device.name} is still in fault (${fault})`);
+      const d = m.device;
+      const fault = d.activeFault();
+      if (fault) reasons.push(`device ${d.name} is still in fault (${fault})`);
+      const debt = this.debts.get(d);
+      if (debt) reasons.push(`device ${d.name} is not known to be stopped and safe: ${debt.why}`);
+      else if (!isLinked(d.status)) reasons.push(`device ${d.name} is ${d.status}${d.health.detail ? ` (${d.health.detail})` : ''}`);
     }
     if (reasons.length) {
       throw new WorkcellError('reset-refused', `cannot reset cell "${this.name}": ${reasons.join('; ')}`, { subject: this.name, operation: 'reset' });
     }
     this.setState('resetting', source);
     const members = [...this.members.values()];
-    const results = await Promise.allSettled(members.map((m) => shielded(`${m.device.name}: reset`, this.resetTimeoutMs, (scope) => m.device.reset(scope.signal))));
+    const results = await Promise.allSettled(
+      members.map((m) => new CancelScope({ name: `${m.device.name}: reset`, timeoutMs: this.resetTimeoutMs, onDeadline: 'fail' }).run((s) => m.device.reset(s.signal))),
+    );
     if ((this.stateValue as CellState) !== 'resetting') {
-      // A trip arrived while the alarms were being cleared: it wins, the cell stays latched.
-      throw new WorkcellError('reset-interrupted', `cannot reset cell "${this.name}": an emergency stop (${this.latchedSources.join(', ')}) tripped during the reset`, {
+      throw new WorkcellError('reset-interrupted', `cannot reset cell "${this.name}": an emergency stop (${this.tripSources.join(', ')}) tripped during the reset`, {
         subject: this.name,
         operation: 'reset',
       });
@@ -398,12 +570,17 @@ export class AbortContext extends EventEmitter {
       throw new WorkcellError('reset-failed', `cannot reset cell "${this.name}": ${failures.join('; ')}`, { subject: this.name, operation: 'reset' });
     }
     this.root = new CancelScope({ name: `cell ${this.name}` });
-    this.latchedSources = [];
+    this.latched = [];
     this.setState('ready', source);
+    this.emitLatch();
     this.settleRunningState();
   }
 
-  /** Hold: new steps wait at their checkpoint; busy pausable devices pause. Only from ready or running. */
+  /**
+   * Hold: new steps wait at their checkpoint; busy pausable devices pause. Only from ready or
+   * running. A trip while the devices pause wins: the hold ends with an error, the cell stays
+   * latched.
+   */
   async hold(source: string): Promise<void> {
     if (this.stateValue === 'held') return;
     if (this.stateValue !== 'ready' && this.stateValue !== 'running') {
@@ -414,16 +591,43 @@ export class AbortContext extends EventEmitter {
     this.holdGate = { promise, open };
     this.setState('held', source);
     await this.forPausable('pause');
+    this.throwIfTripped('hold');
   }
 
-  /** Resume after a hold: paused devices resume and waiting steps go on. */
-  async resume(source: string): Promise<void> {
+  /**
+   * Resume after a hold: paused devices resume, then waiting steps go on. A trip while the
+   * devices resume wins: no device is resumed once the stop has begun, the resume ends with an
+   * error and the cell stays latched. A second resume while one is under way joins it.
+   */
+  resume(source: string): Promise<void> {
+    if (this.resuming) return this.resuming;
     if (this.stateValue !== 'held') {
-      throw new WorkcellError('cannot-resume', `cannot resume cell "${this.name}": it is ${this.stateValue}, not held`, { subject: this.name, operation: 'resume' });
+      return Promise.reject(
+        new WorkcellError('cannot-resume', `cannot resume cell "${this.name}": it is ${this.stateValue}, not held`, { subject: this.name, operation: 'resume' }),
+      );
     }
-    await this.forPausable('resume');
-    this.openHold();
-    this.setState(this.runs.size ? 'running' : 'ready', source);
+    const resuming = (async () => {
+      try {
+        await this.forPausable('resume');
+        this.throwIfTripped('resume');
+        this.openHold();
+        this.setState(this.runs.size ? 'running' : 'ready', source);
+      } finally {
+        this.resuming = undefined;
+      }
+    })();
+    this.resuming = resuming;
+    return resuming;
+  }
+
+  /** After a hold or resume awaited its devices: a trip meanwhile has won. */
+  private throwIfTripped(action: 'hold' | 'resume'): void {
+    if (this.stateValue === 'held') return;
+    if (action === 'hold' && (this.stateValue === 'ready' || this.stateValue === 'running')) return; // resumed meanwhile
+    throw new WorkcellError(`${action}-interrupted`, `${action} of cell "${this.name}" interrupted: the cell tripped (${this.tripSources.join(', ') || this.stateValue}); it stays ${this.stateValue}`, {
+      subject: this.name,
+      operation: action,
+    });
   }
 
   /**
@@ -443,27 +647,21 @@ export class AbortContext extends EventEmitter {
     const owned = [...this.members.values()].filter((m) => m.device.owner === runId);
     this.safing.add(runId);
     try {
-      const stops = this.stopAll(owned, reason);
+      const sent = this.writeStops(owned, reason);
       run.cancel(reason);
-      const stopResults = await Promise.allSettled(stops);
-      const devices: DeviceStopReport[] = owned.map((m, i) => ({
-        device: m.device.name,
-        stop: stopResults[i].status === 'fulfilled' ? 'stopped' : isTimeout((stopResults[i] as PromiseRejectedResult).reason) ? 'timed-out' : 'failed',
-        safe: 'skipped',
-        safeGroup: m.safeGroup,
-        error: stopResults[i].status === 'rejected' ? describeError((stopResults[i] as PromiseRejectedResult).reason) : null,
-        stopMs: stopResults[i].status === 'fulfilled' ? (stopResults[i] as PromiseFulfilledResult<number>).value : this.stopTimeoutMs,
-        safeMs: null,
-      }));
-      if (safe) await this.runSafeRoutines(owned, devices);
+      const outcomes = await Promise.all(sent.map((p, i) => acknowledgement(p, this.stopTimeoutMs, owned[i].device.name, t0)));
+      const devices = owned.map((m, i) => stopRow(m, outcomes[i]));
+      if (safe) await this.runSafeRoutines(owned, devices, new CancelScope({ name: `run ${runId}: safe routines` }));
       const report: StopReport = {
         kind: 'cancel',
         cell: this.name,
         source,
-        at: Date.now(),
-        durationMs: round(performance.now() - t0),
+        sources: [source],
+        at: Date.now() - elapsed(t0),
+        durationMs: elapsed(t0),
         runs: [{ run: run.id, sequence: run.sequence, outcome: run.result?.outcome ?? 'cancelled' }],
         devices,
+        unsafe: [],
       };
       this.lastReportValue = report;
       this.emit('stop-report', report);
@@ -486,10 +684,51 @@ export class AbortContext extends EventEmitter {
       targets = [...this.members.values()].map((m) => m.device).filter((d) => isPausable(d) && d.status === 'busy');
       for (const d of targets) this.pausedByHold.add(d);
     } else {
-      targets = [...this.pausedByHold].filter((d) => [...this.members.values()].some((m) => m.device === d));
+      targets = [...this.pausedByHold].filter((d) => this.members.get(d.name)?.device === d);
       this.pausedByHold.clear();
     }
-    await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action](this.root.signal) : undefined)));
+    // The cell's signal: once a trip has begun, no device writes its pause or resume any more.
+    const signal = this.root.signal;
+    await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action](signal) : undefined)));
+  }
+
+  /** The device owes its stop: record why (and tell the device, so its link-up writes it first). */
+  private incur(m: Member, why: string, needsSafe = this.debts.get(m.device)?.needsSafe ?? !this.latchIsHalt()): void {
+    const before = this.debts.get(m.device);
+    this.debts.set(m.device, { why, needsSafe });
+    m.device.oweStop(this.latchReason());
+    if (before?.why !== why) this.emit('stop-debt', { cell: this.name, device: m.device.name, owes: true, why, source: null } satisfies StopDebtChange);
+  }
+
+  private settle(device: Device, why: string, source: string | null = null): void {
+    const had = this.debts.delete(device);
+    device.clearOwedStop();
+    if (had) this.emit('stop-debt', { cell: this.name, device: device.name, owes: false, why, source } satisfies StopDebtChange);
+  }
+
+  /** The cell is latched: an emergency stop has begun and no reset has completed. */
+  private latchedNow(): boolean {
+    return this.stateValue === 'aborting' || this.stateValue === 'aborted' || this.stateValue === 'resetting';
+  }
+
+  /** Only halts latched the cell: settling a debt then needs no safe routine. */
+  private latchIsHalt(): boolean {
+    return this.stopping?.kind === 'halt' || this.lastReportValue?.kind === 'halt';
+  }
+
+  private latchReason(): EStop {
+    return (this.root.reason instanceof EStop ? this.root.reason : undefined) ?? new EStop(this.tripSources.join(', ') || 'latched');
+  }
+
+  private addLatch(source: string, redeploy: boolean): void {
+    const known = this.latched.find((l) => l.source === source);
+    if (known) known.redeploy &&= redeploy;
+    else this.latched.push({ source, redeploy });
+    this.emitLatch();
+  }
+
+  private emitLatch(): void {
+    this.emit('latch', { cell: this.name, sources: this.tripSources, persistent: this.latchPersistent } satisfies LatchChange);
   }
 
   private releaseDevices(runId: string): void {
@@ -517,50 +756,37 @@ export class AbortContext extends EventEmitter {
   /**
    * Every member's stop frame in one synchronous pass (frames only), then each device's queue is
    * aborted: no operation's cancellation handler runs before the last frame is written. Each
-   * result resolves with the stop's acknowledgement time in ms, or rejects on error or after
-   * `stopTimeoutMs`.
+   * promise is that device's acknowledgement.
    */
-  private stopAll(members: Member[], reason: Cancellation): Promise<number>[] {
-    const t = performance.now();
+  private writeStops(members: Member[], reason: Cancellation): Promise<void>[] {
     const sent = members.map((m) => m.device.writeStop(reason));
     for (const m of members) m.device.abortOperations(reason);
-    return members.map((m, i) => this.timed(() => sent[i], this.stopTimeoutMs, `${m.device.name}: stop`, t));
-  }
-
-  /** Call `fn` now (synchronously), resolve with its duration in ms (from `t`), reject on error or after `ms`. */
-  private timed(fn: () => Promise<void>, ms: number, what: string, t = performance.now()): Promise<number> {
-    let p: Promise<void>;
-    try {
-      p = fn();
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StopTimeout(what, ms)), ms);
-      p.then(
-        () => {
-          clearTimeout(timer);
-          resolve(round(performance.now() - t));
-        },
-        (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
+    return sent;
   }
 }
 
-class StopTimeout extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} not acknowledged within ${ms} ms`);
-  }
+/** A report row for a device whose stop went as `outcome` (safe routine not run yet). */
+function stopRow(m: Member, outcome: StopOutcome): DeviceStopReport {
+  return { device: m.device.name, stop: outcome.stop, safe: 'skipped', safeGroup: m.safeGroup, stopError: outcome.error, safeError: null, stopMs: outcome.ms, safeMs: null };
 }
 
-function isTimeout(err: unknown): boolean {
-  return err instanceof StopTimeout || (err instanceof Error && err.name === 'Timeout');
+/**
+ * Why a device is not known stopped and safe after its row in a stop, or null when it is: its
+ * stop failed or timed out, or its safe routine ran and did not succeed (a routine a halt cut
+ * short included; one the halt kept from starting is `skipped`, its device stopped).
+ */
+function debtOf(row: DeviceStopReport): string | null {
+  if (row.stop !== 'stopped') return row.stop === 'timed-out' ? `its stop was not acknowledged (${row.stopError})` : `its stop failed (${row.stopError})`;
+  if (row.safe === 'cancelled') return `its safe routine was cut short by a halt (${row.safeError})`;
+  if (row.safe === 'failed' || row.safe === 'timed-out') return `its safe routine ${row.safe === 'timed-out' ? 'timed out' : 'failed'} (${row.safeError})`;
+  return null;
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
+function isLinked(status: DeviceHealth['status']): boolean {
+  return status === 'ready' || status === 'busy' || status === 'fault';
+}
+
+function positive(what: string, ms: number): number {
+  if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`the cell's ${what} must be a positive number of ms, got ${showValue(ms)}`);
+  return ms;
 }

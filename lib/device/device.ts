@@ -258,7 +258,10 @@ export abstract class Device extends EventEmitter {
       // Passed its checkpoint, but the cell was held while it waited for the device: it does
       // not start until the hold is released (or its run ends).
       const held = this.device.startGate?.(job.signal);
-      if (held) return held.then(() => this.begin());
+      if (held) return held.then(() => {
+        job.signal.throwIfAborted();
+        return this.begin();
+      });
       return this.begin();
     }
 

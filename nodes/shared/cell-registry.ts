@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AbortContext, RunResult, Watchdog } from '../../lib';
+
+export { forgetLatches } from './latch-store';
 
 /**
  * The live cells of this Node-RED process, by config node id, and a bounded memory of ended
@@ -18,13 +18,6 @@ const policies = new Map<string, RedeployPolicy>();
 export type RedeployPolicy = 'stop-affected' | 'estop-cell';
 const ended = new Map<string, { cell: string; result: RunResult }>();
 const ENDED_MEMORY = 2000;
-/**
- * Latched emergency stops survive a redeploy of the cell's config node and, when Node-RED has a
- * user directory, a restart of Node-RED (or a crash or power loss) too: nothing moves until an
- * explicit reset. Kept in memory and, with a store configured, in `workcell-latches.json`.
- */
-const latches = new Map<string, string[]>();
-let latchFile: string | undefined;
 
 export function registerCell(id: string, cell: AbortContext, redeploy: RedeployPolicy = 'stop-affected'): void {
   cells.set(id, cell);
@@ -68,55 +61,6 @@ export function cellOfRun(runId: string): string | undefined {
 /** The result of a run that has ended, if still remembered. */
 export function endedRun(runId: string): { cell: string; result: RunResult } | undefined {
   return ended.get(runId);
-}
-
-/** Remember (or forget, with null) the trip sources of a cell that was aborted when its node closed. */
-export function setLatch(cellId: string, sources: string[] | null): void {
-  const had = latches.has(cellId);
-  if (sources) latches.set(cellId, sources);
-  else latches.delete(cellId);
-  if (latchFile && (sources || had)) writeLatches(latchFile);
-}
-
-export function getLatch(cellId: string): string[] | undefined {
-  return latches.get(cellId);
-}
-
-/**
- * Keep latches in `<dir>/workcell-latches.json` (Node-RED's user directory) and load the ones
- * already there. Without a directory they live in memory only. A file that cannot be read is
- * reported and treated as empty; one that cannot be written is reported at each change.
- */
-export function configureLatchStore(dir: string | undefined, warn: (message: string) => void): void {
-  latchFile = dir ? join(dir, 'workcell-latches.json') : undefined;
-  latchWarn = warn;
-  if (!latchFile || !existsSync(latchFile)) return;
-  try {
-    const stored = JSON.parse(readFileSync(latchFile, 'utf8')) as Record<string, unknown>;
-    for (const [id, sources] of Object.entries(stored)) {
-      if (Array.isArray(sources) && sources.every((x) => typeof x === 'string') && !latches.has(id)) latches.set(id, sources as string[]);
-    }
-  } catch (err) {
-    warn(`workcell: the latched emergency stops in ${latchFile} could not be read (${(err as Error).message}); starting without them`);
-  }
-}
-
-let latchWarn: (message: string) => void = () => undefined;
-
-function writeLatches(file: string): void {
-  try {
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(latches), null, 2));
-    renameSync(tmp, file);
-  } catch (err) {
-    latchWarn(`workcell: could not store the latched emergency stops in ${file}: ${(err as Error).message}`);
-  }
-}
-
-/** Forget every latch (a fresh process): for test isolation. */
-export function forgetLatches(): void {
-  latches.clear();
-  latchFile = undefined;
 }
 
 const watchdogs = new Map<string, Watchdog>();

@@ -283,7 +283,7 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
 
       const report = await cell.estop('test button');
       assert.ok((await measuring) instanceof EStop);
-      assert.deepEqual(report.devices.map((r) => [r.device, r.stop, r.safe, r.error]), [
+      assert.deepEqual(report.devices.map((r) => [r.device, r.stop, r.safe, r.stopError ?? r.safeError]), [
         ['DMM', 'stopped', 'safe', null],
         ['PSU', 'stopped', 'safe', null],
       ]);
