@@ -519,7 +519,7 @@ export class AbortContext extends EventEmitter {
    * that is not connected (its stop goes out when its link returns; reset waits for that).
    */
   clearDevice(name: unknown, source: string): void {
-    const refuse = (why: string) => new WorkcellError('clear-refused', `cannot clear device ${showValue(name)} of cell "${this.name}": ${why}`, { subject: this.name, operation: 'clear', value: name });
+    const refuse = (why: string) => new WorkcellError('clear-refused', `cannot clear device ${typeof name === 'string' ? JSON.stringify(name) : showValue(name)} of cell "${this.name}": ${why}`, { subject: this.name, operation: 'clear', value: name });
     if (typeof name !== 'string' || name === '') throw refuse('msg.device must name a device of the cell (a string)');
     const m = this.members.get(name);
     if (!m) throw refuse(`the cell has no such device (it has ${[...this.members.keys()].map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
@@ -624,7 +624,7 @@ export class AbortContext extends EventEmitter {
   private throwIfTripped(action: 'hold' | 'resume'): void {
     if (this.stateValue === 'held') return;
     if (action === 'hold' && (this.stateValue === 'ready' || this.stateValue === 'running')) return; // resumed meanwhile
-    throw new WorkcellError(`${action}-interrupted`, `${action} of cell "${this.name}" interrupted: the cell tripped (${this.tripSources.join(', ') || this.stateValue}); it stays ${this.stateValue}`, {
+    throw new WorkcellError(`${action}-interrupted`, `${action} of cell "${this.name}" interrupted: the cell tripped (${this.tripSources.join(', ') || this.stateValue}); it stays latched until a reset`, {
       subject: this.name,
       operation: action,
     });

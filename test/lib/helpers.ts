@@ -53,6 +53,7 @@ export class TestDevice extends MemoryDevice {
 
   override async safe(signal: AbortSignal): Promise<void> {
     this.shared.push(`safe ${this.name}`);
+    if (this.status === 'disconnected') throw new Error(`${this.name}: safe: not connected`);
     await super.safe(signal);
     this.shared.push(`safe-done ${this.name}`);
   }
@@ -72,6 +73,25 @@ export class TestDevice extends MemoryDevice {
 
   setStatusTo(status: DeviceStatus, detail = ''): void {
     this.setStatus(status, detail);
+  }
+
+  /** The link drops: the device shows disconnected and its stop fails, as a driver's would. */
+  linkDown(): void {
+    this.stopFails = true;
+    this.setStatus('disconnected', 'link lost');
+  }
+
+  /** The link returns: the driver's first act is `linkUp()` (an owed stop goes out), then it is ready. */
+  linkBack(options: { stopWorks?: boolean } = {}): void {
+    this.stopFails = options.stopWorks === false;
+    this.shared.push(`link ${this.name}`);
+    this.linkUp();
+    this.setStatus('ready');
+  }
+
+  /** How many stops were written to this device (the protected counter drivers read). */
+  get stopsWritten(): number {
+    return this.stopCount;
   }
 
   publish(readings: Record<string, unknown>): void {

@@ -39,6 +39,8 @@ export class MemoryDevice extends Device implements Pausable {
   stopFails = false;
   lastingFault: string | null = null;
   paused = false;
+  /** How long `resume` waits before it writes (see `resume`). */
+  resumeMs = 0;
   /** Called synchronously inside stop(): benchmarks write a frame to a socket here. */
   onStop: ((reason: Cancellation) => void) | undefined;
 
@@ -98,7 +100,14 @@ export class MemoryDevice extends Device implements Pausable {
     this.log.push({ what: 'pause', at: performance.now() });
   }
 
-  async resume(): Promise<void> {
+  /**
+   * Resume, as a driver does: wait `resumeMs` (a machine still decelerating into its hold), then
+   * write the resume — never once `signal` has fired or a stop has begun meanwhile.
+   */
+  async resume(signal?: AbortSignal): Promise<void> {
+    const stops = this.stopCount;
+    if (this.resumeMs) await sleep(this.resumeMs, signal).catch(() => undefined);
+    if (signal?.aborted || this.stopCount !== stops) return;
     this.paused = false;
     this.log.push({ what: 'resume', at: performance.now() });
   }
