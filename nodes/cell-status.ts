@@ -1,4 +1,4 @@
-import { DeviceHealth, RunResult, StopReport } from '../lib';
+import { DeviceHealth, RunResult, StopDebtChange, StopReport } from '../lib';
 import { getCell } from './shared/cell-registry';
 import { NodeDef, RedAPI, RedNode } from './shared/red';
 
@@ -12,8 +12,9 @@ export = function (RED: RedAPI): void {
   /**
    * `workcell-cell-status`: emits every state change of its cell (`topic: "state"`), every
    * device health change (`topic: "device"`), every run's end (`topic: "run"`), every stop
-   * report (`topic: "stop-report"`) and every device telemetry reading (`topic: "telemetry"`,
-   * only from devices configured to poll). Any input message asks for a snapshot (`topic: "snapshot"`).
+   * report (`topic: "stop-report"`), every device telemetry reading (`topic: "telemetry"`,
+   * only from devices configured to poll) and every change of a device's stop debt
+   * (`topic: "stop-debt"`: a device not known to be stopped and safe, or known so again). Any input message asks for a snapshot (`topic: "snapshot"`).
    */
   function CellStatusNode(this: RedNode, def: CellStatusDef): void {
     RED.nodes.createNode(this, def);
@@ -33,11 +34,13 @@ export = function (RED: RedAPI): void {
     const onRunEnd = (r: RunResult) => node.send({ topic: 'run', payload: r });
     const onReport = (r: StopReport) => node.send({ topic: 'stop-report', payload: r });
     const onTelemetry = (t: Record<string, unknown>) => node.send({ topic: 'telemetry', payload: t });
+    const onDebt = (d: StopDebtChange) => node.send({ topic: 'stop-debt', payload: { ...d, unsafe: cell.unsafeDevices } });
     cell.on('state', onState);
     cell.on('device-health', onHealth);
     cell.on('run-end', onRunEnd);
     cell.on('stop-report', onReport);
     cell.on('device-telemetry', onTelemetry);
+    cell.on('stop-debt', onDebt);
     show();
     node.on('input', (msg, send, done) => {
       msg.topic = 'snapshot';
@@ -48,6 +51,7 @@ export = function (RED: RedAPI): void {
         devices: cell.devices,
         tripSources: cell.tripSources,
         activeTrips: cell.activeTrips,
+        unsafe: cell.unsafeDevices,
         lastReport: cell.lastReport ?? null,
       };
       send(msg);
@@ -59,6 +63,7 @@ export = function (RED: RedAPI): void {
       cell.off('run-end', onRunEnd);
       cell.off('stop-report', onReport);
       cell.off('device-telemetry', onTelemetry);
+      cell.off('stop-debt', onDebt);
     });
   }
   RED.nodes.registerType('workcell-cell-status', CellStatusNode as unknown as (this: RedNode, def: NodeDef) => void);

@@ -79,6 +79,8 @@ interface Debt {
   why: string;
   /** Settling needs a successful safe routine as well as an acknowledged stop (false after a halt). */
   needsSafe: boolean;
+  /** Told (`'stop-debt'`); the passing debt of a stop under way is not. */
+  announced: boolean;
 }
 
 interface Gate {
@@ -420,7 +422,7 @@ export class AbortContext extends EventEmitter {
     }
     // 2. Every device owes its stop until it is acknowledged (and, after an emergency stop, safe).
     const safeDue = members.map((m) => kind === 'estop' && (!wasLatched || this.debts.has(m.device)));
-    for (const m of members) if (!this.debts.has(m.device)) this.incur(m, 'its stop is not yet acknowledged', kind === 'estop');
+    for (const m of members) if (!this.debts.has(m.device)) this.incur(m, 'its stop is not yet acknowledged', kind === 'estop', true);
     const acks = sent.map((p, i) => acknowledgement(p, this.stopTimeoutMs, members[i].device.name, t0));
     const stopping: Stopping = { kind, sources: [source], safePhase: new CancelScope({ name: `cell ${this.name}: safe routines` }), promise: undefined! };
     this.stopping = stopping;
@@ -692,18 +694,24 @@ export class AbortContext extends EventEmitter {
     await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action](signal) : undefined)));
   }
 
-  /** The device owes its stop: record why (and tell the device, so its link-up writes it first). */
-  private incur(m: Member, why: string, needsSafe = this.debts.get(m.device)?.needsSafe ?? !this.latchIsHalt()): void {
+  /**
+   * The device owes its stop: record why (and tell the device, so its link-up writes it first).
+   * `quiet`: the passing debt every device has while its stop is under way, not announced
+   * (`'stop-debt'`) unless the stop ends with it still owed.
+   */
+  private incur(m: Member, why: string, needsSafe = this.debts.get(m.device)?.needsSafe ?? !this.latchIsHalt(), quiet = false): void {
     const before = this.debts.get(m.device);
-    this.debts.set(m.device, { why, needsSafe });
+    const announced = !quiet || before?.announced === true;
+    this.debts.set(m.device, { why, needsSafe, announced });
     m.device.oweStop(this.latchReason());
-    if (before?.why !== why) this.emit('stop-debt', { cell: this.name, device: m.device.name, owes: true, why, source: null } satisfies StopDebtChange);
+    if (announced && (before?.why !== why || !before.announced)) this.emit('stop-debt', { cell: this.name, device: m.device.name, owes: true, why, source: null } satisfies StopDebtChange);
   }
 
   private settle(device: Device, why: string, source: string | null = null): void {
-    const had = this.debts.delete(device);
+    const debt = this.debts.get(device);
+    this.debts.delete(device);
     device.clearOwedStop();
-    if (had) this.emit('stop-debt', { cell: this.name, device: device.name, owes: false, why, source } satisfies StopDebtChange);
+    if (debt?.announced) this.emit('stop-debt', { cell: this.name, device: device.name, owes: false, why, source } satisfies StopDebtChange);
   }
 
   /** The cell is latched: an emergency stop has begun and no reset has completed. */

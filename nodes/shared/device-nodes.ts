@@ -240,7 +240,13 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
       try {
         cell.addDevice(device, Number(def.safeGroup) || 0);
       } catch (err) {
-        node.error(err);
+        // A device its cell refuses (a duplicate name, a stop that would always time out) is
+        // not opened: out of its cell, the emergency stop would not reach it.
+        node.device = undefined;
+        serial?.release({ id: def.id, name: deviceName });
+        refuse(err);
+        void device.close().catch(() => undefined);
+        return;
       }
     } else {
       node.warn(`${device.name}: no abort context (cell) configured: the emergency stop will not reach this device`);

@@ -218,7 +218,7 @@ describe('AbortContext', () => {
       assert.match(get('safe-fails').safeError ?? '', /safe-fails: safe routine failed/);
       assert.equal(get('safe-fails').stopError, null);
       assert.match(get('safe-slow').safeError ?? '', /safe-slow: safe routine: no confirmation within 30 ms/);
-      assert.ok(get('stop-hangs').stopMs >= 30, 'a timed-out stop took at least the timeout');
+      assert.ok(get('stop-hangs').stopMs >= 29, 'a timed-out stop took at least the timeout (to the timer\'s millisecond)');
       assert.ok(get('ok').safeMs !== null && get('ok').stopMs >= 0);
       assert.deepEqual(JSON.parse(JSON.stringify(report)), report, 'the report is plain data');
     });

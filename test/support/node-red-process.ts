@@ -58,6 +58,11 @@ export interface NodeRedOptions {
   log?: boolean | ((line: string) => void);
   /** Keep the temporary userDir after stop() (for post-mortems). Default false. */
   keepUserDir?: boolean;
+  /**
+   * Use this userDir (one a previous start kept) instead of a new one: a restart of Node-RED
+   * over the same files. It is kept after stop(), like `keepUserDir`.
+   */
+  userDir?: string;
 }
 
 export interface NodeRedProcess {
@@ -116,14 +121,18 @@ async function startOnce(options: NodeRedOptions, port: number): Promise<NodeRed
   const root = packageRoot();
   const host = options.host ?? '127.0.0.1';
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
-  const userDir = mkdtempSync(join(tmpdir(), 'workcell-node-red-'));
+  const userDir = options.userDir ?? mkdtempSync(join(tmpdir(), 'workcell-node-red-'));
+  const keepUserDir = options.keepUserDir === true || options.userDir !== undefined;
   const nodeModules = join(userDir, 'node_modules');
   mkdirSync(nodeModules, { recursive: true });
+  const link = (name: string, dir: string) => {
+    if (!existsSync(join(nodeModules, ...name.split('/')))) linkModule(nodeModules, name, dir);
+  };
   if (options.workcell !== false) {
     if (!existsSync(join(root, 'dist', 'nodes', 'abort-context.js'))) throw new Error(`Workcell is not built: ${join(root, 'dist', 'nodes')} has no nodes; run npm run build first`);
-    linkModule(nodeModules, PACKAGE_NAME, root);
+    link(PACKAGE_NAME, root);
   }
-  for (const [name, dir] of Object.entries(options.modules ?? {})) linkModule(nodeModules, name, dir);
+  for (const [name, dir] of Object.entries(options.modules ?? {})) link(name, dir);
 
   const settings = mergeSettings(
     {
@@ -178,7 +187,7 @@ async function startOnce(options: NodeRedOptions, port: number): Promise<NodeRed
     if (stopped) return;
     stopped = true;
     await nodeRed.stop(timeoutMs);
-    if (!options.keepUserDir) rmSync(userDir, { recursive: true, force: true });
+    if (!keepUserDir) rmSync(userDir, { recursive: true, force: true });
   };
 
   const url = `http://${host}:${port}/`;
