@@ -521,8 +521,14 @@ export class AbortContext extends EventEmitter {
    * that is not connected (its stop goes out when its link returns; reset waits for that).
    */
   clearDevice(name: unknown, source: string): void {
-    const refuse = (why: string) => new WorkcellError('clear-refused', `cannot clear device ${typeof name === 'string' ? JSON.stringify(name) : showValue(name)} of cell "${this.name}": ${why}`, { subject: this.name, operation: 'clear', value: name });
-    if (typeof name !== 'string' || name === '') throw refuse('msg.device must name a device of the cell (a string)');
+    if (typeof name !== 'string' || name === '') {
+      throw new WorkcellError('clear-refused', `cannot clear a device of cell "${this.name}": msg.device must name one of its devices (a string), got ${showValue(name)}`, {
+        subject: this.name,
+        operation: 'clear',
+        value: name,
+      });
+    }
+    const refuse = (why: string) => new WorkcellError('clear-refused', `cannot clear device ${JSON.stringify(name)} of cell "${this.name}": ${why}`, { subject: this.name, operation: 'clear', value: name });
     const m = this.members.get(name);
     if (!m) throw refuse(`the cell has no such device (it has ${[...this.members.keys()].map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
     if (this.stateValue !== 'aborted') throw refuse(`the cell is ${this.stateValue}; a device is cleared only once the cell's stop has ended (aborted)`);

@@ -148,7 +148,7 @@ describe('the stop path', () => {
         assert.ok(err instanceof WorkcellError);
         assert.match(err.message, pattern);
       };
-      await refused(42, /cannot clear device 42 \(number\) of cell "cell A": msg.device must name a device of the cell/);
+      await refused(42, /cannot clear a device of cell "cell A": msg.device must name one of its devices \(a string\), got 42/);
       await refused('robot', /cannot clear device "robot" of cell "cell A": the cell has no such device \(it has "arm", "press"\)/);
       await refused('arm', /cannot clear device "arm".*it owes nothing/);
       cell.clearDevice('press', 'operator Jo at panel 2');
