@@ -304,7 +304,7 @@ export class AbortContext extends EventEmitter {
   }
 
   /** Holds a device operation that passed its checkpoint while the cell is held (see Device's StartGate). */
-  private readonly startGate: StartGate = (signal) => (this.stateValue === 'held' && this.holdGate ? abortable(signal, this.holdGate.promise) : undefined);
+  private readonly startGate: StartGate = () => (this.stateValue === 'held' && this.holdGate ? this.holdGate.promise : undefined);
 
   /**
    * Add a device to the cell. `safeGroup`: safe routines run group by group, ascending.

@@ -62,9 +62,10 @@ export interface Pausable {
 /**
  * Holds an operation that has passed its checkpoint but not yet started on the device (it waited
  * for the device's owner or queue) while the cell is held: undefined to go on now, or a promise
- * that resolves when the hold is released and rejects with `signal`'s reason.
+ * that resolves when the hold is released. (No signal is handed in: reading a job's signal
+ * creates it, and the common case, a cell not held, must not pay for that.)
  */
-export type StartGate = (signal: AbortSignal) => Promise<void> | undefined;
+export type StartGate = () => Promise<void> | undefined;
 
 /** True when `device` can pause (bluesky's `Pausable`: the engine asks, the device declares). */
 export function isPausable(device: Device): device is Device & Pausable {
@@ -257,11 +258,13 @@ export abstract class Device extends EventEmitter {
       this.job = job;
       // Passed its checkpoint, but the cell was held while it waited for the device: it does
       // not start until the hold is released (or its run ends).
-      const held = this.device.startGate?.(job.signal);
-      if (held) return held.then(() => {
-        job.signal.throwIfAborted();
-        return this.begin();
-      });
+      const held = this.device.startGate?.();
+      if (held) {
+        return abortable(job.signal, held).then(() => {
+          job.signal.throwIfAborted();
+          return this.begin();
+        });
+      }
       return this.begin();
     }
 
