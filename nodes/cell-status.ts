@@ -1,6 +1,7 @@
 import { DeviceHealth, RunResult, StopDebtChange, StopReport } from '../lib';
 import { getCell } from './shared/cell-registry';
-import { NodeDef, RedAPI, RedNode } from './shared/red';
+import { sendOutputs } from './shared/flows-stopping';
+import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
 interface CellStatusDef extends NodeDef {
   cell: string;
@@ -15,6 +16,8 @@ export = function (RED: RedAPI): void {
    * report (`topic: "stop-report"`), every device telemetry reading (`topic: "telemetry"`,
    * only from devices configured to poll) and every change of a device's stop debt
    * (`topic: "stop-debt"`: a device not known to be stopped and safe, or known so again). Any input message asks for a snapshot (`topic: "snapshot"`).
+   * The ends of runs stopped by a redeploy and the state changes they cause still reach the
+   * nodes wired to it (handed over at once, before Node-RED closes them).
    */
   function CellStatusNode(this: RedNode, def: CellStatusDef): void {
     RED.nodes.createNode(this, def);
@@ -26,15 +29,20 @@ export = function (RED: RedAPI): void {
       return;
     }
     const show = () => node.status({ fill: FILL[cell.state], shape: 'dot', text: cell.state });
+    // While Node-RED is about to stop the flows (runs ending on a redeploy), what this node
+    // emits is handed at once to the nodes wired to it: routed as usual, it would arrive after
+    // they had closed.
+    const send = node.send.bind(node);
+    const emit = (msg: NodeMessage) => sendOutputs(RED, node, send, msg);
     const onState = (e: { cell: string; from: string; to: string; source: string }) => {
       show();
-      node.send({ topic: 'state', payload: { ...e, activeRuns: cell.activeRuns.length, tripSources: cell.tripSources } });
+      emit({ topic: 'state', payload: { ...e, activeRuns: cell.activeRuns.length, tripSources: cell.tripSources } });
     };
-    const onHealth = (h: DeviceHealth) => node.send({ topic: 'device', payload: h });
-    const onRunEnd = (r: RunResult) => node.send({ topic: 'run', payload: r });
-    const onReport = (r: StopReport) => node.send({ topic: 'stop-report', payload: r });
-    const onTelemetry = (t: Record<string, unknown>) => node.send({ topic: 'telemetry', payload: t });
-    const onDebt = (d: StopDebtChange) => node.send({ topic: 'stop-debt', payload: { ...d, unsafe: cell.unsafeDevices } });
+    const onHealth = (h: DeviceHealth) => emit({ topic: 'device', payload: h });
+    const onRunEnd = (r: RunResult) => emit({ topic: 'run', payload: r });
+    const onReport = (r: StopReport) => emit({ topic: 'stop-report', payload: r });
+    const onTelemetry = (t: Record<string, unknown>) => emit({ topic: 'telemetry', payload: t });
+    const onDebt = (d: StopDebtChange) => emit({ topic: 'stop-debt', payload: { ...d, unsafe: cell.unsafeDevices } });
     cell.on('state', onState);
     cell.on('device-health', onHealth);
     cell.on('run-end', onRunEnd);

@@ -18,8 +18,9 @@ export = function (RED: RedAPI): void {
   function SequenceEndNode(this: RedNode, def: SequenceEndDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const label = def.name || 'sequence end';
     const endAs: EndAs = def.outcome === 'cancel' || def.outcome === 'fail' ? def.outcome : 'complete';
+    // Named as the user named it (the step of a failed run, the source of a cancel), or by what it does.
+    const label = def.name || (endAs === 'complete' ? 'sequence end' : `sequence end (${endAs})`);
     checkpointedInput(node, { cellId: def.cell, label: () => label, onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : {}) }, async (msg, _send, ctx) => {
       const run = ctx.run;
       if (!run) {

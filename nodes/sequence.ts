@@ -1,6 +1,7 @@
-import { BranchPolicy, EStop, RunResult, WorkcellError, describeError } from '../lib';
+import { AbortContext, BranchPolicy, EStop, RunResult, WorkcellError, describeError } from '../lib';
 import { getCell, redeployPolicy } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
+import { deliveringAtOnce, onFlowsStopping, sendOutputs } from './shared/flows-stopping';
 import { DoneFn, NodeDef, NodeMessage, NodeStatus, RedAPI, RedNode, SendFn, closeTimeoutMs } from './shared/red';
 
 const STATUS_MS = 100;
@@ -12,6 +13,11 @@ interface SequenceDef extends NodeDef {
   concurrency?: Concurrency;
   timeout?: string | number;
   policy?: BranchPolicy;
+}
+
+/** A run's outcome as one log line: which run, how and where it ended, and why. */
+function outcomeLine(r: RunResult): string {
+  return `run ${r.run} of sequence "${r.sequence}" ${r.outcome}${r.step ? ` at ${r.step}` : ''}${r.error ? `: ${r.error}` : ''}`;
 }
 
 interface Pending {
@@ -39,6 +45,7 @@ export = function (RED: RedAPI): void {
     const policy: BranchPolicy = def.policy === 'report-only' ? 'report-only' : 'fail-run';
     const active = new Set<string>();
     const pending: Pending[] = [];
+    /** Set once the node is being stopped (a redeploy, a shutdown): nothing new starts. */
     let closing = false;
 
     // Status goes to every open editor: at a high run rate, show the latest at most every
@@ -69,9 +76,9 @@ export = function (RED: RedAPI): void {
     };
     const showStatus = () => setStatus(runsStatus);
 
-    const start = (p: Pending): void => {
-      const cell = getCell(def.cell);
-      if (!cell) throw new WorkcellError('no-cell', `sequence "${label}": no abort context (cell) is configured`, { operation: 'start' });
+    const noCell = () => new WorkcellError('no-cell', `sequence "${label}": no abort context (cell) is configured`, { operation: 'start' });
+
+    const start = (cell: AbortContext, p: Pending): void => {
       const run = cell.startRun({ sequence: label, timeoutMs, policy });
       active.add(run.id);
       // Output 2 carries the message's properties as they were at the start (a shallow copy:
@@ -85,7 +92,10 @@ export = function (RED: RedAPI): void {
         out.workcell = ref;
         out.payload = { ...result };
         out.topic ??= label;
-        p.send([null, out as NodeMessage]);
+        sendOutputs(RED, node, p.send, [null, out as NodeMessage]);
+        // A run ended by the node's stop (a redeploy, a shutdown) is said in the log too: the
+        // flows that would show its outcome are about to go.
+        if (closing) node.warn(outcomeLine(result));
         const fill = result.outcome === 'completed' ? 'green' : result.outcome === 'cancelled' ? 'yellow' : 'red';
         setStatus({ fill, shape: 'dot', text: shortText(`${result.outcome}${result.step ? ` at ${result.step}` : ''}`) });
         p.done();
@@ -100,11 +110,40 @@ export = function (RED: RedAPI): void {
       const next = pending.shift();
       if (!next || closing) return;
       try {
-        start(next);
+        const cell = getCell(def.cell);
+        if (!cell) throw noCell();
+        start(cell, next);
       } catch (err) {
         next.done(err instanceof Error ? err : new Error(describeError(err)));
         startNext();
       }
+    };
+
+    /**
+     * A message that may start a run now (the cell is not held): start it, or by the
+     * concurrency refuse it, queue it, or end the run in progress first. All synchronous, so
+     * inputs arriving together cannot interleave: at most one run of this node is in progress
+     * (the cell ends a cancelled run at once; the devices it held are stopped and made safe
+     * before they serve the new run).
+     */
+    const admit = (cell: AbortContext, p: Pending): void => {
+      if (closing) throw new WorkcellError('sequence-closed', `sequence "${label}": refused a new start: the sequence is being stopped (a redeploy or shutdown)`, { operation: 'start' });
+      if (active.size > 0) {
+        if (concurrency === 'reject') {
+          const current = active.values().next().value;
+          throw new WorkcellError('sequence-busy', `sequence "${label}": refused a new start: run ${current} is still in progress (concurrency: reject)`, {
+            operation: 'start',
+            value: current,
+          });
+        }
+        if (concurrency === 'queue') {
+          pending.push(p);
+          showStatus();
+          return;
+        }
+        for (const id of [...active]) cell.cancelRun(id, `sequence "${label}": replaced by a new run`).catch(() => undefined);
+      }
+      start(cell, p);
     };
 
     const refuse = (err: unknown, done: DoneFn): void => {
@@ -114,58 +153,64 @@ export = function (RED: RedAPI): void {
     };
 
     node.on('input', (msg, send, done) => {
-      // The common case (a cell that is not held, no run of this node in progress) starts the
-      // run here, without an async function's promise per message; everything else (waiting at
-      // a held cell, concurrency) goes the general way below.
+      const p: Pending = { msg, send, done };
+      let cell: AbortContext | undefined;
       try {
-        const cell = getCell(def.cell);
-        if (cell && cell.state !== 'held' && active.size === 0) {
-          start({ msg, send, done });
+        cell = getCell(def.cell);
+        if (!cell) throw noCell();
+        if (cell.state !== 'held') {
+          admit(cell, p);
           return;
         }
       } catch (err) {
         refuse(err, done);
         return;
       }
-      void (async () => {
-        const cell = getCell(def.cell);
-        if (!cell) throw new WorkcellError('no-cell', `sequence "${label}": no abort context (cell) is configured`, { operation: 'start' });
-        // The input is a checkpoint: a held cell makes a new run wait before it starts.
-        if (cell.state === 'held') (await cell.checkpoint(undefined, `sequence "${label}"`)).close();
-        if (active.size > 0) {
-          if (concurrency === 'reject') {
-            throw new WorkcellError('sequence-busy', `sequence "${label}": refused a new start: run ${[...active][0]} is still in progress (concurrency: reject)`, {
-              operation: 'start',
-              value: [...active][0],
-            });
+      // The input is a checkpoint: a held cell makes a new run wait before it starts.
+      const held = cell;
+      held.checkpoint(undefined, `sequence "${label}"`).then(
+        (scope) => {
+          scope.close();
+          try {
+            admit(held, p);
+          } catch (err) {
+            refuse(err, done);
           }
-          if (concurrency === 'queue') {
-            pending.push({ msg, send, done });
-            showStatus();
-            return;
-          }
-          await Promise.all([...active].map((id) => cell.cancelRun(id, `sequence "${label}": replaced by a new run`).catch(() => undefined)));
-        }
-        start({ msg, send, done });
-      })().catch((err: unknown) => refuse(err, done));
+        },
+        (err: unknown) => refuse(err, done),
+      );
     });
 
-    node.on('close', (removed: boolean, done: () => void) => {
+    /**
+     * Stop the runs in progress because the node is being stopped: each run ends at once
+     * (aborted, the source naming the redeploy) and its outcome leaves output 2; the returned
+     * promise settles when their devices are stopped and safe. Called when Node-RED announces the
+     * stop, while the flows are still whole, or else from the close handler. Runs once.
+     */
+    let stopping: Promise<unknown> | undefined;
+    const stopRuns = (removed: boolean): Promise<unknown> => {
+      if (stopping) return stopping;
       closing = true;
-      if (statusTimer) clearTimeout(statusTimer);
       for (const p of pending.splice(0)) p.done(new Error(`sequence "${label}": closed by a redeploy before this message's run could start`));
       const cell = getCell(def.cell);
-      if (!cell || active.size === 0) {
-        done();
-        return;
-      }
+      if (!cell || active.size === 0) return (stopping = Promise.resolve());
       const why = `redeploy: sequence "${label}" ${removed ? 'removed' : 'restarted'}`;
       const stops =
         redeployPolicy(def.cell) === 'estop-cell'
           ? [cell.estop(why, { redeploy: true })]
           : [...active].map((id) => cell.cancelRun(id, why, true, new EStop(why)));
+      return (stopping = Promise.allSettled(stops));
+    };
+    const unwatch = onFlowsStopping(RED, node, (removed) => void stopRuns(removed));
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      unwatch();
+      // Not announced (a stop Node-RED's event did not name this node for): stop the runs now,
+      // delivering their outcomes at once to what is still open.
+      const stopped = deliveringAtOnce(() => stopRuns(removed));
+      if (statusTimer) clearTimeout(statusTimer);
       const timer = setTimeout(done, Math.max(100, closeTimeoutMs(RED) - 1000));
-      void Promise.allSettled(stops).then(() => {
+      void stopped.then(() => {
         clearTimeout(timer);
         done();
       });

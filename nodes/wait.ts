@@ -79,7 +79,13 @@ export = function (RED: RedAPI): void {
     const timeoutMs = Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : undefined;
     const toOutput = def.onTimeout === 'output';
     const pollMs = Math.max(10, Number(def.poll) || 100);
-    const label = def.name || (mode === 'delay' ? 'wait' : `wait until ${property} ${OPERATORS[op]}${op === 'true' || op === 'false' ? '' : ` ${def.value}`}`);
+    // The node names itself (in errors, and as the step of a run's outcome) by its name, or
+    // by what it waits for: "wait 10 s", "wait until temperature > 100".
+    const label =
+      def.name ||
+      (mode === 'delay'
+        ? `wait ${Number(def.delay ?? 1000)} ${def.units === 's' || def.units === 'min' ? def.units : 'ms'}`
+        : `wait until ${property} ${OPERATORS[op]}${op === 'true' || op === 'false' ? '' : ` ${def.value}`}`);
     let lastValue: unknown = undefined;
     const waiters = new Set<() => void>();
     let waiting = 0;

@@ -23,8 +23,13 @@ export type CheckpointedHandler = (msg: NodeMessage, send: SendFn, ctx: StepCont
 /** A node that reads its cell's id from its config. */
 export interface CheckpointOptions {
   cellId: string;
-  /** How the node names itself in errors and run records ("move X", "sequence end"). */
+  /** How the node names itself in errors ("dev1: move X", "sequence end"). */
   label: () => string;
+  /**
+   * How the node names itself as a step of a run, for a run it fails before its step starts:
+   * the name the user gave it, or a readable fallback (default: `label`).
+   */
+  step?: (msg: NodeMessage) => string;
   /** Shown while a held cell makes the message wait. */
   onHeld?: (held: boolean) => void;
   /** Messages this returns true for were handled here and bypass the checkpoint. */
@@ -39,7 +44,10 @@ export interface CheckpointOptions {
  * - while the cell is held the message waits here;
  * - a wrong `msg.workcell`, a run of another cell, an unknown run or an aborted cell for work
  *   outside a run are errors that reach Catch nodes through `done(err)`;
- * - whatever the handler throws reaches Catch nodes too, with `msg.error` filled in.
+ * - whatever the handler throws reaches Catch nodes too, with `msg.error` filled in;
+ * - an error met before the handler's step (the checks above, a parameter the handler refuses)
+ *   also fails the message's run, wherever it is in progress (`failRunOf`): a run ends even
+ *   when its message cannot go on. An error of the step itself has failed the run already.
  */
 export function checkpointedInput(node: RedNode, options: CheckpointOptions, handler: CheckpointedHandler): void {
   node.on('input', (msg, send, done: DoneFn) => {
@@ -49,12 +57,13 @@ export function checkpointedInput(node: RedNode, options: CheckpointOptions, han
     }
     // One settlement per message: the handler's outcome goes straight to done (no promise of
     // its own for the checkpoint, none for the step context).
-    const finish: Finish = (err) => {
+    const finish: Finish = (err, stepped) => {
       if (err === DONE) {
         done();
         return;
       }
       const error = err instanceof Error ? err : new Error(describeError(err));
+      if (!stepped) failRunOf(msg, error, options.step ? options.step(msg) : options.label());
       node.status({ fill: 'red', shape: 'dot', text: shortText(error.message) });
       done(error);
     };
@@ -69,11 +78,17 @@ export function checkpointedInput(node: RedNode, options: CheckpointOptions, han
 /** What `finish` is given when the message is done without error. */
 const DONE = Symbol('done');
 
-/** Ends a message: with `DONE` it is done, with anything else that is what reaches Catch nodes. */
-type Finish = (err: unknown) => void;
+/**
+ * Ends a message: with `DONE` it is done, with anything else that is what reaches Catch nodes.
+ * `stepped`: the error came from (or after) a step of the run, which has dealt with it.
+ */
+type Finish = (err: unknown, stepped?: boolean) => void;
 
 /** What a handler's `ctx` is: one object per message, its `step` a method, not a closure. */
 class Context implements StepContext {
+  /** Whether the handler has run a step (its errors then went through the run). */
+  stepped = false;
+
   constructor(
     readonly cell: AbortContext,
     readonly cellId: string,
@@ -83,6 +98,7 @@ class Context implements StepContext {
   ) {}
 
   step<T>(label: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.stepped = true;
     if (this.run) return this.run.runStep(label, fn);
     const signal = this.scope.signal;
     return abortable(signal, fn(signal));
@@ -173,9 +189,10 @@ function runHandler(
   finish: Finish,
 ): void {
   const run = ref ? cell.getRun(ref.run) : undefined;
+  const ctx = new Context(cell, cellId, ref, run, scope);
   let work: Promise<void>;
   try {
-    work = handler(msg, send, new Context(cell, cellId, ref, run, scope));
+    work = handler(msg, send, ctx);
   } catch (err) {
     work = Promise.reject(err);
   }
@@ -193,9 +210,24 @@ function runHandler(
         finish(DONE);
         return;
       }
-      finish(err);
+      finish(err, ctx.stepped);
     },
   );
+}
+
+/**
+ * Fail the run `msg` belongs to with `error` at `step` (`Run.fail`: by its branch policy), if
+ * that run is in progress in any cell: a message refused before its step (no device, a
+ * parameter refused, a run of another cell, a malformed `msg.workcell` that still names a run)
+ * must not leave its run waiting forever. A run that has ended, or an unknown id, is left as it is.
+ */
+export function failRunOf(msg: NodeMessage, error: unknown, step: string): void {
+  const ref = msg.workcell;
+  if (ref === null || typeof ref !== 'object') return;
+  const runId = (ref as { run?: unknown }).run;
+  if (typeof runId !== 'string') return;
+  const cellId = cellOfRun(runId);
+  if (cellId !== undefined) getCell(cellId)?.getRun(runId)?.fail(error, step);
 }
 
 function foreignRun(where: string, runId: string, otherCellId: string, cell: AbortContext): WorkcellError {

@@ -2,7 +2,7 @@ import { Device, DeviceHealth, EStop, OperationTable, Progress, WorkcellError, s
 import type { BackoffOptions, SerialSettings } from '../../lib/io';
 import type { SerialConfigNode } from '../serial';
 import { getCell } from './cell-registry';
-import { checkpointedInput, shortText } from './checkpoint-input';
+import { checkpointedInput, failRunOf, shortText } from './checkpoint-input';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './red';
 
 /** A driver as the node layer needs it: the device contract plus a connection lifecycle. */
@@ -294,22 +294,31 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
       const why = config?.configError;
       node.status({ fill: 'red', shape: 'ring', text: why ? shortText(why) : 'no device configured' });
       const message = `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node${why ? `: ${why}` : ''}`;
-      node.on('input', (_m, _s, done) => done(new WorkcellError('no-device', message)));
+      const deviceName = config?.name || kind.kind;
+      node.on('input', (msg, _s, done) => {
+        const err = new WorkcellError('no-device', message);
+        failRunOf(msg, err, def.name || `${deviceName}: ${String(msg.operation ?? def.operation)}`);
+        done(err);
+      });
       return;
     }
     healthDisplay(device).attach(node);
     node.on('close', () => healthDisplay(device).detach(node));
 
     // Per node, not per message: the checkpoint's label, the progress sink, the step's label
-    // for the editor's operation.
+    // for the editor's operation. A step is named by the node's name, so that an outcome
+    // "aborted at move to B" says which of several moves on one device; unnamed, by
+    // "<device>: <operation>".
     const where = `${device.name}: ${def.name || def.operation || kind.kind}`;
     const onProgress = (p: Progress) => node.status({ fill: 'blue', shape: 'dot', text: shortText(p.fraction !== undefined ? `${Math.round(p.fraction * 100)}% ${p.text}` : p.text) });
-    const editorStep = `${device.name}: ${String(def.operation)}`;
+    const editorStep = def.name || `${device.name}: ${String(def.operation)}`;
+    const stepOf = (operation: unknown): string => (operation === def.operation ? editorStep : def.name || `${device.name}: ${String(operation)}`);
     checkpointedInput(
       node,
       {
         cellId: config.cellId,
         label: () => where,
+        step: (msg) => stepOf(msg.operation !== undefined ? msg.operation : def.operation),
         onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health)),
       },
       (msg, send, ctx) => {
@@ -332,7 +341,7 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
         const name = String(operation);
         const runId = ctx.run?.id;
         return ctx
-          .step(operation === def.operation ? editorStep : `${device.name}: ${name}`, (signal) => device.execute(name, params, { signal, runId, onProgress }))
+          .step(stepOf(operation), (signal) => device.execute(name, params, { signal, runId, onProgress }))
           .then((result) => {
             msg.payload = result;
             send(msg);

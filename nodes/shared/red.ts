@@ -24,9 +24,13 @@ export interface RedNode {
   name?: string;
   z?: string;
   credentials?: Record<string, string>;
+  /** The ids of the nodes each output is wired to (Node-RED keeps them on the node). */
+  wires?: string[][];
   on(event: 'input', listener: (msg: NodeMessage, send: SendFn, done: DoneFn) => void): void;
   on(event: 'close', listener: ((removed: boolean, done: () => void) => void) | ((done: () => void) => void) | (() => void)): void;
   send(msg: NodeMessage | (NodeMessage | NodeMessage[] | null)[] | null): void;
+  /** Hand `msg` to the node's input handlers now (Node-RED's router does this on a later turn). */
+  receive(msg: NodeMessage): void;
   status(status: NodeStatus | Record<string, never>): void;
   error(err: unknown, msg?: NodeMessage): void;
   warn(message: unknown): void;
@@ -81,6 +85,8 @@ export interface RedAPI {
     generateId(): string;
   };
   log: { info(m: unknown): void; warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void };
+  /** The runtime's events (`flows:stopping`, `flows:started`, …). */
+  events?: { on(event: string, listener: (payload: unknown) => void): void };
   comms?: { publish(topic: string, data: unknown, retain?: boolean): void };
 }
 

@@ -53,7 +53,7 @@ describe('control nodes', function () {
     helper.getNode('stop').receive({ payload: 'trip' });
     const o = (await outcome.nth(1)).payload as Record<string, unknown>;
     assert.equal(o.outcome, 'aborted');
-    assert.equal(o.step, 'dev1: move');
+    assert.equal(o.step, 'move', 'the step is named by the node name');
     const report = ((await stopped.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
     assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]), [['dev1', 'stopped', 'safe']]);
     const log = devices.get('dev1')!.log.map((e) => e.what);

@@ -17,7 +17,7 @@ function flow(port: number, step: object): object[] {
       estopHold: '0', cancelHold: '2000', programDir: '', cell: 'cell', safeGroup: '0', ownership: 'wait', critical: false,
     },
     { id: 'seq', type: 'workcell-sequence', z: 't1', name: 'Seq', cell: 'cell', concurrency: 'reject', timeout: '', wires: [['step'], ['outcome']] },
-    { id: 'step', type: 'workcell-gantry', z: 't1', name: 'step', device: 'mill', ...step, wires: [['end', 'after']] },
+    { id: 'step', type: 'workcell-gantry', z: 't1', device: 'mill', ...step, wires: [['end', 'after']] },
     { id: 'end', type: 'workcell-sequence-end', z: 't1', cell: 'cell', wires: [] },
     { id: 'after', type: 'helper', z: 't1' },
     { id: 'outcome', type: 'helper', z: 't1' },

@@ -96,7 +96,7 @@ describe('instrument nodes (workcell-instrument-device, workcell-instrument) aga
     helper.getNode('stop').receive({ payload: 'trip' });
     const o = (await outcome.nth(1)).payload as { outcome: string; step: string };
     assert.equal(o.outcome, 'aborted');
-    assert.equal(o.step, 'DMM: measure');
+    assert.equal(o.step, 'measure', 'the step is named by the node name');
     const report = ((await stopped.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
     assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]), [['DMM', 'stopped', 'safe'], ['PSU', 'stopped', 'safe']]);
     assert.deepEqual(aborts, [true], 'ABOR interrupted the measurement');

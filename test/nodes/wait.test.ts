@@ -41,7 +41,7 @@ describe('wait node', function () {
     const o = (await outcome.nth(1)).payload as { outcome: string; step: string };
     assert.ok(Date.now() - t < 1000);
     assert.equal(o.outcome, 'aborted');
-    assert.equal(o.step, 'wait');
+    assert.equal(o.step, 'wait 10 s', 'an unnamed wait is named by its delay');
     await delay(20);
     assert.equal(passed.messages.length, 0);
   });
