@@ -32,8 +32,12 @@ export = function (RED: RedAPI): void {
    * the steps with `msg.workcell = {run, cell, sequence}`; output 2 emits the run's outcome
    * exactly once as `msg.payload = {outcome, run, step, error, durationMs, ...}`. The input
    * message is done when its run has ended. Refused with a clear error while the cell is
-   * aborted. Concurrency: reject a new message while a run of this node is in progress, queue
-   * it, or cancel the previous run.
+   * aborted. Concurrency (at most one run of this node in progress, whatever the input rate):
+   * reject a new message while a run is in progress, queue it, or cancel the previous run
+   * (which ends `cancelled` at once) and start the new one. When Node-RED stops the node (a
+   * deploy that restarts or removes it, a shutdown) its runs end `aborted` with the source
+   * `redeploy: sequence "<name>" restarted|removed` while the flows are still whole: their
+   * outcomes reach the nodes wired to output 2 and the log.
    */
   function SequenceNode(this: RedNode, def: SequenceDef): void {
     RED.nodes.createNode(this, def);
@@ -94,8 +98,9 @@ export = function (RED: RedAPI): void {
         out.topic ??= label;
         sendOutputs(RED, node, p.send, [null, out as NodeMessage]);
         // A run ended by the node's stop (a redeploy, a shutdown) is said in the log too: the
-        // flows that would show its outcome are about to go.
-        if (closing) node.warn(outcomeLine(result));
+        // flows that would show its outcome are about to go. Info, not a warning: the stop was
+        // asked for.
+        if (closing) node.log(outcomeLine(result));
         const fill = result.outcome === 'completed' ? 'green' : result.outcome === 'cancelled' ? 'yellow' : 'red';
         setStatus({ fill, shape: 'dot', text: shortText(`${result.outcome}${result.step ? ` at ${result.step}` : ''}`) });
         p.done();

@@ -13,7 +13,8 @@ import { NodeMessage, RedAPI, RedNode, SendFn } from './red';
  * one: the outcome of a run ended there would be lost. So a node that must report the end of
  * its work ends it while the flows are still whole (`onFlowsStopping`), and what it sends
  * meanwhile goes straight into the input handlers of the nodes its outputs are wired to
- * (`sendOutputs`). Only those first nodes receive it: what they send on is routed as usual.
+ * (`sendOutputs`), the way Node-RED itself hands messages to Catch, Status and Complete nodes
+ * (`receive`, at once). Only those first nodes receive it: what they send on is routed as usual.
  */
 
 /** One node that wants to know, before its close, that Node-RED is about to stop it. */

@@ -90,7 +90,7 @@ describe('a full deploy during a run, in a real Node-RED process', function () {
     const logs = red.logs;
     const stopping = logs.findIndex((l) => /\[info\] Stopping flows/.test(l));
     const stopped = logs.findIndex((l) => /\[info\] Stopped flows/.test(l));
-    const said = logs.findIndex((l) => l.includes(`[warn] [workcell-sequence:Seq] run ${outcome.run as string} of sequence "Seq" aborted at settle: emergency stop (redeploy: sequence "Seq" restarted)`));
+    const said = logs.findIndex((l) => l.includes(`[info] [workcell-sequence:Seq] run ${outcome.run as string} of sequence "Seq" aborted at settle: emergency stop (redeploy: sequence "Seq" restarted)`));
     assert.ok(stopping >= 0 && said > stopping && said < stopped, `the log says so while the flows stop:\n${logs.join('\n')}`);
 
     // The restarted flows are not wedged: a new run starts.

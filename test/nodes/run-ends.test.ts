@@ -115,9 +115,12 @@ describe('every run ends, and says so', function () {
       assert.equal(devices.get('dev1')!.log.filter((e) => e.what === 'perform').length, 0, 'nothing reached the device');
     });
 
-    it('a wait node refusing msg.delay', async () => {
+    it('a wait node refusing msg.delay, or configured without a cell', async () => {
       await helper.load(controlNodes, refusingFlow({ type: 'workcell-wait', name: 'settle', cell: 'cell', mode: 'delay', delay: '1', units: 's' }));
       await failsItsRun({ delay: 'soon' }, 'settle', /settle: msg.delay must be a number of milliseconds between 0 and 86400000, got "soon" \(string\)/);
+      await helper.unload();
+      await helper.load(controlNodes, refusingFlow({ type: 'workcell-wait', cell: 'nowhere', mode: 'delay', delay: '1', units: 's' }));
+      await failsItsRun({ payload: 'go' }, 'wait 1 s', /wait 1 s: no abort context \(cell\) is configured for this node/);
     });
 
     it('a malformed msg.workcell that still names a run fails that run', async () => {
@@ -336,8 +339,8 @@ describe('every run ends, and says so', function () {
       await helper.load(controlNodes, redeployFlow());
       const outcome = new Received(helper.getNode('outcome'));
       const status = new Received(helper.getNode('statusOut'));
-      const warnings: string[] = [];
-      helper.getNode('seq').on('call:warn', (call: { args: [unknown] }) => warnings.push(String(call.args[0])));
+      const logged: string[] = [];
+      helper.getNode('seq').on('call:log', (call: { args: [unknown] }) => logged.push(String(call.args[0])));
       await runInStep();
       const dev = devices.get('dev1')!;
       await helper.setFlows(redeployFlow(), 'full');
@@ -348,8 +351,8 @@ describe('every run ends, and says so', function () {
       assert.equal((runEnd.payload as Outcome).outcome, 'aborted');
       const states = status.messages.filter((m) => m.topic === 'state').map((m) => (m.payload as { to: string }).to);
       assert.equal(states[states.length - 1], 'ready', `the cell's state change reached cell status: ${states.join(', ')}`);
-      assert.equal(warnings.length, 1);
-      assert.match(warnings[0], new RegExp(`^run ${o.run} of sequence "Seq" aborted at move to B: emergency stop \\(redeploy: sequence "Seq" restarted\\)$`));
+      assert.equal(logged.length, 1);
+      assert.match(logged[0], new RegExp(`^run ${o.run} of sequence "Seq" aborted at move to B: emergency stop \\(redeploy: sequence "Seq" restarted\\)$`));
       const log = dev.log.map((e) => e.what);
       assert.ok(log.includes('stop') && log.includes('safe-done'), `the device was stopped and made safe: ${log.join(',')}`);
       // The redeployed flow runs again.
