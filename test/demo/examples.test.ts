@@ -236,7 +236,7 @@ describe('examples/ (Import › Examples)', function () {
       helper.getNode('wc02-estop-in').receive({});
       const o = (await outcome.nth(1)).payload as Payload;
       assert.equal(o.outcome, 'aborted');
-      assert.equal(o.step, 'Gantry: move');
+      assert.equal(o.step, 'move to B', 'the outcome says which of the moves: the node the run was in');
       const report = ((await control.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
       assert.deepEqual(
         report.devices.map((d) => [d.device, d.stop, d.safe]).sort(),
