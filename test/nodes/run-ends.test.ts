@@ -372,6 +372,20 @@ describe('every run ends, and says so', function () {
       assert.equal(outcomeOf(await outcome.nth(1, 1000)).source, 'redeploy: sequence "Seq" removed');
     });
 
+    it('with the cell set to trip on a redeploy: the outcome and the aborting state still reach the flow', async () => {
+      const tripping = () => redeployFlow().map((n) => ((n as { id: string }).id === 'cell' ? { ...n, redeploy: 'estop-cell' } : n));
+      await helper.load(controlNodes, tripping());
+      const outcome = new Received(helper.getNode('outcome'));
+      const status = new Received(helper.getNode('statusOut'));
+      await runInStep();
+      await helper.setFlows(tripping(), 'full');
+      const o = outcomeOf(await outcome.nth(1, 1000));
+      assert.deepEqual([o.outcome, o.step, o.source], ['aborted', 'move to B', 'redeploy: sequence "Seq" restarted']);
+      const states = status.messages.filter((m) => m.topic === 'state').map((m) => (m.payload as { to: string }).to);
+      assert.ok(states.includes('aborting'), `cell status saw the trip: ${states.join(', ')}`);
+      assert.ok(status.messages.some((m) => m.topic === 'run'));
+    });
+
     it('a modified-nodes deploy ends only the runs of the sequences it restarts', async () => {
       await helper.load(controlNodes, redeployFlow([{ id: 'other', type: 'helper', z: 't1', name: 'before' }]));
       const outcome = new Received(helper.getNode('outcome'));
