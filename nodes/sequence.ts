@@ -158,6 +158,8 @@ export = function (RED: RedAPI): void {
     };
 
     node.on('input', (msg, send, done) => {
+      // Synchronous unless the cell is held: no promise per message, and no other input can
+      // slip in between the concurrency decision and the start.
       const p: Pending = { msg, send, done };
       let cell: AbortContext | undefined;
       try {
