@@ -641,6 +641,8 @@ export class AbortContext extends EventEmitter {
   /**
    * Cancel one run with `Cancelled`. The devices it owns get `stop()` and, unless `safe` is false,
    * their safe routine (shielded, bounded); they are released to other runs only afterwards.
+   * The run has ended (its `'end'` emitted, the cell's `'run-end'` too) before this returns its
+   * promise: `cancel-previous` and a redeploy's delivery of outcomes rely on that.
    */
   async cancelRun(runId: string, source: string, safe = true, reason: Cancellation = new Cancelled(source)): Promise<StopReport> {
     const run = this.runs.get(runId);

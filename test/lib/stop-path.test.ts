@@ -321,6 +321,20 @@ describe('the stop path', () => {
     });
   });
 
+  describe('cancel run', () => {
+    it('the run has ended, its outcome emitted, before cancelRun returns its promise', () => {
+      const { cell, device } = makeCell();
+      device('arm');
+      const run = cell.startRun({ sequence: 's' });
+      const ended: string[] = [];
+      cell.on('run-end', (r: { run: string; outcome: string }) => ended.push(`${r.run} ${r.outcome}`));
+      const cancelling = cell.cancelRun(run.id, 'operator');
+      assert.deepEqual(ended, [`${run.id} cancelled`]);
+      assert.equal(run.result?.outcome, 'cancelled');
+      return cancelling;
+    });
+  });
+
   describe('an honest stop report', () => {
     it('stopMs is measured for a stop that failed at once, not set to the timeout', async () => {
       const { cell, device } = makeCell({ stopTimeoutMs: 10_000 });
