@@ -1,24 +1,11 @@
 import { AbortContext, LatchChange, StopDebtChange, Watchdog } from '../lib';
-import { registerCell, setWatchdog, unregisterCell } from './shared/cell-registry';
+import { registerCell, setCellFailure, setWatchdog, unregisterCell } from './shared/cell-registry';
+import { ABORT_CONTEXT_FIELDS, configure, nodeLabel } from './shared/editor-fields';
 import { configureLatchStore, getLatch, setLatch } from './shared/latch-store';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 
-import { RedeployPolicy } from './shared/cell-registry';
-
 interface AbortContextNode extends RedNode {
   cell: AbortContext;
-}
-
-interface AbortContextDef extends NodeDef {
-  safeTimeout?: string | number;
-  stopTimeout?: string | number;
-  redeploy?: RedeployPolicy;
-  heartbeat?: string | number;
-}
-
-function seconds(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n > 0 ? n * 1000 : fallback;
 }
 
 export = function (RED: RedAPI): void {
@@ -29,17 +16,29 @@ export = function (RED: RedAPI): void {
    * AbortContext. A latched emergency stop survives a redeploy of this node: the new instance
    * starts aborted and needs a reset. On close, runs still in progress are stopped and every
    * device is brought safe, within Node-RED's close timeout.
+   *
+   * A cell whose configuration is invalid (a timeout that is not a number of seconds in range)
+   * does not start: it is not registered, so every node of it refuses its messages naming why,
+   * and no device joins it or connects (it fails closed).
    */
-  function AbortContextNodeCtor(this: AbortContextNode, def: AbortContextDef): void {
+  function AbortContextNodeCtor(this: AbortContextNode, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const configured = configure(node, ABORT_CONTEXT_FIELDS, def, nodeLabel('cell', def));
+    if (!configured.ok) {
+      setCellFailure(def.id, configured.error.message);
+      node.on('close', () => setCellFailure(def.id, undefined));
+      return;
+    }
+    const config = configured.config;
     node.cell = new AbortContext({
-      name: def.name || `cell ${def.id}`,
-      safeTimeoutMs: seconds(def.safeTimeout, 10_000),
-      stopTimeoutMs: seconds(def.stopTimeout, 2_000),
+      name: config.name || `cell ${def.id}`,
+      safeTimeoutMs: config.safeTimeout,
+      stopTimeoutMs: config.stopTimeout,
+      resetTimeoutMs: config.resetTimeout,
       startAborted: getLatch(def.id),
     });
-    registerCell(def.id, node.cell, def.redeploy === 'estop-cell' ? 'estop-cell' : 'stop-affected');
+    registerCell(def.id, node.cell, config.redeploy);
     // The latch is stored durably the moment the cell enters aborting (a crash or power loss
     // during the safe routines must not unlatch it) and cleared by a reset. A latch made only
     // of redeploy trips (a typed flag, not a source text) is not kept across a restart.
@@ -52,7 +51,7 @@ export = function (RED: RedAPI): void {
     });
     // Dead-man: with a heartbeat period set, the cell trips unless an estop node with
     // msg.action "heartbeat" (or a remote supervisor through one) beats at least that often.
-    const heartbeatMs = seconds(def.heartbeat, 0);
+    const heartbeatMs = config.heartbeat;
     const watchdog = heartbeatMs > 0 ? new Watchdog(node.cell, 'heartbeat', heartbeatMs) : undefined;
     setWatchdog(def.id, watchdog);
 

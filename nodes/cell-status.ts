@@ -1,5 +1,6 @@
 import { DeviceHealth, RunResult, StopDebtChange, StopReport } from '../lib';
-import { getCell } from './shared/cell-registry';
+import { cellFailure, getCell, noCellError } from './shared/cell-registry';
+import { CELL_STATUS_FIELDS, configure, nodeLabel } from './shared/editor-fields';
 import { sendOutputs } from './shared/flows-stopping';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
@@ -22,10 +23,16 @@ export = function (RED: RedAPI): void {
   function CellStatusNode(this: RedNode, def: CellStatusDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const configured = configure(node, CELL_STATUS_FIELDS, def, nodeLabel('cell status', def));
+    if (!configured.ok) {
+      node.on('input', (_msg, _send, done) => done(configured.error));
+      return;
+    }
     const cell = getCell(def.cell);
     if (!cell) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no cell configured' });
-      node.on('input', (_msg, _send, done) => done(new Error('cell status: no abort context (cell) is configured')));
+      node.status({ fill: 'red', shape: 'ring', text: cellFailure(def.cell) ? 'cell did not start' : 'no cell configured' });
+      const error = noCellError(configured.config.name ? `cell status "${configured.config.name}"` : 'cell status', def.cell);
+      node.on('input', (_msg, _send, done) => done(error));
       return;
     }
     const show = () => node.status({ fill: FILL[cell.state], shape: 'dot', text: cell.state });

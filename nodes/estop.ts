@@ -1,15 +1,16 @@
 import { AbortContext, WorkcellError, describeError, showValue } from '../lib';
-import { getCell, getWatchdog } from './shared/cell-registry';
+import { getCell, getWatchdog, noCellError, showCellFailure } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
+import { ESTOP_ACTIONS, ESTOP_FIELDS, configure, nodeLabel } from './shared/editor-fields';
 import { readRunRef } from './shared/run-ref';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
-const ACTIONS = ['estop', 'halt', 'reset', 'hold', 'resume', 'cancel', 'heartbeat', 'clear'] as const;
+/** What `msg.action` can ask: the configurable actions and `clear` (with `msg.device`). */
+const ACTIONS = [...ESTOP_ACTIONS, 'clear'] as const;
 type Action = (typeof ACTIONS)[number];
 
 interface EStopDef extends NodeDef {
   cell: string;
-  action?: Action;
 }
 
 interface EStopNode extends RedNode {
@@ -70,18 +71,23 @@ export = function (RED: RedAPI): void {
   /**
    * `workcell-estop`: trips, halts, resets, holds, resumes its cell or cancels a run. The action
    * is the node's configured one, or `msg.action` (`estop`, `halt`, `reset`, `hold`, `resume`,
-   * `cancel`, `heartbeat`, `clear` with `msg.device`: a device an operator made safe by hand). Its input is not a checkpoint: it acts while the cell is held or aborted. The
-   * editor's button on the node triggers the configured action (source "editor").
+   * `cancel`, `heartbeat`, `clear` with `msg.device`: a device an operator made safe by hand). Its
+   * input is not a checkpoint: it acts while the cell is held or aborted. The editor's button on
+   * the node triggers the configured action (source "editor"). A configured action that is not
+   * one the editor offers (`clear` needs a device, so it is not one) is an error at deploy, and
+   * the node then acts as `estop`: a stop button must never do nothing.
    */
   function EStopNodeCtor(this: EStopNode, def: EStopDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const configured: Action = ACTIONS.includes(def.action as Action) ? (def.action as Action) : 'estop';
+    const fields = configure(node, ESTOP_FIELDS, def, nodeLabel('estop', def));
+    const configured: Action = fields.ok ? fields.config.action : 'estop';
     node.action = configured;
+    if (fields.ok) showCellFailure(node, def.cell);
 
     node.trigger = async (action, msg, source) => {
       const cell = getCell(def.cell);
-      if (!cell) throw new WorkcellError('no-cell', `estop "${def.name || action}": no abort context (cell) is configured`, { operation: action });
+      if (!cell) throw noCellError(`estop "${def.name || action}"`, def.cell, action);
       const payload = await perform(cell, def.cell, action, msg, source);
       node.status({ fill: cell.state === 'aborted' ? 'red' : 'green', shape: 'dot', text: shortText(`${action}: ${cell.state}`) });
       return payload;
@@ -89,7 +95,7 @@ export = function (RED: RedAPI): void {
 
     node.on('input', (msg, send, done) => {
       void (async () => {
-        let action = configured;
+        let action: Action = configured;
         if (msg.action !== undefined) {
           if (typeof msg.action !== 'string' || !ACTIONS.includes(msg.action as Action)) {
             throw new WorkcellError('unknown-action', `estop: unknown msg.action ${showValue(msg.action)}; expected one of ${ACTIONS.join(', ')}`, { operation: 'estop', value: msg.action });

@@ -1,61 +1,35 @@
 import { GANTRY_OPERATIONS, GrblGantry, type GrblGantryOptions, type SoftLimits } from '../lib/devices/gantry';
-import { registerDeviceKind, type DeviceConfigDef, type DeviceConnectionSettings } from './shared/device-nodes';
+import { GANTRY_DEVICE_FIELDS, type ConfigOf } from './shared/editor-fields';
+import { registerDeviceKind, type DeviceConnectionSettings } from './shared/device-nodes';
 import type { RedAPI, RedNode } from './shared/red';
 
-/** The `workcell-gantry-device` config node's properties, as the editor saves them (strings). */
-interface GantryConfigDef extends DeviceConfigDef {
-  address?: string;
-  baudRate?: string | number;
-  pollInterval?: string | number;
-  xMin?: string | number;
-  xMax?: string | number;
-  yMin?: string | number;
-  yMax?: string | number;
-  zMin?: string | number;
-  zMax?: string | number;
-  allowUnlock?: boolean;
-  safeSpindleOff?: boolean;
-  safeCoolantOff?: boolean;
-  estopHold?: string | number;
-  cancelHold?: string | number;
-  programDir?: string;
-}
-
-/** A number from an editor field, undefined when blank; a non-number throws a sentence naming the field. */
-function optionalNumber(name: string, field: string, value: unknown): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new RangeError(`${name}: ${field} must be a number, got ${JSON.stringify(value)}`);
-  return n;
-}
+/** The `workcell-gantry-device` config node's fields, read and checked (editor-fields.ts). */
+type GantryConfig = ConfigOf<typeof GANTRY_DEVICE_FIELDS>;
 
 /**
- * The editor's configuration, typed and defaulted once at the edge: an axis is limited only
- * when both its min and max are given (one without the other is a mistake, said so). With a
- * connection node, its address, line settings and backoff replace the address and baud rate fields.
+ * The driver's options from the node's fields: an axis is limited when both its min and max are
+ * given (the fields' check refuses one without the other). With a connection node, its address,
+ * line settings and backoff replace the address and baud rate fields.
  */
-function gantryOptionsFromDef(def: GantryConfigDef, connection?: DeviceConnectionSettings): GrblGantryOptions {
-  const name = def.name || `gantry ${def.id}`;
+function gantryOptions(config: GantryConfig, connection?: DeviceConnectionSettings): GrblGantryOptions {
   const softLimits: SoftLimits = {};
   for (const axis of ['x', 'y', 'z'] as const) {
-    const min = optionalNumber(name, `${axis.toUpperCase()} min`, def[`${axis}Min`]);
-    const max = optionalNumber(name, `${axis.toUpperCase()} max`, def[`${axis}Max`]);
-    if (min === undefined && max === undefined) continue;
-    if (min === undefined || max === undefined) throw new RangeError(`${name}: the soft limit of ${axis.toUpperCase()} needs both min and max (or neither)`);
-    softLimits[axis] = { min, max };
+    const min = config[`${axis}Min`];
+    const max = config[`${axis}Max`];
+    if (min !== undefined && max !== undefined) softLimits[axis] = { min, max };
   }
   return {
-    name,
+    name: config.name,
     ...(connection
       ? { address: connection.address, serial: connection.serial, reconnect: connection.reconnect }
-      : { address: String(def.address ?? '').trim(), serial: { baudRate: optionalNumber(name, 'baud rate', def.baudRate) ?? 115200 } }),
+      : { address: config.address, serial: { baudRate: config.baudRate } }),
     softLimits,
-    pollIntervalMs: optionalNumber(name, 'status poll period', def.pollInterval) ?? 200,
-    allowUnlock: def.allowUnlock === true,
-    safeState: { spindleOff: def.safeSpindleOff !== false, coolantOff: def.safeCoolantOff !== false },
-    estopHoldMs: optionalNumber(name, 'emergency-stop hold', def.estopHold) ?? 0,
-    cancelHoldMs: optionalNumber(name, 'cancel hold', def.cancelHold) ?? 2000,
-    programDir: def.programDir?.trim() || undefined,
+    pollIntervalMs: config.pollInterval,
+    allowUnlock: config.allowUnlock,
+    safeState: { spindleOff: config.safeSpindleOff, coolantOff: config.safeCoolantOff },
+    estopHoldMs: config.estopHold,
+    cancelHoldMs: config.cancelHold,
+    programDir: config.programDir || undefined,
   };
 }
 
@@ -69,13 +43,14 @@ export = function (RED: RedAPI): void {
    * still builds its own GRBL connection from that node's settings. It joins its cell and relays
    * the driver's warnings to the log.
    */
-  registerDeviceKind<GantryConfigDef>(RED, {
+  registerDeviceKind(RED, {
     configType: 'workcell-gantry-device',
     actionType: 'workcell-gantry',
     kind: 'gantry',
     operations: GANTRY_OPERATIONS,
-    create(def: GantryConfigDef, node: RedNode, connection) {
-      const device = new GrblGantry(gantryOptionsFromDef(def, connection));
+    fields: GANTRY_DEVICE_FIELDS,
+    create(config, node: RedNode, connection) {
+      const device = new GrblGantry(gantryOptions(config, connection));
       device.on('warning', (text: string) => node.warn(text));
       return device;
     },

@@ -1,12 +1,13 @@
-import { WorkcellError, describeError } from '../lib';
+import { WorkcellError, showValue } from '../lib';
+import { showCellFailure } from './shared/cell-registry';
 import { checkpointedInput } from './shared/checkpoint-input';
+import { SEQUENCE_END_FIELDS, configure, nodeLabel } from './shared/editor-fields';
 import { NodeDef, RedAPI, RedNode } from './shared/red';
 
 type EndAs = 'complete' | 'cancel' | 'fail';
 
 interface SequenceEndDef extends NodeDef {
   cell: string;
-  outcome?: EndAs;
 }
 
 export = function (RED: RedAPI): void {
@@ -18,9 +19,16 @@ export = function (RED: RedAPI): void {
   function SequenceEndNode(this: RedNode, def: SequenceEndDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const endAs: EndAs = def.outcome === 'cancel' || def.outcome === 'fail' ? def.outcome : 'complete';
+    const configured = configure(node, SEQUENCE_END_FIELDS, def, nodeLabel('sequence end', def));
+    if (!configured.ok) {
+      const name = (typeof def.name === 'string' && def.name) || 'sequence end';
+      checkpointedInput(node, { cellId: def.cell, label: () => name }, () => Promise.reject(configured.error));
+      return;
+    }
+    const endAs: EndAs = configured.config.outcome;
     // Named as the user named it (the step of a failed run, the source of a cancel), or by what it does.
-    const label = def.name || (endAs === 'complete' ? 'sequence end' : `sequence end (${endAs})`);
+    const label = configured.config.name || (endAs === 'complete' ? 'sequence end' : `sequence end (${endAs})`);
+    showCellFailure(node, def.cell);
     checkpointedInput(node, { cellId: def.cell, label: () => label, onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : {}) }, async (msg, _send, ctx) => {
       const run = ctx.run;
       if (!run) {
@@ -29,7 +37,7 @@ export = function (RED: RedAPI): void {
       const action = typeof msg.action === 'string' && ['complete', 'cancel', 'fail'].includes(msg.action) ? (msg.action as EndAs) : endAs;
       if (action === 'complete') run.complete();
       else if (action === 'cancel') await ctx.cell.cancelRun(run.id, label);
-      else run.fail(new Error(typeof msg.payload === 'string' && msg.payload ? msg.payload : `${label}: the flow failed the run (${describeError(msg.payload)})`), label);
+      else run.fail(new Error(typeof msg.payload === 'string' && msg.payload ? msg.payload : `${label}: the flow failed the run (msg.payload was ${showValue(msg.payload)})`), label);
       node.status({ fill: 'green', shape: 'dot', text: `${action === 'complete' ? 'completed' : action === 'cancel' ? 'cancelled' : 'failed'} ${run.id}` });
     });
   }

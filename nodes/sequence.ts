@@ -1,18 +1,14 @@
-import { AbortContext, BranchPolicy, EStop, RunResult, WorkcellError, describeError } from '../lib';
-import { getCell, redeployPolicy } from './shared/cell-registry';
+import { AbortContext, EStop, RunResult, WorkcellError, describeError } from '../lib';
+import { getCell, noCellError, redeployPolicy, showCellFailure } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
+import { SEQUENCE_FIELDS, configure, nodeLabel } from './shared/editor-fields';
 import { deliveringAtOnce, onFlowsStopping, sendOutputs } from './shared/flows-stopping';
 import { DoneFn, NodeDef, NodeMessage, NodeStatus, RedAPI, RedNode, SendFn, closeTimeoutMs } from './shared/red';
 
 const STATUS_MS = 100;
 
-type Concurrency = 'reject' | 'queue' | 'cancel-previous';
-
 interface SequenceDef extends NodeDef {
   cell: string;
-  concurrency?: Concurrency;
-  timeout?: string | number;
-  policy?: BranchPolicy;
 }
 
 /** A run's outcome as one log line: which run, how and where it ended, and why. */
@@ -42,11 +38,14 @@ export = function (RED: RedAPI): void {
   function SequenceNode(this: RedNode, def: SequenceDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const label = def.name || 'sequence';
-    const concurrency: Concurrency = def.concurrency === 'queue' || def.concurrency === 'cancel-previous' ? def.concurrency : 'reject';
-    const timeoutS = Number(def.timeout);
-    const timeoutMs = Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : undefined;
-    const policy: BranchPolicy = def.policy === 'report-only' ? 'report-only' : 'fail-run';
+    const configured = configure(node, SEQUENCE_FIELDS, def, nodeLabel('sequence', def));
+    if (!configured.ok) {
+      node.on('input', (_msg, _send, done) => done(configured.error));
+      return;
+    }
+    const { concurrency, timeout: timeoutMs, policy } = configured.config;
+    const label = configured.config.name || 'sequence';
+    showCellFailure(node, def.cell);
     const active = new Set<string>();
     const pending: Pending[] = [];
     /** Set once the node is being stopped (a redeploy, a shutdown): nothing new starts. */
@@ -80,7 +79,7 @@ export = function (RED: RedAPI): void {
     };
     const showStatus = () => setStatus(runsStatus);
 
-    const noCell = () => new WorkcellError('no-cell', `sequence "${label}": no abort context (cell) is configured`, { operation: 'start' });
+    const noCell = () => noCellError(`sequence "${label}"`, def.cell, 'start');
 
     const start = (cell: AbortContext, p: Pending): void => {
       const run = cell.startRun({ sequence: label, timeoutMs, policy });

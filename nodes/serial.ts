@@ -2,6 +2,7 @@ import {
   LineConnection, createTransport, listSerialPorts, type BackoffOptions, type ConnectionStatus, type LineDelimiter, type StatusDetail,
   type SerialSettings,
 } from '../lib/io';
+import { SERIAL_FIELDS, configure, nodeLabel, type ConfigOf } from './shared/editor-fields';
 
 // Only what this file uses of the Node-RED runtime API, declared here to stay out of shared typings.
 interface NodeStatus { fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey'; shape?: 'ring' | 'dot'; text?: string }
@@ -29,39 +30,18 @@ interface RedAPI {
 interface SerialConfigDef {
   id: string;
   name?: string;
-  address?: string;
-  baudRate?: string | number;
-  dataBits?: string | number;
-  parity?: string;
-  stopBits?: string | number;
-  delimiter?: string;
-  backoffMin?: string | number;
-  backoffMax?: string | number;
+  [field: string]: unknown;
 }
 
-const delimiters: Record<string, LineDelimiter> = { lf: '\n', crlf: '\r\n', cr: '\r' };
+const delimiters: Record<ConfigOf<typeof SERIAL_FIELDS>['delimiter'], LineDelimiter> = { lf: '\n', crlf: '\r\n', cr: '\r' };
 
-function number<T extends number>(value: unknown, allowed: readonly T[] | null, fallback: T): T {
-  const n = Number(value);
-  if (value === undefined || value === '' || !Number.isFinite(n)) return fallback;
-  if (allowed && !allowed.includes(n as T)) return fallback;
-  return n as T;
-}
-
-/** The editor's configuration, typed and defaulted once at the edge. */
-function connectionSettings(def: SerialConfigDef): serialNodes.SerialConnectionSettings {
-  const minMs = Math.max(0, number(def.backoffMin, null, 0.5) * 1000);
-  const maxMs = Math.max(minMs, number(def.backoffMax, null, 15) * 1000);
+/** The connection's settings from the node's fields (read and checked by editor-fields.ts). */
+function connectionSettings(config: ConfigOf<typeof SERIAL_FIELDS>): serialNodes.SerialConnectionSettings {
   return {
-    address: String(def.address ?? '').trim(),
-    serial: {
-      baudRate: number(def.baudRate, null, 115200),
-      dataBits: number(def.dataBits, [5, 6, 7, 8] as const, 8),
-      parity: (['none', 'even', 'odd', 'mark', 'space'] as const).find((p) => p === def.parity) ?? 'none',
-      stopBits: number(def.stopBits, [1, 1.5, 2] as const, 1),
-    },
-    delimiter: delimiters[def.delimiter ?? 'lf'] ?? '\n',
-    backoff: { minMs, maxMs },
+    address: config.address,
+    serial: { baudRate: config.baudRate, dataBits: config.dataBits, parity: config.parity, stopBits: config.stopBits },
+    delimiter: delimiters[config.delimiter],
+    backoff: { minMs: config.backoffMin, maxMs: config.backoffMax },
   };
 }
 
@@ -92,7 +72,19 @@ function serialNodes(RED: RedAPI): void {
   function SerialConfigNodeCtor(this: serialNodes.SerialConfigNode, def: SerialConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const settings = connectionSettings(def);
+    const configured = configure(node, SERIAL_FIELDS, def, nodeLabel('serial connection', def));
+    if (!configured.ok) {
+      // Nothing connects: a device that claims the line, or a user that registers, is refused with why.
+      const refuse = (who: string): never => {
+        throw new Error(`${who}: connection "${def.name || def.id}" did not start: ${configured.error.message}`);
+      };
+      node.claim = (device) => refuse(device.name);
+      node.register = (user) => refuse(userLabel(user));
+      node.release = () => undefined;
+      node.deregister = (_user, done) => done();
+      return;
+    }
+    const settings = connectionSettings(configured.config);
     Object.freeze(settings.serial);
     Object.freeze(settings.backoff);
     Object.freeze(settings);

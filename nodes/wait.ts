@@ -1,5 +1,7 @@
 import { Timeout, WorkcellError, abortable, showValue, sleep } from '../lib';
+import { showCellFailure } from './shared/cell-registry';
 import { checkpointedInput, shortText } from './shared/checkpoint-input';
+import { WAIT_FIELDS, configure, nodeLabel } from './shared/editor-fields';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
 type Operator = 'eq' | 'neq' | 'lt' | 'lte' | 'gt' | 'gte' | 'true' | 'false';
@@ -8,33 +10,6 @@ const MAX_DELAY_MS = 24 * 3600 * 1000;
 
 interface WaitDef extends NodeDef {
   cell: string;
-  mode?: 'delay' | 'until';
-  delay?: string | number;
-  units?: 'ms' | 's' | 'min';
-  source?: 'msg' | 'flow' | 'global';
-  property?: string;
-  operator?: Operator;
-  value?: string;
-  valueType?: 'num' | 'str' | 'bool' | 'json';
-  topic?: string;
-  timeout?: string | number;
-  onTimeout?: 'fail' | 'output';
-  poll?: string | number;
-}
-
-/** The configured comparison value, typed. */
-function typedValue(def: WaitDef): unknown {
-  const raw = def.value ?? '';
-  switch (def.valueType) {
-    case 'num':
-      return Number(raw);
-    case 'bool':
-      return raw === 'true';
-    case 'json':
-      return JSON.parse(raw);
-    default:
-      return raw;
-  }
 }
 
 function holds(op: Operator, actual: unknown, expected: unknown): boolean {
@@ -67,25 +42,27 @@ export = function (RED: RedAPI): void {
   function WaitNode(this: RedNode, def: WaitDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const mode = def.mode === 'until' ? 'until' : 'delay';
-    const unit = def.units === 's' ? 1000 : def.units === 'min' ? 60_000 : 1;
-    const configuredDelay = Number(def.delay ?? 1000) * unit;
-    const source = def.source === 'flow' || def.source === 'global' ? def.source : 'msg';
-    const property = def.property || 'payload';
-    const op: Operator = (def.operator && def.operator in OPERATORS ? def.operator : 'true') as Operator;
-    const expected = mode === 'until' ? typedValue(def) : undefined;
-    const topic = def.topic || 'condition';
-    const timeoutS = Number(def.timeout);
-    const timeoutMs = Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : undefined;
-    const toOutput = def.onTimeout === 'output';
-    const pollMs = Math.max(10, Number(def.poll) || 100);
+    const configured = configure(node, WAIT_FIELDS, def, nodeLabel('wait', def));
+    if (!configured.ok) {
+      const name = (typeof def.name === 'string' && def.name) || 'wait';
+      checkpointedInput(node, { cellId: def.cell, label: () => name }, () => Promise.reject(configured.error));
+      return;
+    }
+    const config = configured.config;
+    const { mode, source, property, topic, poll: pollMs } = config;
+    const configuredDelay = config.delay;
+    const op: Operator = config.operator;
+    const expected = config.value;
+    const timeoutMs = config.timeout;
+    const toOutput = config.onTimeout === 'output';
     // The node names itself (in errors, and as the step of a run's outcome) by its name, or
     // by what it waits for: "wait 10 s", "wait until temperature > 100".
     const label =
-      def.name ||
+      config.name ||
       (mode === 'delay'
-        ? `wait ${Number(def.delay ?? 1000)} ${def.units === 's' || def.units === 'min' ? def.units : 'ms'}`
+        ? `wait ${Number(def.delay ?? 1)} ${config.units}`
         : `wait until ${property} ${OPERATORS[op]}${op === 'true' || op === 'false' ? '' : ` ${def.value}`}`);
+    showCellFailure(node, def.cell);
     let lastValue: unknown = undefined;
     const waiters = new Set<() => void>();
     let waiting = 0;

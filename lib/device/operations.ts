@@ -47,7 +47,7 @@ export function findOperation(device: string, table: OperationTable, name: unkno
     throw new WorkcellError(
       'unknown-operation',
       `${device}: unknown operation ${showValue(name)}; expected one of ${table.map((o) => o.name).join(', ')}`,
-      { subject: device, operation: String(name), value: name },
+      { subject: device, operation: typeof name === 'string' ? name : showValue(name), value: name },
     );
   }
   return op;

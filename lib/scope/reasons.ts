@@ -1,3 +1,5 @@
+import { showValue } from '../errors/workcell-error';
+
 /**
  * Why a cancel scope fired. Every scope fires at most once, with one of these four reasons; the
  * reason is what an awaiting operation rejects with, so code that catches it can tell an
@@ -59,13 +61,12 @@ export function isCancellation(err: unknown): err is Cancellation {
   return err instanceof Cancellation;
 }
 
-/** The message of an error-like value, for error sentences. */
+/**
+ * The message of an error-like value, for error sentences: an Error's message, a string as it
+ * is, anything else as showValue shows it (a thrown plain object, a circular one included).
+ */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   if (typeof err === 'string') return err;
-  try {
-    return JSON.stringify(err);
-  } catch {
-    return String(err);
-  }
+  return showValue(err);
 }

@@ -1,4 +1,4 @@
-import { AbortContext, RunResult, Watchdog } from '../../lib';
+import { AbortContext, RunResult, Watchdog, WorkcellError } from '../../lib';
 
 export { forgetLatches } from './latch-store';
 
@@ -50,6 +50,37 @@ export function redeployPolicy(id: string): RedeployPolicy {
 
 export function getCell(id: string): AbortContext | undefined {
   return cells.get(id);
+}
+
+/** Why a deployed cell did not start (its configuration is invalid), by config node id. */
+const failedCells = new Map<string, string>();
+
+/** Record (or, with undefined, forget) why the cell with this id did not start. */
+export function setCellFailure(id: string, why: string | undefined): void {
+  if (why === undefined) failedCells.delete(id);
+  else failedCells.set(id, why);
+}
+
+/** Why the cell with this id did not start, when it was deployed but did not. */
+export function cellFailure(id: string): string | undefined {
+  return failedCells.get(id);
+}
+
+/** Show on a node, at deploy, that its cell did not start (the node refuses every message). */
+export function showCellFailure(node: { status(status: { fill: 'red'; shape: 'ring'; text: string }): void }, cellId: string): void {
+  if (failedCells.has(cellId)) node.status({ fill: 'red', shape: 'ring', text: 'cell did not start' });
+}
+
+/**
+ * The refusal of a node whose cell is not running, naming why when the cell was deployed but did
+ * not start: nothing runs or moves without its cell.
+ */
+export function noCellError(where: string, cellId: string, operation = where): WorkcellError {
+  const why = failedCells.get(cellId);
+  const message = why
+    ? `${where}: refused: its cell did not start: ${why}`
+    : `${where}: no abort context (cell) is configured for this node, or it failed to start`;
+  return new WorkcellError('no-cell', message, { operation });
 }
 
 /** Which live cell (config node id) a run in progress belongs to. */

@@ -1,8 +1,9 @@
-import { Device, DeviceHealth, EStop, OperationTable, Progress, WorkcellError, showValue, shielded } from '../../lib';
+import { Device, DeviceHealth, EStop, OperationTable, Progress, WorkcellError, describeError, showValue, shielded } from '../../lib';
 import type { BackoffOptions, SerialSettings } from '../../lib/io';
 import type { SerialConfigNode } from '../serial';
-import { getCell } from './cell-registry';
+import { cellFailure, getCell, noCellError } from './cell-registry';
 import { checkpointedInput, failRunOf, shortText } from './checkpoint-input';
+import { configure, deviceActionFields, nodeLabel, type DeviceSettings, type FieldTable } from './editor-fields';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './red';
 
 /** A driver as the node layer needs it: the device contract plus a connection lifecycle. */
@@ -13,14 +14,13 @@ export interface ConnectedDevice extends Device {
   close(): Promise<void>;
 }
 
-export interface DeviceConfigDef extends NodeDef {
-  cell: string;
-  safeGroup?: string | number;
-  ownership?: 'wait' | 'fail-fast';
-  critical?: boolean;
-  /** The id of a `workcell-serial` connection node whose address and line settings apply; blank: the kind's own fields. */
-  serial?: string;
-}
+/**
+ * A device config node's saved properties: the common ones (`cell`; `serial`, the id of a
+ * `workcell-serial` connection node whose address and line settings apply, blank for the
+ * kind's own fields; safe group, ownership, critical) and the kind's own, all read by the
+ * kind's field table.
+ */
+export type DeviceConfigDef = NodeDef;
 
 /** What an action node finds on its device config node. */
 export interface DeviceConfigNode extends RedNode {
@@ -46,7 +46,7 @@ export interface DeviceConnectionSettings {
   label: string;
 }
 
-export interface DeviceKind<D extends DeviceConfigDef> {
+export interface DeviceKind<C extends DeviceSettings> {
   /** The device config node type, e.g. `workcell-gantry-device`. */
   configType: string;
   /** The action node type, e.g. `workcell-gantry`. */
@@ -54,13 +54,21 @@ export interface DeviceKind<D extends DeviceConfigDef> {
   /** The kind's name in the editor's admin API (`/workcell/kinds/<kind>/operations`). */
   kind: string;
   operations: OperationTable;
+  /** The config node's fields (`deviceFields(...)` of editor-fields: the common ones and the kind's own). */
+  fields: FieldTable<C>;
   /**
-   * Build the driver from the config node's properties (and credentials). Throw on bad config.
-   * `connection` is given when the node takes its connection from a `workcell-serial` node: its
-   * address and line settings then replace the node's own address and baud rate fields.
+   * Build the driver from the config node's fields, read and checked (`name` is the device's
+   * name, defaulted). Throw a sentence on what the fields cannot say (an address that does not
+   * parse). `connection` is given when the node takes its connection from a `workcell-serial`
+   * node: its address and line settings then replace the node's own address and baud rate fields.
    */
-  create(def: D, node: RedNode, connection: DeviceConnectionSettings | undefined): ConnectedDevice;
+  create(config: C, node: RedNode, connection: DeviceConnectionSettings | undefined): ConnectedDevice;
   credentials?: Record<string, { type: string }>;
+}
+
+/** An operation as step names show it: a name as it is, anything else (a bad msg.operation) as showValue shows it. */
+function operationText(operation: unknown): string {
+  return typeof operation === 'string' ? operation : showValue(operation);
 }
 
 const STATUS_FILL = { connecting: 'yellow', ready: 'green', busy: 'blue', fault: 'red', disconnected: 'red' } as const;
@@ -190,42 +198,57 @@ function healthDisplay(device: Device): HealthDisplay {
  *   editor overlaid by `msg.params`, validated before anything is sent; result on `msg.payload`.
  * - `GET /workcell/kinds/<kind>/operations` serves the declared table to the editor form.
  */
-export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind: DeviceKind<D>): void {
+export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: DeviceKind<C>): void {
   /**
    * The connection node a device config node names, claimed for this device; undefined when
    * `def.serial` is blank. Throws a sentence when the id does not resolve to a `workcell-serial`
    * node, or when that node is already used (by another device or by generic users).
    */
-  function claimConnection(def: D, deviceName: string): SerialConfigNode | undefined {
-    const id = typeof def.serial === 'string' ? def.serial.trim() : '';
+  function claimConnection(id: string, deviceId: string, deviceName: string): SerialConfigNode | undefined {
     if (!id) return undefined;
     const found = RED.nodes.getNode(id) as (RedNode & Partial<SerialConfigNode>) | null;
     if (!found) throw new WorkcellError('bad-config', `${deviceName}: the connection node ${JSON.stringify(id)} does not exist (deleted, disabled, or not deployed)`);
-    if (found.type !== 'workcell-serial' || typeof found.claim !== 'function' || !found.settings) {
-      throw new WorkcellError('bad-config', `${deviceName}: the connection node ${JSON.stringify(id)} is a ${String(found.type)} node, not a workcell-serial connection`);
+    if (found.type !== 'workcell-serial' || typeof found.claim !== 'function') {
+      throw new WorkcellError('bad-config', `${deviceName}: the connection node ${JSON.stringify(id)} is a ${found.type} node, not a workcell-serial connection`);
     }
     const serial = found as SerialConfigNode;
-    serial.claim({ id: def.id, name: deviceName });
+    // A connection node whose own configuration is invalid refuses the claim, saying why.
+    serial.claim({ id: deviceId, name: deviceName });
     return serial;
   }
 
-  function ConfigNode(this: DeviceConfigNode, def: D): void {
+  function ConfigNode(this: DeviceConfigNode, def: DeviceConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    node.cellId = def.cell;
-    const cell = getCell(def.cell);
+    node.cellId = typeof def.cell === 'string' ? def.cell : '';
+    const configured = configure(node, kind.fields, def, nodeLabel(kind.kind, def));
+    if (!configured.ok) {
+      // Nothing is created or opened: the action nodes show why and refuse their messages.
+      node.configError = configured.error.message;
+      node.device = undefined;
+      return;
+    }
     // The same default name the kinds give their drivers (`<kind> <id>`).
-    const deviceName = def.name || `${kind.kind} ${def.id}`;
+    const config = { ...configured.config, name: configured.config.name || `${kind.kind} ${def.id}` };
+    const deviceName = config.name;
+    const cell = getCell(config.cell);
     let serial: SerialConfigNode | undefined;
     const refuse = (err: unknown): void => {
-      node.configError = err instanceof Error ? err.message : String(err);
-      node.error(err);
-      node.status({ fill: 'red', shape: 'ring', text: shortText(node.configError) });
+      const why = describeError(err);
+      node.configError = why;
+      node.error(why);
+      node.status({ fill: 'red', shape: 'ring', text: shortText(why) });
     };
+    // A device of a cell that did not start is not opened: nothing moves without its cell.
+    if (!cell && cellFailure(config.cell)) {
+      node.device = undefined;
+      refuse(noCellError(deviceName, config.cell));
+      return;
+    }
     try {
-      serial = claimConnection(def, deviceName);
+      serial = claimConnection(config.serial, def.id, deviceName);
       const s = serial?.settings;
-      node.device = kind.create(def, node, serial && s ? { address: s.address, serial: { ...s.serial }, reconnect: { ...s.backoff }, label: serial.label } : undefined);
+      node.device = kind.create(config, node, serial && s ? { address: s.address, serial: { ...s.serial }, reconnect: { ...s.backoff }, label: serial.label } : undefined);
     } catch (err) {
       if (serial) serial.release({ id: def.id, name: deviceName });
       node.device = undefined;
@@ -234,11 +257,11 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
       return;
     }
     const device = node.device;
-    device.ownership = def.ownership === 'fail-fast' ? 'fail-fast' : 'wait';
-    device.critical = def.critical === true;
+    device.ownership = config.ownership;
+    device.critical = config.critical;
     if (cell) {
       try {
-        cell.addDevice(device, Number(def.safeGroup) || 0);
+        cell.addDevice(device, config.safeGroup);
       } catch (err) {
         // A device its cell refuses (a duplicate name, a stop that would always time out) is
         // not opened: out of its cell, the emergency stop would not reach it.
@@ -275,33 +298,34 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
 
   interface ActionDef extends NodeDef {
     device: string;
-    operation?: string;
-    params?: Record<string, unknown> | string;
   }
+
+  const actionFields = deviceActionFields(kind.operations);
 
   function ActionNode(this: RedNode, def: ActionDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const fields = configure(node, actionFields, def, nodeLabel(`${kind.kind} node`, def));
     const config = RED.nodes.getNode(def.device) as DeviceConfigNode | null;
     const device = config?.device;
-    let editorParams: Record<string, unknown> = {};
-    try {
-      editorParams = typeof def.params === 'string' ? (def.params ? JSON.parse(def.params) : {}) : (def.params ?? {});
-    } catch {
-      node.error(`${def.name || kind.actionType}: the saved parameters are not valid JSON: ${showValue(def.params)}`);
-    }
-    if (!config || !device) {
-      const why = config?.configError;
-      node.status({ fill: 'red', shape: 'ring', text: why ? shortText(why) : 'no device configured' });
-      const message = `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node${why ? `: ${why}` : ''}`;
+    if (!fields.ok || !config || !device) {
       const deviceName = config?.name || kind.kind;
+      const saved = (typeof def.operation === 'string' && def.operation) || undefined;
+      let refusal: WorkcellError;
+      if (fields.ok) {
+        const why = config?.configError;
+        node.status({ fill: 'red', shape: 'ring', text: why ? shortText(why) : 'no device configured' });
+        refusal = new WorkcellError('no-device', `${def.name || kind.actionType}: no ${kind.kind} device is configured for this node${why ? `: ${why}` : ''}`);
+      } else {
+        refusal = fields.error;
+      }
       node.on('input', (msg, _s, done) => {
-        const err = new WorkcellError('no-device', message);
-        failRunOf(msg, err, def.name || `${deviceName}: ${String(msg.operation ?? def.operation)}`);
-        done(err);
+        failRunOf(msg, refusal, def.name || `${deviceName}: ${operationText(msg.operation ?? saved)}`);
+        done(refusal);
       });
       return;
     }
+    const { operation: editorOperation, params: editorParams } = fields.config;
     healthDisplay(device).attach(node);
     node.on('close', () => healthDisplay(device).detach(node));
 
@@ -309,39 +333,48 @@ export function registerDeviceKind<D extends DeviceConfigDef>(RED: RedAPI, kind:
     // for the editor's operation. A step is named by the node's name, so that an outcome
     // "aborted at move to B" says which of several moves on one device; unnamed, by
     // "<device>: <operation>".
-    const where = `${device.name}: ${def.name || def.operation || kind.kind}`;
+    const name = fields.config.name;
+    const where = `${device.name}: ${name || editorOperation || kind.kind}`;
     const onProgress = (p: Progress) => node.status({ fill: 'blue', shape: 'dot', text: shortText(p.fraction !== undefined ? `${Math.round(p.fraction * 100)}% ${p.text}` : p.text) });
-    const editorStep = def.name || `${device.name}: ${String(def.operation)}`;
-    const stepOf = (operation: unknown): string => (operation === def.operation ? editorStep : def.name || `${device.name}: ${String(operation)}`);
+    const editorStep = name || `${device.name}: ${editorOperation}`;
+    const stepOf = (operation: unknown): string => (operation === editorOperation ? editorStep : name || `${device.name}: ${operationText(operation)}`);
     checkpointedInput(
       node,
       {
         cellId: config.cellId,
         label: () => where,
-        step: (msg) => stepOf(msg.operation !== undefined ? msg.operation : def.operation),
+        step: (msg) => stepOf(msg.operation !== undefined ? msg.operation : editorOperation),
         onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health)),
       },
       (msg, send, ctx) => {
-        const operation = msg.operation !== undefined ? msg.operation : def.operation;
+        const operation = msg.operation !== undefined ? msg.operation : editorOperation;
+        if (typeof operation !== 'string' || operation === '') {
+          throw new WorkcellError(
+            'invalid-operation',
+            msg.operation !== undefined
+              ? `${device.name}: msg.operation must be an operation name (a string), got ${showValue(msg.operation)}`
+              : `${device.name}: no operation: choose one in the editor or send msg.operation`,
+            { subject: device.name, value: msg.operation },
+          );
+        }
         if (msg.params !== undefined && (typeof msg.params !== 'object' || msg.params === null || Array.isArray(msg.params))) {
-          throw new WorkcellError('invalid-parameters', `${device.name}: ${String(operation)}: msg.params must be an object of parameters, got ${showValue(msg.params)}`, {
+          throw new WorkcellError('invalid-parameters', `${device.name}: ${operation}: msg.params must be an object of parameters, got ${showValue(msg.params)}`, {
             subject: device.name,
-            operation: String(operation),
+            operation,
             value: msg.params,
           });
         }
         // validateParams reads the parameters and gives the driver its own copy, so the editor's
         // object can go in as it is when the message brings none.
         const params =
-          msg.operation !== undefined && msg.operation !== def.operation
+          msg.operation !== undefined && msg.operation !== editorOperation
             ? { ...(msg.params as object) }
             : msg.params === undefined
               ? editorParams
               : { ...editorParams, ...(msg.params as object) };
-        const name = String(operation);
         const runId = ctx.run?.id;
         return ctx
-          .step(stepOf(operation), (signal) => device.execute(name, params, { signal, runId, onProgress }))
+          .step(stepOf(operation), (signal) => device.execute(operation, params, { signal, runId, onProgress }))
           .then((result) => {
             msg.payload = result;
             send(msg);

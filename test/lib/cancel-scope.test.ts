@@ -46,7 +46,11 @@ describe('cancellation reasons', () => {
   it('describeError gives the message of errors, strings and plain values', () => {
     assert.equal(describeError(new Error('x failed')), 'x failed');
     assert.equal(describeError('plain text'), 'plain text');
-    assert.equal(describeError({ code: 3 }), '{"code":3}');
+    assert.equal(describeError({ code: 3 }), '{"code":3} (object)');
+    const circular: Record<string, unknown> = { code: 3 };
+    circular.self = circular;
+    assert.equal(describeError(circular), '{"code":3,"self":[circular]} (object)');
+    assert.equal(describeError(undefined), 'nothing');
   });
 });
 

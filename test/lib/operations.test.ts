@@ -116,9 +116,73 @@ describe('WorkcellError and showValue', () => {
     assert.equal(showValue(undefined), 'nothing');
     assert.equal(showValue(null), 'null');
     assert.equal(showValue('a'), '"a" (string)');
+    assert.equal(showValue('42'), '"42" (string)');
+    assert.equal(showValue('line\nbreak "quoted"'), '"line\\nbreak \\"quoted\\"" (string)');
     assert.equal(showValue(true), 'true (boolean)');
     assert.equal(showValue([1, 2]), '[1,2] (array)');
     assert.equal(showValue({ a: 1 }), '{"a":1} (object)');
-    assert.equal(showValue('x'.repeat(100)), `"${'x'.repeat(77)}..." (string)`);
+    assert.equal(showValue('x'.repeat(100)), `"${'x'.repeat(78)}… (string of 100 characters)`);
+  });
+
+  it('shows numbers as JavaScript writes them: NaN, Infinity and -0 included; bigints with n', () => {
+    assert.equal(showValue(42), '42 (number)');
+    assert.equal(showValue(NaN), 'NaN (number)');
+    assert.equal(showValue(-Infinity), '-Infinity (number)');
+    assert.equal(showValue(-0), '-0 (number)');
+    assert.equal(showValue(12345678901234567890n), '12345678901234567890n (bigint)');
+  });
+
+  it('shows symbols by description and functions by name, never their source', () => {
+    assert.equal(showValue(Symbol('door')), 'Symbol(door) (symbol)');
+    assert.equal(showValue(function openDoor() { return 'secret source'; }), 'function openDoor (function)');
+    assert.equal(showValue(() => 1), 'function (anonymous) (function)');
+  });
+
+  it('shows the contents of arrays and objects by the same rules, where JSON would drop or change them', () => {
+    assert.equal(showValue([1, undefined, NaN, -0]), '[1,undefined,NaN,-0] (array)');
+    assert.equal(showValue({ a: undefined, big: 1n, f: function named() {} }), '{"a":undefined,"big":1n,"f":function named} (object)');
+    assert.equal(showValue({ nested: { list: ['x', null] } }), '{"nested":{"list":["x",null]}} (object)');
+    assert.equal(showValue(Object.create(null)), '{} (object)');
+  });
+
+  it('shows a reference back to an enclosing object as [circular] (never [object Object]); a shared one twice', () => {
+    const loop: Record<string, unknown> = { id: 7 };
+    loop.self = loop;
+    assert.equal(showValue(loop), '{"id":7,"self":[circular]} (object)');
+    const shared = { n: 1 };
+    assert.equal(showValue([shared, shared]), '[{"n":1},{"n":1}] (array)');
+  });
+
+  it('names other objects by their class: Date, Error, Map, Set, Buffer, RegExp, class instances', () => {
+    assert.equal(showValue(new Date(0)), 'Date 1970-01-01T00:00:00.000Z (Date)');
+    assert.equal(showValue(new Date(NaN)), 'Date Invalid Date (Date)');
+    assert.equal(showValue(new TypeError('boom')), 'TypeError: boom (TypeError)');
+    assert.equal(showValue(new Map<unknown, unknown>([['a', 1], [2, { b: 3 }]])), 'Map {"a" => 1,2 => {"b":3}} (Map)');
+    assert.equal(showValue(new Set(['a', 1])), 'Set ["a",1] (Set)');
+    assert.equal(showValue(Buffer.from([1, 255])), '<Buffer 01 ff> (Buffer)');
+    assert.equal(showValue(/ok\r?$/i), '/ok\\r?$/i (RegExp)');
+    class Point {
+      x = 1;
+      y = -2;
+    }
+    assert.equal(showValue(new Point()), 'Point {"x":1,"y":-2} (Point)');
+  });
+
+  it('cuts what is longer than 80 characters with …, without building the whole text of a huge value', () => {
+    const huge = new Array(1_000_000).fill(7);
+    const shown = showValue(huge);
+    assert.equal(shown, `[${'7,'.repeat(39)}… (array)`);
+    assert.equal(showValue({ text: 'y'.repeat(200) }), `{"text":"${'y'.repeat(70)}… (object)`);
+    // Characters, not UTF-16 code units: 50 emoji fit, and a cut string counts characters.
+    assert.equal(showValue('😀'.repeat(50)), `"${'😀'.repeat(50)}" (string)`);
+    assert.equal(showValue('😀'.repeat(100)), `"${'😀'.repeat(78)}… (string of 100 characters)`);
+  });
+
+  it('says what a value is when reading it throws (a getter, a revoked proxy)', () => {
+    const proxy = Proxy.revocable({}, {});
+    proxy.revoke();
+    assert.equal(showValue(proxy.proxy), '[object that cannot be read] (object)');
+    const getter = { get broken(): number { throw new Error('no'); } };
+    assert.equal(showValue(getter), '[object that cannot be read] (object)');
   });
 });

@@ -1,4 +1,5 @@
 import { registerDeviceKind, ConnectedDevice } from '../../nodes/shared/device-nodes';
+import { deviceFields } from '../../nodes/shared/editor-fields';
 import { RedAPI } from '../../nodes/shared/red';
 import { MEMORY_OPERATIONS, MemoryDevice } from './memory-device';
 
@@ -20,8 +21,9 @@ function memoryNodes(RED: RedAPI): void {
     actionType: 'workcell-memory',
     kind: 'memory',
     operations: MEMORY_OPERATIONS,
-    create(def) {
-      const d = new ConnectedMemoryDevice(def.name || def.id);
+    fields: deviceFields({}),
+    create(config) {
+      const d = new ConnectedMemoryDevice(config.name);
       memoryDevices.set(d.name, d);
       return d;
     },
