@@ -1,5 +1,5 @@
 import { AbortContext, CancelScope, Run, WorkcellError, abortable, describeError, isCancellation } from '../../lib';
-import { cellOfRun, endedRun, getCell } from './cell-registry';
+import { cellOfRun, endedRun, getCell, noCellError } from './cell-registry';
 import { DoneFn, NodeMessage, RedNode, SendFn } from './red';
 import { RunRef, readRunRef } from './run-ref';
 
@@ -113,9 +113,7 @@ class Context implements StepContext {
 function handle(node: RedNode, options: CheckpointOptions, handler: CheckpointedHandler, msg: NodeMessage, send: SendFn, finish: Finish): void {
   const where = options.label();
   const cell = getCell(options.cellId);
-  if (!cell) {
-    throw new WorkcellError('no-cell', `${where}: no abort context (cell) is configured for this node, or it failed to start`, { operation: where });
-  }
+  if (!cell) throw noCellError(where, options.cellId);
   const ref = readRunRef(msg, where);
   if (ref?.cell !== undefined && ref.cell !== options.cellId) {
     throw foreignRun(where, ref.run, ref.cell, cell);

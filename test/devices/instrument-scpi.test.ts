@@ -94,6 +94,9 @@ describe('instrument presets, configuration and operation table', () => {
     ]);
     assert.throws(() => parseTelemetryQueries('v=OUTP ON'), /"OUTP ON" is not a query/);
     assert.throws(() => parseTelemetryQueries('v=READ?\nv=FETC?'), /the name v is used twice/);
+    assert.throws(() => parseTelemetryQueries('1v=READ?'), /telemetry line "1v=READ\?": the name "1v" is not a name/);
+    assert.throws(() => parseTelemetryQueries('=READ?'), /the name "" is not a name/);
+    assert.deepEqual(parseTelemetryQueries('CONF:VOLT? MAX=1'), [{ name: 'reading', query: 'CONF:VOLT? MAX=1' }], 'an = after the ? belongs to the query');
   });
 
   it('refuses bad configuration when the device is created, naming the setting', () => {

@@ -103,9 +103,15 @@ export function parseTelemetryQueries(text: string): TelemetryQuery[] {
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
     if (!line) continue;
-    const m = /^([A-Za-z_][\w]*)\s*=\s*(.+)$/.exec(line);
-    const name = m ? m[1] : out.some((q) => q.name === 'reading') ? `reading${out.length + 1}` : 'reading';
-    const query = (m ? m[2] : line).trim();
+    // An = before any ? names the reading; a bare query may still hold = after its ?.
+    const eq = line.indexOf('=');
+    const named = eq >= 0 && (line.indexOf('?') < 0 || eq < line.indexOf('?'));
+    const given = named ? line.slice(0, eq).trim() : undefined;
+    if (given !== undefined && !/^[A-Za-z_]\w*$/.test(given)) {
+      throw new RangeError(`telemetry line ${JSON.stringify(line)}: the name ${JSON.stringify(given)} is not a name (letters, digits and _, not starting with a digit)`);
+    }
+    const name = given ?? (out.some((q) => q.name === 'reading') ? `reading${out.length + 1}` : 'reading');
+    const query = (named ? line.slice(eq + 1) : line).trim();
     if (!query.includes('?')) throw new RangeError(`telemetry line ${JSON.stringify(line)}: ${JSON.stringify(query)} is not a query (a query contains ?)`);
     if (out.some((q) => q.name === name)) throw new RangeError(`telemetry line ${JSON.stringify(line)}: the name ${name} is used twice`);
     out.push({ name, query });
