@@ -185,6 +185,8 @@ interface Range {
   readonly unit?: 'seconds' | 'milliseconds';
   /** Said after the range: " (0 for none)". */
   readonly note?: string;
+  /** What a blank optional field means, when not its default as a number ("none"). */
+  readonly blankMeans?: string;
 }
 
 function rangeText(r: Range): string {
@@ -205,7 +207,7 @@ function fits(n: number, r: Range): boolean {
  * runtime's (1000 for seconds read as milliseconds).
  */
 function numeric<T>(label: string, range: Range, editorDefault: unknown, whenBlank: { value: T } | 'required', scale = 1): EditorField<number | T> {
-  const blankText = whenBlank === 'required' ? '' : whenBlank.value === undefined ? ', or blank for none' : `, or blank for ${showDefault(editorDefault, range)}`;
+  const blankText = whenBlank === 'required' ? '' : `, or blank for ${range.blankMeans ?? (whenBlank.value === undefined ? 'none' : showDefault(editorDefault, range))}`;
   const expected = `${rangeText(range)}${blankText}`;
   return {
     label,
@@ -359,7 +361,7 @@ export const ABORT_CONTEXT_FIELDS = fieldTable({
   stopTimeout: seconds('stop acknowledgement timeout', { min: 0, aboveMin: true, max: 3600, default: 2 }),
   resetTimeout: seconds('reset timeout', { min: 0, aboveMin: true, max: 3600, default: 10 }),
   redeploy: choice('on redeploy', ['stop-affected', 'estop-cell'], 'stop-affected'),
-  heartbeat: seconds('heartbeat period', { min: 0, max: 3600, default: 0, optional: true, note: ' (0 for none)' }),
+  heartbeat: seconds('heartbeat period', { min: 0, max: 3600, default: 0, optional: true, note: ' (0 for none)', blankMeans: 'none' }),
 });
 
 export const SEQUENCE_FIELDS = fieldTable({

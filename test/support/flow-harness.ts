@@ -66,3 +66,19 @@ export function baseFlow(extra: object[], devices: { id: string; name: string; s
 export function placed(flow: object[]): object[] {
   return flow.map((n) => ('z' in n && !('x' in n) ? { x: 100, y: 100, ...n } : n));
 }
+
+/** The messages Node-RED logged at error level since the flows were loaded (Workcell logs sentences). */
+export function loggedErrors(): string[] {
+  return (helper.log().args as [{ level: number; msg: unknown }][])
+    .filter(([entry]) => entry.level === 20)
+    .map(([entry]) => (entry.msg instanceof Error ? entry.msg.message : String(entry.msg)));
+}
+
+/** The latest status each node showed, by node id, recorded from Node-RED's runtime events. */
+export function recordStatuses(): { statuses: Map<string, { fill?: string; shape?: string; text?: string }>; stop: () => void } {
+  const statuses = new Map<string, { fill?: string; shape?: string; text?: string }>();
+  const events = (helper as unknown as { _events: EventEmitter })._events;
+  const on = (e: { id: string; status: { fill?: string; shape?: string; text?: string } }) => statuses.set(e.id, e.status);
+  events.on('node-status', on);
+  return { statuses, stop: () => events.off('node-status', on) };
+}
