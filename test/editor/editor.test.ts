@@ -30,7 +30,7 @@ const at = (x: number, y: number) => ({ x, y, z: 't1' });
  */
 const flows = (closedPort: number) => [
   { id: 't1', type: 'tab', label: 'editor test' },
-  { id: 'wc-cell', type: 'workcell-abort-context', name: 'Cell A', safeTimeout: '3', stopTimeout: '1', redeploy: 'estop-cell' },
+  { id: 'wc-cell', type: 'workcell-abort-context', name: 'Cell A', safeTimeout: '3', stopTimeout: '1', resetTimeout: '4', redeploy: 'estop-cell' },
   { id: 'wc-seq', type: 'workcell-sequence', ...at(160, 80), name: 'Load', cell: 'wc-cell', concurrency: 'queue', timeout: '30', policy: 'report-only', wires: [[], []] },
   { id: 'wc-end', type: 'workcell-sequence-end', ...at(160, 160), name: '', cell: 'wc-cell', outcome: 'cancel', wires: [] },
   { id: 'wc-estop', type: 'workcell-estop', ...at(160, 240), name: 'Big red', cell: 'wc-cell', action: 'estop', wires: [[]] },
@@ -204,13 +204,16 @@ describe('editor (Chromium + a real Node-RED)', function () {
       name: $('#node-config-input-name').val(),
       safeTimeout: $('#node-config-input-safeTimeout').val(),
       stopTimeout: $('#node-config-input-stopTimeout').val(),
+      resetTimeout: $('#node-config-input-resetTimeout').val(),
+      resetLabel: $('label[for="node-config-input-resetTimeout"]').text().trim(),
       redeploy: $('#node-config-input-redeploy').val(),
       redeployText: $('#node-config-input-redeploy option:selected').text(),
       label: $('label[for="node-config-input-safeTimeout"]').text().trim(),
       text: $('#node-config-dialog-edit-form').text(),
     }));
-    assert.deepEqual([form.name, form.safeTimeout, form.stopTimeout, form.redeploy], ['Cell A', '3', '1', 'estop-cell']);
+    assert.deepEqual([form.name, form.safeTimeout, form.stopTimeout, form.resetTimeout, form.redeploy], ['Cell A', '3', '1', '4', 'estop-cell']);
     assert.equal(form.label, 'Safe routine');
+    assert.equal(form.resetLabel, 'Reset');
     assert.equal(form.redeployText, 'emergency-stop the whole cell');
     assert.doesNotMatch(form.text, RAW_KEY);
     // Validation: a timeout of 0 s is refused in the form.
@@ -222,7 +225,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
     const h = await help('workcell-abort-context');
     assert.equal(h.title, 'abort context');
     assert.ok(h.headings.includes('Properties') && h.headings.includes('Details'), `help sections: ${h.headings}`);
-    assert.deepEqual(h.properties, ['Namestring', 'Safe routineseconds', 'Stop ackseconds', 'Heartbeatseconds', 'On redeploychoice']);
+    assert.deepEqual(h.properties, ['Namestring', 'Safe routineseconds', 'Stop ackseconds', 'Resetseconds', 'Heartbeatseconds', 'On redeploychoice']);
     assert.match(h.text, /latch/);
     assert.match(h.text, /redeploy/i);
   });

@@ -3,9 +3,10 @@ import { helper, controlNodes, Received, placed, loggedErrors, recordStatuses } 
 import memoryNodes from '../support/memory-nodes';
 import { forgetLatches, getCell, getWatchdog } from '../../nodes/shared/cell-registry';
 import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
+import type { SerialConfigNode } from '../../nodes/serial';
 
 const moduleOf = (m: unknown) => ((m as { default?: unknown }).default ?? m) as (red: unknown) => void;
-const nodes = [...controlNodes, moduleOf(require('../../nodes/gantry')), moduleOf(require('../../nodes/instrument'))];
+const nodes = [...controlNodes, moduleOf(require('../../nodes/gantry')), moduleOf(require('../../nodes/instrument')), moduleOf(require('../../nodes/serial'))];
 const devices = memoryNodes.devices;
 
 /** The sentence of the error that reached the Catch node (Node-RED prefixes the error's name). */
@@ -137,6 +138,17 @@ describe('configuration read at deploy: an invalid field is an error naming node
     assert.equal(await caughtMessage(caught, 1), `home: no gantry device is configured for this node: ${millWhy}`);
     helper.getNode('read').receive({});
     assert.equal(await caughtMessage(caught, 2), `read: no instrument device is configured for this node: ${dmmWhy}`);
+  });
+
+  it('a connection node with an invalid field connects nothing and refuses the device that would use it, naming why', async () => {
+    const usb = { id: 'usb0', type: 'workcell-serial', name: 'USB0', address: 'tcp://127.0.0.1:1', baudRate: 'fast', dataBits: '8', parity: 'none', stopBits: '1', delimiter: 'lf', backoffMin: '0.5', backoffMax: '15' };
+    const gantry = { id: 'mill', type: 'workcell-gantry-device', name: 'Mill', serial: 'usb0', pollInterval: '200', estopHold: '0', cancelHold: '2000', cell: 'cell', safeGroup: '0', ownership: 'wait', critical: false };
+    await helper.load(nodes, cellFlow({}, [usb, gantry]));
+    const usbWhy = 'serial connection "USB0": baud rate must be a whole number from 50 to 4000000, got "fast" (string)';
+    const millWhy = `Mill: connection "USB0" did not start: ${usbWhy}`;
+    assert.deepEqual(loggedErrors(), [usbWhy, millWhy]);
+    assert.equal((helper.getNode('mill') as unknown as DeviceConfigNode).configError, millWhy);
+    assert.throws(() => (helper.getNode('usb0') as unknown as SerialConfigNode).register({ id: 'reader', name: 'Reader' }), { message: `Reader: connection "USB0" did not start: ${usbWhy}` });
   });
 
   it('invalid non-safety fields are errors too, and the node refuses its messages with them (never a silent default)', async () => {
