@@ -35,7 +35,9 @@ const SHOWN_LENGTH = 80;
  *   `Map {"a" => 1}`, `Set [1]`, `<Buffer 01 ff>`, `Point {"x":1}`, and their type is the class;
  * - a value whose text is longer than 80 characters is cut, ending in `…`; a cut string says how
  *   many characters it has;
- * - `undefined` is `nothing` and `null` is `null` (no type).
+ * - `undefined` is `nothing` and `null` is `null` (no type);
+ * - a value that throws while it is read (a throwing getter, a revoked proxy) is named by its
+ *   type only: `[object that cannot be read] (object)`.
  */
 export function showValue(value: unknown): string {
   if (value === undefined) return 'nothing';

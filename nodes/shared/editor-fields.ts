@@ -13,15 +13,16 @@ import { WorkcellError, showValue } from '../../lib/errors/workcell-error';
  *   which is what a new node gets in the editor unless the field says otherwise (an address
  *   the editor offers as an example to edit is not a default);
  * - blank (`''`, or only spaces): the default of an optional field, or "none" where blank means
- *   none (a sequence without a timeout); for a required field it is invalid;
+ *   none (a sequence without a timeout); for a required field, and for a choice (always one of
+ *   its values), it is invalid;
  * - otherwise it must fit the field's type and bounds. Numbers come as numbers or as the text
  *   the editor saves; durations keep each field's unit as the editor shows it (seconds for the
  *   cell's timeouts, milliseconds for the gantry's holds) and are read into milliseconds.
  *
  * A value that does not fit is never replaced by the default: the node is not configured, its
  * error names the node, the field and the value, and the node refuses to work (see
- * `configure`). The editor's validators accept exactly what this module accepts (tested
- * against the `.html` files).
+ * `configure`; the estop node alone still stops, see nodes/estop.ts). The editor's validators
+ * accept exactly what this module accepts (tested against the `.html` files).
  */
 
 /** A node's properties as Node-RED hands them to its constructor: what the editor saved. */
@@ -452,7 +453,7 @@ export const WAIT_FIELDS = fieldTable({
   ),
   operator: choice('comparison', WAIT_OPERATORS, 'true'),
   /** Typed by the value type; undefined where the comparison takes no value. */
-  value: onlyWhen(comparesValue, { label: 'comparison value', editorDefault: '', kind: 'text', read: (saved: unknown, node: SavedNode) => (comparesValue(node) ? comparisonValue(saved, node) : undefined) }),
+  value: { label: 'comparison value', editorDefault: '', kind: 'text', read: (saved: unknown, node: SavedNode) => (comparesValue(node) ? comparisonValue(saved, node) : undefined) },
   valueType: choice('value type', ['num', 'str', 'bool', 'json'], 'num'),
   topic: text('condition topic', { editorDefault: 'condition' }, (t) => t || 'condition'),
   timeout: optionalSeconds('timeout', { min: 0, aboveMin: true, max: MAX_TIMER_S }),

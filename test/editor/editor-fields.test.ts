@@ -139,4 +139,17 @@ describe('editor fields: the runtime reads every field the editor saves, as the 
     }
     assert.ok(compared > 500, `compared ${compared} values`);
   });
+
+  it('every Workcell node of the shipped examples reads without an error (saved flows keep loading)', () => {
+    const dir = join(packageRoot(), 'examples');
+    let read = 0;
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+      for (const node of JSON.parse(readFileSync(join(dir, file), 'utf8')) as { id: string; type: string }[]) {
+        if (!EDITOR_FIELDS[node.type]) continue;
+        assert.doesNotThrow(() => readFields(EDITOR_FIELDS[node.type], node, `${file}: ${node.type} ${node.id}`));
+        read++;
+      }
+    }
+    assert.ok(read > 20, `read ${read} example nodes`);
+  });
 });
