@@ -124,7 +124,7 @@ describe('editor fields: the runtime reads every field the editor saves, as the 
             field.kind === 'number'
               ? NUMBER_PROBES
               : field.kind === 'choice'
-                ? [...(((def.defaults[key].validate ? ['', 'bogus', 'estop', 'cancel-previous', 'report-only', 'until', 'min', 'json', 'gte', 'output', 'estop-cell', 'fail-fast', 'crlf', 'generic', 'mark', 1.5, '2', '9'] : []) as unknown[])), def.defaults[key].value]
+                ? [...(((def.defaults[key].validate ? ['', 'bogus', 'estop', 'cancel-previous', 'report-only', 'until', 'min', 'json', 'gte', 'output', 'estop-cell', 'fail-fast', 'crlf', 'generic', 'mark', 'clear', 1.5, '2', '9'] : []) as unknown[])), def.defaults[key].value]
                 : def.defaults[key].validate
                   ? (TEXT_PROBES[key] ?? [])
                   : []; // the dialog offers only valid text (an operation from the kind's list)
