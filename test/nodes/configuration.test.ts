@@ -179,6 +179,23 @@ describe('configuration read at deploy: an invalid field is an error naming node
     assert.deepEqual(devices.get('press')!.log, [], 'nothing ran on the device');
   });
 
+  it('a run reaching a node whose configuration is invalid fails with that error, at that node', async () => {
+    await helper.load(
+      nodes,
+      cellFlow({}, [
+        { id: 'job', type: 'workcell-sequence', z: 't1', name: 'Job', cell: 'cell', wires: [['badWait'], ['jobOutcome']] },
+        { id: 'badWait', type: 'workcell-wait', z: 't1', name: 'settle', cell: 'cell', mode: 'delay', delay: 'a while', units: 's', wires: [[]] },
+        { id: 'jobOutcome', type: 'helper', z: 't1' },
+      ]),
+    );
+    const why = 'wait "settle": delay must be a number of seconds from 0 to 86400 (24 hours), got "a while" (string)';
+    assert.deepEqual(loggedErrors(), [why]);
+    const outcome = new Received(helper.getNode('jobOutcome'));
+    helper.getNode('job').receive({ payload: 'go' });
+    const result = (await outcome.nth(1)).payload as { outcome: string; step: string; error: string };
+    assert.deepEqual([result.outcome, result.step, result.error], ['failed', 'settle', why]);
+  });
+
   it('an estop node with an invalid action is an error at deploy and still stops the cell: a stop button never does nothing', async () => {
     await helper.load(nodes, cellFlow({}, [{ id: 'odd', type: 'workcell-estop', z: 't1', name: 'Odd', cell: 'cell', action: 'explode', wires: [[]] }]));
     assert.deepEqual(loggedErrors(), ['estop "Odd": action must be one of "estop", "halt", "reset", "hold", "resume", "cancel", "heartbeat", got "explode" (string)']);
