@@ -294,7 +294,11 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       const psuLog = received(psu);
       const abor = psuLog.lastIndexOf('ABOR');
       assert.ok(abor >= 0 && abor < psuLog.indexOf(':OUTP CH1,OFF'), 'ABOR before the safe routine');
-      assert.deepEqual(psuLog.slice(psuLog.indexOf(':OUTP CH1,OFF')), [':OUTP CH1,OFF', ':OUTP CH2,OFF', 'SYST:ERR?', '*CLS', '*OPC?']);
+      assert.deepEqual(psuLog.slice(psuLog.indexOf(':OUTP CH1,OFF')), [
+        ':OUTP CH1,OFF', ':OUTP CH2,OFF', // written at once, before any query
+        '*OPC?', 'SYST:ERR?', // in step again, errors from before drained
+        ':OUTP CH1,OFF', ':OUTP CH2,OFF', 'SYST:ERR?', '*CLS', '*OPC?', // confirmed
+      ]);
       assert.equal(dmm.errorQueue.length, 0, 'the -410 the abort caused was drained');
       assert.equal(psu.errorQueue.length, 0);
       assert.equal(cell.state, 'aborted');
