@@ -283,11 +283,14 @@ export class ScpiInstrumentDevice extends Device {
       return Promise.reject(new WorkcellError('stop-failed', `${this.name}: cannot stop: ${notConnected(this.connection)}`, { subject: this.name, operation: 'stop' }));
     }
     return this.connection.writeNow(this.stopCommand + this.terminator).catch((err: unknown) => {
-      const command = JSON.stringify(this.stopCommand);
-      const why = err instanceof ConnectionLostError
-        ? `the link dropped before ${command} was written (${this.connection.description}: ${err.reason})`
-        : `cannot write ${command}: ${describeError(err)}`;
-      throw new WorkcellError('stop-failed', `${this.name}: stop failed: ${why}`, { subject: this.name, operation: 'stop', cause: err });
+      // The transport could not take the command: its session ended, or the write failed on a
+      // broken line (a serial adapter unplugged reports the write's error before the close).
+      const detail = err instanceof ConnectionLostError ? `${this.connection.description}: ${err.reason}` : describeError(err);
+      throw new WorkcellError('stop-failed', `${this.name}: stop failed: the link dropped before ${JSON.stringify(this.stopCommand)} was written (${detail})`, {
+        subject: this.name,
+        operation: 'stop',
+        cause: err,
+      });
     });
   }
 
