@@ -167,8 +167,6 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
   private loop: Promise<void> | undefined;
   /** Aborted by `close()`: ends a backoff wait or an open attempt at once. */
   private readonly lifetime = new AbortController();
-  /** The current session's: aborted with a `ConnectionLostError` when the session ends. */
-  private sessionEnd: AbortController | undefined;
   private closing: Promise<void> | undefined;
 
   /**
@@ -301,32 +299,14 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
    * Writes `bytes` at once, ahead of every queued request and line (real-time commands: GRBL
    * `!`, `?`, 0x18; SCPI device clear; stop frames). No line ending is added and no reply is
    * expected. Resolves once the transport has the bytes; rejects with `NotConnectedError` unless
-   * connected. It does not wait for anything, so it also works while requests are stuck. If the
-   * session ends before the transport has taken the bytes (a stalled serial line unplugged), it
-   * rejects then with a `ConnectionLostError`, not whenever the transport gives up its write.
+   * connected. It does not wait for anything, so it also works while requests are stuck.
    */
   writeNow(bytes: Uint8Array | string): Promise<void> {
     const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-    const session = this.sessionEnd;
-    if (this.currentStatus !== 'connected' || !session || session.signal.aborted) {
+    if (this.currentStatus !== 'connected') {
       return Promise.reject(new NotConnectedError(this.description, undefined, this.currentStatus));
     }
-    const ended = session.signal;
-    const written = this.transport.write(data);
-    return new Promise<void>((resolve, reject) => {
-      const onEnd = () => reject(ended.reason);
-      ended.addEventListener('abort', onEnd, { once: true });
-      written.then(
-        () => {
-          ended.removeEventListener('abort', onEnd);
-          resolve();
-        },
-        (error: unknown) => {
-          ended.removeEventListener('abort', onEnd);
-          reject(ended.aborted ? ended.reason : error);
-        },
-      );
-    });
+    return this.transport.write(data);
   }
 
   /**
@@ -416,13 +396,10 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
     framer.on('overlong', (prefix, bytes) => this.emit('overlong', { prefix, bytes }));
     const onData = (chunk: Buffer) => framer.push(chunk);
     this.transport.on('data', onData);
-    const sessionEnd = new AbortController();
-    this.sessionEnd = sessionEnd;
     const ended = new Promise<TransportClosed>((resolve) => {
       this.transport.once('close', (closed) => {
         this.transport.off('data', onData);
         this.dropFramer();
-        sessionEnd.abort(new ConnectionLostError(this.description, undefined, closed.reason));
         if (!closed.requested || !this.lifetime.signal.aborted) {
           this.failAll((pending) => new ConnectionLostError(this.description, pending.line, closed.reason, pending.written));
         }

@@ -6,7 +6,7 @@ import { Cancellation, describeError, isCancellation } from '../../scope/reasons
 import { abortable, sleep } from '../../scope/cancel-scope';
 import type { BackoffOptions } from '../../io/backoff';
 import { createTransport } from '../../io/create-transport';
-import { ConnectionLostError, IoError, RequestTimeoutError } from '../../io/errors';
+import { IoError, RequestTimeoutError } from '../../io/errors';
 import { LineConnection, type ConnectionStatus, type StatusDetail } from '../../io/line-connection';
 import type { ReplyMatcher } from '../../io/reply-matchers';
 import type { SerialSettings } from '../../io/serial-transport';
@@ -273,9 +273,10 @@ export class ScpiInstrumentDevice extends Device {
    * Write the stop command now, past anything queued; the next request resynchronises first.
    * The acknowledgement is the write: it resolves once the transport has the command. Rejects
    * at once when the link is down ("PSU: cannot stop: not connected (…)"), and as soon as the
-   * link drops before the transport took the command ("PSU: stop failed: the link dropped
-   * before "ABOR" was written (…)"). An owed stop (see `linkUp`) is this same write, first
-   * thing on the new connection.
+   * transport fails the write, as it does when the link drops before it could take the command
+   * (a stalled serial line unplugged): "PSU: stop failed: the link dropped before "ABOR" was
+   * written (…)". An owed stop (see `linkUp`) is this same write, first thing on the new
+   * connection.
    */
   protected sendStop(_reason: Cancellation): Promise<void> {
     this.needsResync = true;
@@ -283,10 +284,9 @@ export class ScpiInstrumentDevice extends Device {
       return Promise.reject(new WorkcellError('stop-failed', `${this.name}: cannot stop: ${notConnected(this.connection)}`, { subject: this.name, operation: 'stop' }));
     }
     return this.connection.writeNow(this.stopCommand + this.terminator).catch((err: unknown) => {
-      // The transport could not take the command: its session ended, or the write failed on a
-      // broken line (a serial adapter unplugged reports the write's error before the close).
-      const detail = err instanceof ConnectionLostError ? `${this.connection.description}: ${err.reason}` : describeError(err);
-      throw new WorkcellError('stop-failed', `${this.name}: stop failed: the link dropped before ${JSON.stringify(this.stopCommand)} was written (${detail})`, {
+      // The transport could not take the command: the line broke under it (an unplugged serial
+      // adapter fails the pending write before its close is reported).
+      throw new WorkcellError('stop-failed', `${this.name}: stop failed: the link dropped before ${JSON.stringify(this.stopCommand)} was written (${describeError(err)})`, {
         subject: this.name,
         operation: 'stop',
         cause: err,
