@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import type { SerialPort } from 'serialport';
 import { AbortContext } from '../../lib/cell';
+import { EStop } from '../../lib';
 import type { GrblGantry } from '../../lib/devices/gantry';
 import { openSerialEndpoint } from '../../lib/io';
 import { GrblSimulator } from '../../lib/simulators/grbl';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
-import { TRAVEL, readyGantry, segments, until } from './gantry-fixtures';
+import { TRAVEL, readyGantry, segments, tokens, transcript, until } from './gantry-fixtures';
 
 describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialport)', function () {
   this.timeout(30_000);
@@ -82,5 +83,24 @@ describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialp
     await g.execute('home', {}, { signal: new AbortController().signal });
     await g.execute('move', { x: -5, feed: 3000 }, { signal: new AbortController().signal });
     assert.deepEqual(sim.machinePosition, { x: -5, y: -1, z: -1 });
+  });
+
+  it('a stop owed while the adapter was unplugged is the first thing on the line when it is plugged back, acknowledged by the banner', async () => {
+    gantry = await readyGantry({ name: 'Router', address: pty.a, serial: { baudRate: 115200 } });
+    const g = gantry;
+    const dir = pty.a.slice(0, pty.a.lastIndexOf('/'));
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+    await pty.close();
+    await until(() => g.status === 'disconnected', 'disconnected');
+    await assert.rejects(g.stop(new EStop('test')), /^WorkcellError: Router: cannot stop: not connected \(.+\)$/);
+    g.oweStop(new EStop('test'));
+    const owed = new Promise<Promise<void>>((resolve) => g.once('owed-stop', resolve));
+    const connections = transcript(sim);
+    pty = await openPtyPair(dir);
+    port = await openSerialEndpoint(pty.b, 115200);
+    sim.attach(port);
+    await (await owed);
+    await until(() => g.status === 'ready', 'ready again', 10_000);
+    assert.deepEqual(tokens(connections[0]).slice(0, 3), ['!', 'reset', '?'], 'the stop frame, then the first status poll');
   });
 });

@@ -2,35 +2,7 @@ import assert from 'node:assert/strict';
 import { EStop } from '../../lib';
 import { GrblGantry, type GrblGantryOptions } from '../../lib/devices/gantry';
 import { Realtime, type GrblSimulator, type GrblSimulatorOptions } from '../../lib/simulators/grbl';
-import { readyGantry, startSim, until, waitForStatus } from './gantry-fixtures';
-
-const REALTIME_NAMES: Record<number, string> = { 0x21: '!', 0x7e: '~', 0x18: 'reset', 0x85: 'jog-cancel', 0x3f: '?' };
-
-/**
- * What the driver wrote on each connection, from the simulator's `'attach'` and `'received'`
- * events: one array of chunks per connection, oldest first.
- */
-function transcript(sim: GrblSimulator): Buffer[][] {
-  const connections: Buffer[][] = [];
-  sim.on('attach', () => connections.push([]));
-  sim.on('received', (bytes: Buffer) => connections.at(-1)?.push(bytes));
-  return connections;
-}
-
-/** A connection's bytes as tokens: real-time bytes by name, lines as text. */
-function tokens(chunks: Buffer[]): string[] {
-  const out: string[] = [];
-  let line = '';
-  for (const byte of Buffer.concat(chunks)) {
-    const name = REALTIME_NAMES[byte];
-    if (name) out.push(name);
-    else if (byte === 0x0a) {
-      out.push(line);
-      line = '';
-    } else line += String.fromCharCode(byte);
-  }
-  return out;
-}
+import { REALTIME_NAMES, readyGantry, startSim, tokens, transcript, until, waitForStatus } from './gantry-fixtures';
 
 /** The run of `move` the tests stop: long, at a feed the hold takes a while to absorb. */
 const longMove = { x: -250, feed: 3000 };

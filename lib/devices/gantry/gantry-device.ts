@@ -154,10 +154,12 @@ interface Waiter {
 /**
  * A GRBL 1.1 / grblHAL motion controller (gantry, CNC router, laser) as a Workcell device.
  *
- * Connection: it owns one `LineConnection` (see `gantryConnection`). After connecting it waits
- * for GRBL: the startup banner (`Grbl 1.1h ['$' for help]`, `GrblHAL …`) or, from a controller
- * already running, the answer to a status request; then reads the parser state (`$G`) and
- * offsets (`$#`) when GRBL is idle or in alarm, and is `ready`. It polls `?` every
+ * Connection: it owns one `LineConnection` (see `gantryConnection`). On every (re)connect a stop
+ * the device owes (`oweStop`) is written first, before the first status poll, and the device is
+ * ready only once that stop has settled. After connecting it waits for GRBL: the startup banner
+ * (`Grbl 1.1h ['$' for help]`, `GrblHAL …`) or, from a controller already running, the answer to
+ * a status request; then reads the parser state (`$G`) and offsets (`$#`) when GRBL is idle or
+ * in alarm, and is `ready`. It polls `?` every
  * `pollIntervalMs` (a real-time byte, never queued) and tracks state, machine and work
  * position, feed and spindle, published as `'telemetry'` `{state, machine, work, feed, spindle}`
  * whenever they change.
@@ -172,9 +174,10 @@ interface Waiter {
  * of a program through GRBL's modal state), and again when the operation gets its turn with the
  * position read fresh. `error:N` and `ALARM:N` become errors with GRBL's meaning.
  *
- * Stopping: see `sendStop` (emergency stop) and `onOperationAborted` (a cancelled step). After a
- * soft reset GRBL flushes its buffers and prints the banner again; the driver discards the
- * replies still owed and lets no line out before the banner.
+ * Stopping: see `sendStop` (emergency stop, `stopBoundMs` = `estopHoldMs`) and
+ * `onOperationAborted` (a cancelled step); `pause`/`resume` (a cell hold) never write once a
+ * stop has begun. After a soft reset GRBL flushes its buffers and prints the banner again; the
+ * driver discards the replies still owed and lets no line out before the banner.
  *
  * Events besides the Device ones: `'warning'` (string) for lines that are neither replies nor
  * anything GRBL pushes (garbled on the wire), and for alarms outside an operation.

@@ -88,10 +88,11 @@ export function describeIdentity(idn: string): string {
  * serial line, as a Workcell device.
  *
  * Connection: the driver owns one `LineConnection` (strict send/reply, one request in flight).
- * On every (re)connect it asks `*IDN?` (model, serial, maker and firmware become the health
- * detail; the reply is kept as `identity`), sends the init
- * commands and, with the error check on, drains errors left from before; only then is the
- * device `ready`. A failed identification is retried while the session lasts.
+ * On every (re)connect it first writes the stop the device owes (`oweStop`) and the safe
+ * commands of a `safe()` waiting for the link, then asks `*IDN?` (model, serial, maker and
+ * firmware become the health detail; the reply is kept as `identity`), sends the init commands
+ * and, with the error check on, drains errors left from before; only then is the device
+ * `ready`. A failed identification is retried while the session lasts.
  *
  * Operations (see `INSTRUMENT_OPERATIONS`): measure, read, query, write, output. With the error
  * check on, each is followed by draining `SYST:ERR?` until `0,"No error"`; any error fails the
@@ -104,8 +105,7 @@ export function describeIdentity(idn: string): string {
  * errors the abort caused (`-410`). The same happens after a reply timeout (the driver writes
  * `ABOR` then too: it gave up on the query, so the instrument should stop working on it).
  *
- * Safe: after the resync, the safe commands (default: every output off), then the error queue is
- * drained (errors caused by the safe commands fail `safe()`), then `*CLS`, confirmed by `*OPC?`.
+ * Safe: the safe commands (default: every output off) first, at once, then confirmed: see `safe`.
  *
  * Telemetry: with an interval set, the telemetry queries are read through the command queue
  * (never overlapping an operation; skipped while one runs) and emitted as a `'telemetry'` event
@@ -357,11 +357,17 @@ export class ScpiInstrumentDevice extends Device {
 
   /**
    * Step 1 of `safe`: the safe commands now (the link is up) or first thing when the link
-   * comes back (bounded by `signal`). Resolves once the transport has them.
+   * comes back (bounded by `signal`; also when the write now fails because the link just went).
+   * Resolves once the transport has them.
    */
   private writeSafeFirst(signal: AbortSignal): Promise<void> {
     if (this.safeCommands.length === 0) return Promise.resolve();
-    if (this.connection.isConnected) return this.writeSafeNow();
+    if (this.connection.isConnected) return this.writeSafeNow().catch(() => this.writeSafeOnLinkUp(signal));
+    return this.writeSafeOnLinkUp(signal);
+  }
+
+  /** The safe commands, written by `onConnected` first thing when the link is back. */
+  private writeSafeOnLinkUp(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const waiter = (written: Promise<void>) => {
