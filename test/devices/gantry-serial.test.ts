@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import type { SerialPort } from 'serialport';
 import { AbortContext } from '../../lib/cell';
 import { EStop } from '../../lib';
@@ -88,7 +89,6 @@ describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialp
   it('a stop owed while the adapter was unplugged is the first thing on the line when it is plugged back, acknowledged by the banner', async () => {
     gantry = await readyGantry({ name: 'Router', address: pty.a, serial: { baudRate: 115200 } });
     const g = gantry;
-    const dir = pty.a.slice(0, pty.a.lastIndexOf('/'));
     await new Promise<void>((resolve) => port.close(() => resolve()));
     await pty.close();
     await until(() => g.status === 'disconnected', 'disconnected');
@@ -96,9 +96,15 @@ describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialp
     g.oweStop(new EStop('test'));
     const owed = new Promise<Promise<void>>((resolve) => g.once('owed-stop', resolve));
     const connections = transcript(sim);
-    pty = await openPtyPair(dir);
-    port = await openSerialEndpoint(pty.b, 115200);
+    // Plugged back in with GRBL listening on the far side: the new pair is made elsewhere and
+    // its end appears at the driver's path only once the simulator is attached (bytes written
+    // into a pseudo-terminal nobody has open are lost, as to a board still booting).
+    const replug = await openPtyPair();
+    port = await openSerialEndpoint(replug.b, 115200);
     sim.attach(port);
+    const driverPath = pty.a;
+    symlinkSync(readlinkSync(replug.a), driverPath);
+    pty = { ...replug, close: async () => { await replug.close(); rmSync(driverPath, { force: true }); } };
     await (await owed);
     await until(() => g.status === 'ready', 'ready again', 10_000);
     assert.deepEqual(tokens(connections[0]).slice(0, 3), ['!', 'reset', '?'], 'the stop frame, then the first status poll');
