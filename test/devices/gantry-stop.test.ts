@@ -88,6 +88,36 @@ describe('GRBL gantry driver: the stop path (GRBL 1.1h simulator over TCP)', fun
       assert.ok(!order.slice(order.indexOf('!')).includes('motion-start'), 'no motion block started after the hold');
     });
 
+    it('while a stop sequence is under way, pause and resume write nothing and say why', async () => {
+      await start(slowHold);
+      const g = await gantry({ estopHoldMs: 5000, softLimits: {} });
+      await run(g, 'home');
+      const moving = run(g, 'move', longMove);
+      moving.catch(() => undefined);
+      await until(() => sim.state === 'Run' && sim.machinePosition.x < -10, 'motion');
+      const stopped = g.stop(new EStop('test'));
+      const fresh = new AbortController().signal;
+      await assert.rejects(g.pause(fresh), { message: 'Mill: pause abandoned: a stop sequence is under way; feed hold (!) not sent' });
+      await assert.rejects(g.resume(fresh), { message: 'Mill: resume abandoned: a stop sequence is under way; cycle start (~) not sent' });
+      await stopped;
+      assert.deepEqual(sim.receivedRealtime.filter((r) => r.byte !== Realtime.StatusReport).map((r) => REALTIME_NAMES[r.byte]), ['!', 'reset']);
+    });
+
+    it('when the link drops while resume waits for the hold, no ~ goes out on the new connection', async () => {
+      await start(slowHold);
+      const g = await gantry({ softLimits: {} });
+      await run(g, 'home');
+      const connections = transcript(sim);
+      const { resuming } = await resumeDuringHold(g, new AbortController().signal);
+      sim.dropClients();
+      const outcome = await resuming;
+      assert.ok(outcome instanceof Error, String(outcome));
+      assert.equal(outcome.message, 'Mill: resume abandoned: the link dropped (GRBL was reset); cycle start (~) not sent');
+      await waitForStatus(g, 'ready');
+      assert.equal(connections.length, 1);
+      assert.ok(!tokens(connections[0]).includes('~'), JSON.stringify(tokens(connections[0])));
+    });
+
     it('pause with a signal that has already fired writes no feed hold', async () => {
       await start();
       const g = await gantry();

@@ -480,8 +480,9 @@ export class GrblGantry extends Device implements Pausable {
 
   /**
    * Hold (cell hold): feed hold `!`; resolves when GRBL reports the hold (or after 2 s). Nothing
-   * is written once `signal` has fired or a stop has begun on the device; when `signal` fires
-   * during the wait it rejects at once with its reason.
+   * is written once `signal` has fired (it rejects with its reason) or while a stop sequence is
+   * under way (it rejects saying so); when `signal` fires during the wait it rejects at once
+   * with its reason.
    */
   async pause(signal: AbortSignal): Promise<void> {
     const stops = this.stopCount;
