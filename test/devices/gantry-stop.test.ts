@@ -29,7 +29,7 @@ describe('GRBL gantry driver: the stop path (GRBL 1.1h simulator over TCP)', fun
     await sim?.close();
   });
 
-  describe('resume racing a stop', () => {
+  describe('pause and resume racing a stop', () => {
     // The feed hold takes about a second of real time to absorb 3000 mm/min (5 mm/s², 10× time).
     const slowHold: GrblSimulatorOptions = { acceleration: 5 };
 
@@ -116,6 +116,25 @@ describe('GRBL gantry driver: the stop path (GRBL 1.1h simulator over TCP)', fun
       await waitForStatus(g, 'ready');
       assert.equal(connections.length, 1);
       assert.ok(!tokens(connections[0]).includes('~'), JSON.stringify(tokens(connections[0])));
+    });
+
+    it('pause waiting for a jog to wind down settles at once with the signal\'s reason when it fires', async () => {
+      await start(slowHold);
+      const g = await gantry({ softLimits: {} });
+      await run(g, 'home');
+      const jogging = g.execute('jog', { x: -200, feed: 3000 }, { signal: new AbortController().signal });
+      jogging.catch(() => undefined);
+      await until(() => sim.state === 'Jog' && sim.machinePosition.x < -10, 'jogging');
+      const trip = new AbortController();
+      const events: string[] = [];
+      const pausing = g.pause(trip.signal).then(() => events.push('paused'), (err: unknown) => events.push(err instanceof EStop ? 'pause rejected with the trip' : String(err)));
+      await until(() => sim.receivedRealtime.some((r) => r.byte === Realtime.FeedHold), 'the feed hold');
+      assert.equal(sim.state, 'Jog', 'GRBL still winds the jog down');
+      setImmediate(() => events.push('next turn'));
+      trip.abort(new EStop('test'));
+      await pausing;
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(events, ['pause rejected with the trip', 'next turn']);
     });
 
     it('pause with a signal that has already fired writes no feed hold', async () => {
