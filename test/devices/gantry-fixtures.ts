@@ -7,8 +7,8 @@ export const TRAVEL = { x: { min: -300, max: 0 }, y: { min: -300, max: 0 }, z: {
 /** The driver's soft limits: a little inside the machine's travel. */
 export const LIMITS = { x: { min: -290, max: 0 }, y: { min: -290, max: 0 }, z: { min: -90, max: 0 } };
 
-import { waitForStatus } from '../support/device-health';
-export { waitForStatus };
+import { owedStopAcknowledged, waitForStatus } from '../support/device-health';
+export { owedStopAcknowledged, waitForStatus };
 
 /** Polls `predicate` every 5 ms until true; rejects with `what` after `ms`. */
 export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {

@@ -7,7 +7,7 @@ import type { GrblGantry } from '../../lib/devices/gantry';
 import { openSerialEndpoint } from '../../lib/io';
 import { GrblSimulator } from '../../lib/simulators/grbl';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
-import { TRAVEL, readyGantry, segments, tokens, transcript, until } from './gantry-fixtures';
+import { TRAVEL, owedStopAcknowledged, readyGantry, segments, tokens, transcript, until } from './gantry-fixtures';
 
 describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialport)', function () {
   this.timeout(30_000);
@@ -94,7 +94,7 @@ describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialp
     await until(() => g.status === 'disconnected', 'disconnected');
     await assert.rejects(g.stop(new EStop('test')), /^WorkcellError: Router: cannot stop: not connected \(.+\)$/);
     g.oweStop(new EStop('test'));
-    const owed = new Promise<Promise<void>>((resolve) => g.once('owed-stop', resolve));
+    const owed = owedStopAcknowledged(g);
     const connections = transcript(sim);
     // Plugged back in with GRBL listening on the far side: the new pair is made elsewhere and
     // its end appears at the driver's path only once the simulator is attached (bytes written
@@ -105,7 +105,7 @@ describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialp
     const driverPath = pty.a;
     symlinkSync(readlinkSync(replug.a), driverPath);
     pty = { ...replug, close: async () => { await replug.close(); rmSync(driverPath, { force: true }); } };
-    await (await owed);
+    await owed;
     await until(() => g.status === 'ready', 'ready again', 10_000);
     assert.deepEqual(tokens(connections[0]).slice(0, 3), ['!', 'reset', '?'], 'the stop frame, then the first status poll');
   });

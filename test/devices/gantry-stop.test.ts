@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EStop } from '../../lib';
 import { GrblGantry, type GrblGantryOptions } from '../../lib/devices/gantry';
 import { Realtime, type GrblSimulator, type GrblSimulatorOptions } from '../../lib/simulators/grbl';
-import { REALTIME_NAMES, readyGantry, startSim, tokens, transcript, until, waitForStatus } from './gantry-fixtures';
+import { REALTIME_NAMES, owedStopAcknowledged, readyGantry, startSim, tokens, transcript, until, waitForStatus } from './gantry-fixtures';
 
 /** The run of `move` the tests stop: long, at a feed the hold takes a while to absorb. */
 const longMove = { x: -250, feed: 3000 };
@@ -171,10 +171,15 @@ describe('GRBL gantry driver: the stop path (GRBL 1.1h simulator over TCP)', fun
       assert.equal(order[1], 'next turn', 'the stop failed at once');
 
       g.oweStop(new EStop('test'));
-      const owed = new Promise<Promise<void>>((resolve) => g.once('owed-stop', resolve));
+      const events: string[] = [];
+      // 'owed-stop' carries the acknowledgement's promise.
+      const owed = new Promise<void>((resolve, reject) => g.once('owed-stop', (ack: Promise<void>) => ack.then(() => resolve(void events.push('acknowledged')), reject)));
+      g.on('health', (h: { status: string }) => h.status === 'ready' && events.push('ready'));
       await sim.listen({ port });
-      await (await owed);
-      await waitForStatus(g, 'ready', 5000, () => g.owesStop);
+      await owed;
+      await waitForStatus(g, 'ready');
+      assert.deepEqual(events.slice(0, 2), ['acknowledged', 'ready'], 'ready only once the owed stop has settled');
+      assert.equal(g.owesStop, true, 'the debt is the cell\'s to clear');
       assert.equal(connections.length, 1);
       assert.deepEqual(tokens(connections[0]).slice(0, 2), ['!', 'reset'], 'the stop frame came first');
       assert.equal(sim.state, 'Alarm', 'the reset caught the machine in motion');
@@ -200,8 +205,8 @@ describe('GRBL gantry driver: the stop path (GRBL 1.1h simulator over TCP)', fun
       sim.dropClients();
       await lost;
       g.oweStop(new EStop('test'));
-      const owed = new Promise<Promise<void>>((resolve) => g.once('owed-stop', resolve));
-      await (await owed);
+      const owed = owedStopAcknowledged(g);
+      await owed;
       await waitForStatus(g, 'ready');
       assert.deepEqual(tokens(connections[0]).slice(0, 2), ['!', 'reset']);
       await run(g, 'home');

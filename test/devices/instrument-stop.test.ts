@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EStop } from '../../lib';
 import type { ScpiInstrumentDevice } from '../../lib/devices/instrument';
 import type { RigolDP821, ScpiInstrument } from '../../lib/simulators/scpi';
-import { readyDevice, received, startSimulators, waitForStatus } from './instrument-fixtures';
+import { owedStopAcknowledged, readyDevice, received, startSimulators, waitForStatus } from './instrument-fixtures';
 
 /** The messages the simulator received on its newest connection. */
 function newestConnection(sim: ScpiInstrument): string[] {
@@ -60,9 +60,9 @@ describe('SCPI instrument driver: the stop path (Rigol DP821 simulator over TCP)
     const p = await poweredPsu();
     const link = await unplug(p);
     p.oweStop(new EStop('test'));
-    const owed = new Promise<Promise<void>>((resolve) => p.once('owed-stop', resolve));
+    const owed = owedStopAcknowledged(p);
     await link.back();
-    await (await owed);
+    await owed;
     await waitForStatus(p, 'ready');
     assert.deepEqual(newestConnection(psu).slice(0, 2), ['ABOR', '*IDN?']);
     p.clearOwedStop();
@@ -104,6 +104,16 @@ describe('SCPI instrument driver: the stop path (Rigol DP821 simulator over TCP)
     const log = received(psu);
     const stop = log.indexOf('ABOR', from);
     assert.deepEqual(log.slice(stop, stop + 4), ['ABOR', ':OUTP CH1,OFF', ':OUTP CH2,OFF', '*OPC?'], 'written before the resynchronising query');
+  });
+
+  it('errors left in the queue before safe are a warning, not the safe routine\'s failure', async () => {
+    const p = await poweredPsu();
+    psu.pushError(-113, 'left by someone else');
+    const warnings: string[] = [];
+    p.on('warning', (w: string) => warnings.push(w));
+    await p.safe(AbortSignal.timeout(5000));
+    assert.deepEqual(psu.outputs.map((o) => o.enabled), [false, false]);
+    assert.deepEqual(warnings, ['PSU: errors in the instrument\'s queue before its safe state was confirmed were discarded: -113,"Undefined header"']);
   });
 
   it('a silent instrument makes safe fail within its signal when the signal is shorter than the reply timeout, the safe commands written', async () => {
