@@ -51,7 +51,8 @@ export interface GrblGantryOptions {
   /**
    * Emergency stop: how long to let the feed hold decelerate before the soft reset, ms. 0 (the
    * default) resets at once: motion stops now and the position is lost (ALARM:3). With a bound,
-   * a machine that comes to rest in time keeps its position (GRBL raises no alarm then).
+   * a machine that comes to rest in time keeps its position (GRBL raises no alarm then). It is
+   * the device's `stopBoundMs`: a cell refuses a hold not well below its stop timeout.
    */
   estopHoldMs?: number;
   /** A cancelled step: the same, but by default a controlled stop that keeps the position. Default 2000. */
