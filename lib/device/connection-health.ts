@@ -22,3 +22,13 @@ export function connectionHealth(status: ConnectionStatus, detail: StatusDetail,
       return undefined;
   }
 }
+
+/**
+ * Why a device cannot write now, for a driver's sentence ("Mill: cannot stop: …"): `not
+ * connected (tcp://127.0.0.1:5025 is reconnecting: connection refused)`, with the connection's
+ * last reason when it has one.
+ */
+export function notConnected(connection: { description: string; status: ConnectionStatus; statusDetail: StatusDetail }): string {
+  const reason = connection.statusDetail.reason;
+  return `not connected (${connection.description} is ${connection.status}${reason ? `: ${reason}` : ''})`;
+}

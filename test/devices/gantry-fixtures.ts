@@ -7,8 +7,8 @@ export const TRAVEL = { x: { min: -300, max: 0 }, y: { min: -300, max: 0 }, z: {
 /** The driver's soft limits: a little inside the machine's travel. */
 export const LIMITS = { x: { min: -290, max: 0 }, y: { min: -290, max: 0 }, z: { min: -90, max: 0 } };
 
-import { waitForStatus } from '../support/device-health';
-export { waitForStatus };
+import { owedStopAcknowledged, waitForStatus } from '../support/device-health';
+export { owedStopAcknowledged, waitForStatus };
 
 /** Polls `predicate` every 5 ms until true; rejects with `what` after `ms`. */
 export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -74,4 +74,33 @@ export function segments(n: number, x0: number, step: number, feed: number, y = 
   const out = [`G90 G1 F${feed}`];
   for (let i = 1; i <= n; i++) out.push(`G1 X${(x0 + i * step).toFixed(3)} Y${y}`);
   return out.join('\n');
+}
+
+/** GRBL's real-time bytes by a short name. */
+export const REALTIME_NAMES: Record<number, string> = { 0x21: '!', 0x7e: '~', 0x18: 'reset', 0x85: 'jog-cancel', 0x3f: '?' };
+
+/**
+ * What the driver wrote on each connection, from the simulator's `'attach'` and `'received'`
+ * events: one array of chunks per connection, oldest first.
+ */
+export function transcript(sim: GrblSimulator): Buffer[][] {
+  const connections: Buffer[][] = [];
+  sim.on('attach', () => connections.push([]));
+  sim.on('received', (bytes: Buffer) => connections.at(-1)?.push(bytes));
+  return connections;
+}
+
+/** A connection's bytes as tokens: real-time bytes by name, lines as text. */
+export function tokens(chunks: Buffer[]): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const byte of Buffer.concat(chunks)) {
+    const name = REALTIME_NAMES[byte];
+    if (name) out.push(name);
+    else if (byte === 0x0a) {
+      out.push(line);
+      line = '';
+    } else line += String.fromCharCode(byte);
+  }
+  return out;
 }

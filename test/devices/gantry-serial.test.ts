@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import type { SerialPort } from 'serialport';
 import { AbortContext } from '../../lib/cell';
+import { EStop } from '../../lib';
 import type { GrblGantry } from '../../lib/devices/gantry';
 import { openSerialEndpoint } from '../../lib/io';
 import { GrblSimulator } from '../../lib/simulators/grbl';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
-import { TRAVEL, readyGantry, segments, until } from './gantry-fixtures';
+import { TRAVEL, owedStopAcknowledged, readyGantry, segments, tokens, transcript, until } from './gantry-fixtures';
 
 describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialport)', function () {
   this.timeout(30_000);
@@ -82,5 +84,29 @@ describe('GRBL gantry driver over a serial line (socat pseudo-terminals, serialp
     await g.execute('home', {}, { signal: new AbortController().signal });
     await g.execute('move', { x: -5, feed: 3000 }, { signal: new AbortController().signal });
     assert.deepEqual(sim.machinePosition, { x: -5, y: -1, z: -1 });
+  });
+
+  it('a stop owed while the adapter was unplugged is the first thing on the line when it is plugged back, acknowledged by the banner', async () => {
+    gantry = await readyGantry({ name: 'Router', address: pty.a, serial: { baudRate: 115200 } });
+    const g = gantry;
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+    await pty.close();
+    await until(() => g.status === 'disconnected', 'disconnected');
+    await assert.rejects(g.stop(new EStop('test')), /^WorkcellError: Router: cannot stop: not connected \(.+\)$/);
+    g.oweStop(new EStop('test'));
+    const owed = owedStopAcknowledged(g);
+    const connections = transcript(sim);
+    // Plugged back in with GRBL listening on the far side: the new pair is made elsewhere and
+    // its end appears at the driver's path only once the simulator is attached (bytes written
+    // into a pseudo-terminal nobody has open are lost, as to a board still booting).
+    const replug = await openPtyPair();
+    port = await openSerialEndpoint(replug.b, 115200);
+    sim.attach(port);
+    const driverPath = pty.a;
+    symlinkSync(readlinkSync(replug.a), driverPath);
+    pty = { ...replug, close: async () => { await replug.close(); rmSync(driverPath, { force: true }); } };
+    await owed;
+    await until(() => g.status === 'ready', 'ready again', 10_000);
+    assert.deepEqual(tokens(connections[0]).slice(0, 3), ['!', 'reset', '?'], 'the stop frame, then the first status poll');
   });
 });

@@ -1,8 +1,8 @@
 import { ScpiInstrumentDevice, type ScpiInstrumentOptions } from '../../lib/devices/instrument';
 import { Dmm34461A, RigolDP821, type ScpiInstrument } from '../../lib/simulators/scpi';
 
-import { waitForStatus } from '../support/device-health';
-export { waitForStatus };
+import { owedStopAcknowledged, waitForStatus } from '../support/device-health';
+export { owedStopAcknowledged, waitForStatus };
 
 /** The messages the simulator received since `from` (an index into its command log). */
 export function received(sim: ScpiInstrument, from = 0): string[] {

@@ -107,6 +107,27 @@ describe('SCPI instrument driver over a serial line (socat pseudo-terminals, ser
     assert.equal(dmm.errorQueue.length, 0);
   });
 
+  it('a stop still on its way on a stalled line fails as soon as the line is unplugged, saying the link dropped', async () => {
+    const p = await open('PSU', psuLine, 'rigol-dp821');
+    // The instrument stops reading its input; a long program message (a waveform upload, sent
+    // on the connection: the write operation caps messages at 1000 characters) fills the line.
+    psuLine.port.pause();
+    const upload = p.connection.send(`:TRAC:DATA CH1,${'0.5,'.repeat(60_000)}0.5`);
+    upload.catch(() => undefined);
+    let settled = false;
+    const stopping = p.stop(new EStop('test')).then(
+      () => 'acknowledged',
+      (err: Error) => err,
+    ).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(settled, false, 'ABOR waits behind the upload on the stalled line');
+    await unserve(psuLine);
+    const err = await stopping;
+    assert.ok(err instanceof Error, String(err));
+    assert.match(err.message, /^PSU: stop failed: the link dropped before "ABOR" was written \(.+\)$/);
+    assert.ok(!received(psu).includes('ABOR'));
+  });
+
   it('comes back after the serial link is unplugged and replugged', async () => {
     const p = await open('PSU', psuLine, 'rigol-dp821');
     const lost = waitForStatus(p, 'disconnected');

@@ -123,6 +123,25 @@ describe('GRBL 1.1h simulator', function () {
       assert.equal(sim.positionTrusted, false);
     });
 
+    it('tells each attach and the bytes each client sends, as they arrive and in order, before the power cycle acts', async () => {
+      sim = new GrblSimulator({ timeScale: 10 });
+      const events: string[] = [];
+      sim.on('attach', () => events.push(`attach (${sim.state})`));
+      sim.on('reset', () => events.push('reset'));
+      sim.on('received', (bytes: Buffer) => events.push(`received ${JSON.stringify(bytes.toString('latin1'))}`));
+      const { port } = await sim.listen();
+      client = await Client.connect(port);
+      await client.next(/^Grbl 1\.1h/);
+      client.send('$G\n');
+      await client.next(isResponse);
+      client.close();
+      client = await Client.connect(port);
+      await client.next(/^Grbl 1\.1h/);
+      client.send(Buffer.from([0x21, 0x18]));
+      await client.next(/^Grbl 1\.1h/);
+      assert.deepEqual(events, ['attach (Alarm)', 'reset', 'received "$G\\n"', 'attach (Alarm)', 'reset', 'received "!\\u0018"', 'reset']);
+    });
+
     it('answers every line with exactly one ok or error, an empty line with ok', async () => {
       await start({ startLocked: false });
       client.send('G21\n\nG90\nG5\n$G\n');

@@ -279,6 +279,19 @@ describe('SCPI simulators', () => {
       assert.ok(Date.now() - t0 >= 140);
     });
 
+    it('a silent instrument still executes what it receives but answers nothing, until the fault is cleared', async () => {
+      const { client, sim } = await serve(new RigolDP821());
+      client.send(':OUTP CH1,ON\n');
+      assert.equal(await client.query('*OPC?'), '1');
+      sim.faults.silent = true;
+      client.send(':OUTP CH1,OFF;*OPC?\n');
+      client.send('SYST:ERR?\n');
+      assert.equal(await client.silentFor(150), true);
+      assert.equal(sim.output(1).enabled, false, 'the command was executed');
+      sim.faults.silent = false;
+      assert.equal(await client.query('*OPC?'), '1');
+    });
+
     it('drops every TCP client at once and accepts new connections afterwards', async () => {
       const { client, sim, port } = await serve(new Dmm34461A());
       await client.query('*OPC?');

@@ -17,3 +17,11 @@ export function waitForStatus(device: Device, status: DeviceHealth['status'], ms
     device.on('health', onHealth);
   });
 }
+
+/**
+ * Resolves when `device` emits `'owed-stop'` (its link came back and it wrote the stop it owed)
+ * and that stop is acknowledged; rejects with the acknowledgement's error.
+ */
+export function owedStopAcknowledged(device: Device): Promise<void> {
+  return new Promise((resolve, reject) => device.once('owed-stop', (ack: Promise<void>) => ack.then(resolve, reject)));
+}

@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { connectionHealth } from '../../device/connection-health';
+import { connectionHealth, notConnected } from '../../device/connection-health';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { Device, type DeviceStatus, type OperationContext, type Pausable } from '../../device/device';
@@ -51,7 +51,8 @@ export interface GrblGantryOptions {
   /**
    * Emergency stop: how long to let the feed hold decelerate before the soft reset, ms. 0 (the
    * default) resets at once: motion stops now and the position is lost (ALARM:3). With a bound,
-   * a machine that comes to rest in time keeps its position (GRBL raises no alarm then).
+   * a machine that comes to rest in time keeps its position (GRBL raises no alarm then). It is
+   * the device's `stopBoundMs`: a cell refuses a hold not well below its stop timeout.
    */
   estopHoldMs?: number;
   /** A cancelled step: the same, but by default a controlled stop that keeps the position. Default 2000. */
@@ -154,10 +155,12 @@ interface Waiter {
 /**
  * A GRBL 1.1 / grblHAL motion controller (gantry, CNC router, laser) as a Workcell device.
  *
- * Connection: it owns one `LineConnection` (see `gantryConnection`). After connecting it waits
- * for GRBL: the startup banner (`Grbl 1.1h ['$' for help]`, `GrblHAL …`) or, from a controller
- * already running, the answer to a status request; then reads the parser state (`$G`) and
- * offsets (`$#`) when GRBL is idle or in alarm, and is `ready`. It polls `?` every
+ * Connection: it owns one `LineConnection` (see `gantryConnection`). On every (re)connect a stop
+ * the device owes (`oweStop`) is written first, before the first status poll, and the device is
+ * ready only once that stop has settled. After connecting it waits for GRBL: the startup banner
+ * (`Grbl 1.1h ['$' for help]`, `GrblHAL …`) or, from a controller already running, the answer to
+ * a status request; then reads the parser state (`$G`) and offsets (`$#`) when GRBL is idle or
+ * in alarm, and is `ready`. It polls `?` every
  * `pollIntervalMs` (a real-time byte, never queued) and tracks state, machine and work
  * position, feed and spindle, published as `'telemetry'` `{state, machine, work, feed, spindle}`
  * whenever they change.
@@ -172,9 +175,10 @@ interface Waiter {
  * of a program through GRBL's modal state), and again when the operation gets its turn with the
  * position read fresh. `error:N` and `ALARM:N` become errors with GRBL's meaning.
  *
- * Stopping: see `sendStop` (emergency stop) and `onOperationAborted` (a cancelled step). After a
- * soft reset GRBL flushes its buffers and prints the banner again; the driver discards the
- * replies still owed and lets no line out before the banner.
+ * Stopping: see `sendStop` (emergency stop, `stopBoundMs` = `estopHoldMs`) and
+ * `onOperationAborted` (a cancelled step); `pause`/`resume` (a cell hold) never write once a
+ * stop has begun. After a soft reset GRBL flushes its buffers and prints the banner again; the
+ * driver discards the replies still owed and lets no line out before the banner.
  *
  * Events besides the Device ones: `'warning'` (string) for lines that are neither replies nor
  * anything GRBL pushes (garbled on the wire), and for alarms outside an operation.
@@ -220,6 +224,8 @@ export class GrblGantry extends Device implements Pausable {
   private opAbort: AbortController | undefined;
   private currentOp: string | undefined;
   private lastTelemetry = '';
+  /** Why the last session ended, for the sentence of a stop it cut short. */
+  private linkLoss = 'the link is down';
   private closed = false;
   private readonly programs = new WeakMap<object, ProgramLine[]>();
   /** What the last `safe()` found. */
@@ -265,6 +271,11 @@ export class GrblGantry extends Device implements Pausable {
     return this.last;
   }
 
+  /** The emergency stop lets the feed hold run this long before its soft reset (`estopHoldMs`). */
+  override get stopBoundMs(): number {
+    return this.estopHoldMs;
+  }
+
   /** Start connecting (and reconnecting); resolves at once, status follows on `'health'`. */
   async open(): Promise<void> {
     if (this.closed) throw new WorkcellError('closed', `${this.name}: cannot open: the device was closed`, { subject: this.name });
@@ -274,7 +285,7 @@ export class GrblGantry extends Device implements Pausable {
   /** Stop polling and close the connection for good; resolves once the transport is closed. */
   async close(): Promise<void> {
     this.closed = true;
-    this.endSession();
+    this.endSession('the device was closed');
     await this.connection.close();
     this.setStatus('disconnected', 'closed');
   }
@@ -359,11 +370,15 @@ export class GrblGantry extends Device implements Pausable {
    * default, or once the machine has come to rest within `estopHoldMs` — soft reset 0x18, which
    * empties GRBL's buffers and switches spindle and coolant off. A reset during motion makes GRBL
    * raise ALARM:3 (position untrusted, moves refused until homed). Resolves when GRBL has
-   * printed its banner again (the acknowledgement); rejects when the link is down.
+   * printed its banner again (the acknowledgement). Rejects at once when the link is down
+   * ("Mill: cannot stop: not connected (…)"), and as soon as the link drops during the hold or
+   * before the banner ("Mill: stop failed: the link dropped …"). An owed stop (see `linkUp`) is
+   * this same sequence, written first thing on the new connection; the banner that follows it
+   * is its acknowledgement.
    */
   protected sendStop(_reason: Cancellation): Promise<void> {
     if (!this.connection.isConnected) {
-      return Promise.reject(new WorkcellError('stop-failed', `${this.name}: cannot stop: not connected (${this.connection.status})`, { subject: this.name, operation: 'stop' }));
+      return Promise.reject(new WorkcellError('stop-failed', `${this.name}: cannot stop: ${notConnected(this.connection)}`, { subject: this.name, operation: 'stop' }));
     }
     return this.haltAndReset(this.estopHoldMs, this.isJogging());
   }
@@ -464,21 +479,50 @@ export class GrblGantry extends Device implements Pausable {
     return null;
   }
 
-  /** Hold (cell hold): feed hold `!`; resolves when GRBL reports the hold (or after 2 s). */
-  async pause(): Promise<void> {
+  /**
+   * Hold (cell hold): feed hold `!`; resolves when GRBL reports the hold (or after 2 s). Nothing
+   * is written once `signal` has fired (it rejects with its reason) or while a stop sequence is
+   * under way (it rejects saying so); when `signal` fires during the wait it rejects at once
+   * with its reason.
+   */
+  async pause(signal: AbortSignal): Promise<void> {
+    const stops = this.stopCount;
+    const session = this.session;
+    this.checkHoldWanted('pause', 'feed hold (!)', signal, stops, session);
     if (!this.connection.isConnected) return;
     await this.connection.writeNow(Buffer.from([REALTIME.feedHold]));
-    await this.waitFor((s) => s.state !== 'Run' && s.state !== 'Jog', 2000).catch(() => undefined);
+    await this.waitFor((s) => s.state !== 'Run' && s.state !== 'Jog', 2000, signal).catch(() => undefined);
+    if (signal.aborted) throw signal.reason;
   }
 
   /**
    * Resume: cycle start `~` once the hold is complete. GRBL ignores `~` while it still
-   * decelerates (`Hold:1`), so this waits (up to 10 s) for `Hold:0` first.
+   * decelerates (`Hold:1`), so this waits (up to 10 s) for `Hold:0` first. The `~` is never
+   * written once `signal` has fired, a stop has begun on the device (a `~` after the stop's feed
+   * hold would set the machine moving again before the reset), a stop sequence is under way, or
+   * the link has dropped since the resume began (GRBL was reset: nothing to resume): then it
+   * rejects, at once when `signal` fires, with its reason, otherwise with a sentence saying why.
    */
-  async resume(): Promise<void> {
+  async resume(signal: AbortSignal): Promise<void> {
+    const stops = this.stopCount;
+    const session = this.session;
+    this.checkHoldWanted('resume', 'cycle start (~)', signal, stops, session);
     if (!this.connection.isConnected) return;
-    await this.waitFor((s) => !(s.state === 'Hold' && s.subState === 1), 10_000).catch(() => undefined);
+    await this.waitFor((s) => !(s.state === 'Hold' && s.subState === 1), 10_000, signal).catch(() => undefined);
+    // Checked again in the same turn as the write: a stop begun meanwhile wins.
+    this.checkHoldWanted('resume', 'cycle start (~)', signal, stops, session);
     await this.connection.writeNow(Buffer.from([REALTIME.cycleStart]));
+  }
+
+  /** Throws unless the pause or resume begun with `stops` and `session` may still write: see `resume`. */
+  private checkHoldWanted(operation: string, frame: string, signal: AbortSignal, stops: number, session: AbortController | undefined): void {
+    if (signal.aborted) throw signal.reason;
+    const why =
+      this.stopCount !== stops ? 'a stop began on the device'
+      : this.settling ? 'a stop sequence is under way'
+      : session !== this.session ? 'the link dropped (GRBL was reset)'
+      : undefined;
+    if (why) throw new WorkcellError(`${operation}-abandoned`, `${this.name}: ${operation} abandoned: ${why}; ${frame} not sent`, { subject: this.name, operation });
   }
 
   /** Shows GRBL's state while ready (the base class clears the detail after each operation). */
@@ -717,8 +761,11 @@ export class GrblGantry extends Device implements Pausable {
     }
     this.connection.writeNow(Buffer.from(first)).catch(() => undefined);
     if (this.settling) return this.settling;
+    const session = this.session;
     const run = (async () => {
-      await this.waitFor((s) => s.state === 'Idle' || s.state === 'Alarm' || (s.state === 'Hold' && s.subState === 0), holdMs).catch(() => undefined);
+      await this.waitFor((s) => s.state === 'Idle' || s.state === 'Alarm' || (s.state === 'Hold' && s.subState === 0), holdMs, session?.signal).catch(() => undefined);
+      // The link dropped during the hold: no reset can go out, no banner will come.
+      if (!session || session.signal.aborted) throw this.linkDropped('during the feed hold, before the soft reset');
       await this.resetNow();
     })();
     this.settling = this.joinSettling(run);
@@ -919,8 +966,14 @@ export class GrblGantry extends Device implements Pausable {
   /** First report of a session: read modes and offsets (when GRBL takes `$` commands), then ready. */
   private async becomeReady(status: GrblStatus): Promise<void> {
     const session = this.session;
+    const signal = session?.signal ?? new AbortController().signal;
+    if (this.settling) {
+      // A stop sequence (an owed stop written at connect) goes first: ready once it has settled.
+      await this.settle(signal).catch(() => undefined);
+      status = await this.nextStatus(signal).catch(() => status);
+    }
     if (status.state === 'Idle' || status.state === 'Alarm') {
-      await this.readParserState(session?.signal ?? new AbortController().signal).catch(() => undefined);
+      await this.readParserState(signal).catch(() => undefined);
     }
     if (session !== this.session || !this.connection.isConnected) return;
     this.refreshHealth(true);
@@ -1015,17 +1068,20 @@ export class GrblGantry extends Device implements Pausable {
 
   private onConnectionStatus(status: ConnectionStatus, detail: StatusDetail): void {
     if (status === 'connected' || status === 'idle') return;
-    if (status !== 'connecting') this.endSession();
+    if (status !== 'connecting') this.endSession(`${this.connection.description}: ${detail.reason ?? status}`);
     const health = connectionHealth(status, detail, this.connection.description);
     if (health) this.setStatus(health.status, health.detail);
   }
 
   private onConnected(): void {
-    this.endSession();
+    this.endSession('a new session began');
     this.session = new AbortController();
     this.alive = false;
     this.criticalLock = false;
     this.setStatus('connecting', `waiting for GRBL on ${this.connection.description}`);
+    // An owed stop is the first thing on the wire, before the first status poll; its banner
+    // is awaited like any reset's (becomeReady waits for it).
+    this.linkUp();
     const poll = () => {
       if (this.connection.isConnected) this.connection.writeNow(Buffer.from([REALTIME.status])).catch(() => undefined);
     };
@@ -1034,8 +1090,10 @@ export class GrblGantry extends Device implements Pausable {
     poll();
   }
 
-  private endSession(): void {
-    this.session?.abort();
+  /** The session is over (`why`: the link's reason, or a close): its waits end, a reset awaited fails. */
+  private endSession(why: string): void {
+    if (this.session) this.linkLoss = why;
+    this.session?.abort(new WorkcellError('link-dropped', `${this.name}: the link to GRBL dropped (${why})`, { subject: this.name }));
     this.session = undefined;
     this.alive = false;
     if (this.pollTimer) clearInterval(this.pollTimer);
@@ -1043,7 +1101,12 @@ export class GrblGantry extends Device implements Pausable {
     const pending = this.resetPending;
     this.resetPending = undefined;
     // A reset we were waiting for will print no banner on a dead link; the reconnect decides trust.
-    pending?.reject(new WorkcellError('stop-failed', `${this.name}: the link to GRBL went down before it acknowledged the soft reset`, { subject: this.name, operation: 'stop' }));
+    pending?.reject(this.linkDropped('before GRBL acknowledged the soft reset'));
+  }
+
+  /** A stop sequence that cannot finish because the link went down (`phase`: where it was). */
+  private linkDropped(phase: string): WorkcellError {
+    return new WorkcellError('stop-failed', `${this.name}: stop failed: the link dropped ${phase} (${this.linkLoss})`, { subject: this.name, operation: 'stop' });
   }
 }
 

@@ -1,5 +1,5 @@
 import { Device, type DeviceStatus, type OperationContext } from '../../device/device';
-import { connectionHealth } from '../../device/connection-health';
+import { connectionHealth, notConnected } from '../../device/connection-health';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
 import { Cancellation, describeError, isCancellation } from '../../scope/reasons';
@@ -88,10 +88,11 @@ export function describeIdentity(idn: string): string {
  * serial line, as a Workcell device.
  *
  * Connection: the driver owns one `LineConnection` (strict send/reply, one request in flight).
- * On every (re)connect it asks `*IDN?` (model, serial, maker and firmware become the health
- * detail; the reply is kept as `identity`), sends the init
- * commands and, with the error check on, drains errors left from before; only then is the
- * device `ready`. A failed identification is retried while the session lasts.
+ * On every (re)connect it first writes the stop the device owes (`oweStop`) and the safe
+ * commands of a `safe()` waiting for the link, then asks `*IDN?` (model, serial, maker and
+ * firmware become the health detail; the reply is kept as `identity`), sends the init commands
+ * and, with the error check on, drains errors left from before; only then is the device
+ * `ready`. A failed identification is retried while the session lasts.
  *
  * Operations (see `INSTRUMENT_OPERATIONS`): measure, read, query, write, output. With the error
  * check on, each is followed by draining `SYST:ERR?` until `0,"No error"`; any error fails the
@@ -104,8 +105,7 @@ export function describeIdentity(idn: string): string {
  * errors the abort caused (`-410`). The same happens after a reply timeout (the driver writes
  * `ABOR` then too: it gave up on the query, so the instrument should stop working on it).
  *
- * Safe: after the resync, the safe commands (default: every output off), then the error queue is
- * drained (errors caused by the safe commands fail `safe()`), then `*CLS`, confirmed by `*OPC?`.
+ * Safe: the safe commands (default: every output off) first, at once, then confirmed: see `safe`.
  *
  * Telemetry: with an interval set, the telemetry queries are read through the command queue
  * (never overlapping an operation; skipped while one runs) and emitted as a `'telemetry'` event
@@ -143,6 +143,8 @@ export class ScpiInstrumentDevice extends Device {
   private closed = false;
   /** The current session's identification; settles once the instrument is ready or the session ended. */
   private identifying: Promise<void> | undefined;
+  /** Safe routines waiting for the link: handed the write of the safe commands when it is back. */
+  private readonly safeWaiters = new Set<(written: Promise<void>) => void>();
 
   /** Validates the options (throws a RangeError or EndpointError naming the bad one); connects on `open()`. */
   constructor(options: ScpiInstrumentOptions) {
@@ -267,11 +269,24 @@ export class ScpiInstrumentDevice extends Device {
     }
   }
 
-  /** Write the stop command now, past anything queued; the next request resynchronises first. */
+  /**
+   * Write the stop command now, past anything queued; the next request resynchronises first.
+   * The acknowledgement is the write: it resolves once the transport has the command. Rejects
+   * at once when the link is down ("PSU: cannot stop: not connected (…)"), and as soon as the
+   * transport fails the write, as it does when the link drops before it could take the command
+   * (a stalled serial line unplugged): "PSU: stop failed: the link dropped before "ABOR" was
+   * written (…)". An owed stop (see `linkUp`) is this same write, first thing on the new
+   * connection.
+   */
   protected sendStop(_reason: Cancellation): Promise<void> {
     this.needsResync = true;
+    if (!this.connection.isConnected) {
+      return Promise.reject(new WorkcellError('stop-failed', `${this.name}: cannot stop: ${notConnected(this.connection)}`, { subject: this.name, operation: 'stop' }));
+    }
     return this.connection.writeNow(this.stopCommand + this.terminator).catch((err: unknown) => {
-      throw new WorkcellError('stop-failed', `${this.name}: cannot write ${JSON.stringify(this.stopCommand)}: ${describeError(err)}`, {
+      // The transport could not take the command: the line broke under it (an unplugged serial
+      // adapter fails the pending write before its close is reported).
+      throw new WorkcellError('stop-failed', `${this.name}: stop failed: the link dropped before ${JSON.stringify(this.stopCommand)} was written (${describeError(err)})`, {
         subject: this.name,
         operation: 'stop',
         cause: err,
@@ -285,28 +300,92 @@ export class ScpiInstrumentDevice extends Device {
   }
 
   /**
-   * Bring the instrument to its safe state, through the command queue (after whatever was
-   * aborted has let go): wait for the connection and the identification (bounded by `signal`), resynchronise, send the
-   * safe commands, drain the error queue (errors caused by the safe commands fail it), `*CLS`,
-   * and confirm with `*OPC?` that everything was executed.
+   * Bring the instrument to its safe state, everything bounded by `signal`:
+   * 1. First, the safe commands (outputs off) are written at once, past anything queued or
+   *    waiting for a reply, so an instrument that no longer answers but still listens gets
+   *    them; when the link is down, they are written first thing when it comes back (after the
+   *    owed stop, before `*IDN?`).
+   * 2. Then, through the command queue (after whatever was aborted has let go) and once the
+   *    instrument is identified, the confirmation: resynchronise (`*OPC?`) and drain the errors
+   *    left from before (a `'warning'`; the `-410` of a query a stop interrupted is expected),
+   *    the safe commands again (they switch off what is already off, so the errors drained now
+   *    are theirs), drain the error queue (errors fail it), `*CLS`, and `*OPC?` to confirm that
+   *    everything was executed.
+   * An instrument that does not answer makes it fail with a sentence saying that the safe
+   * commands were written but not confirmed.
    */
   async safe(signal: AbortSignal): Promise<void> {
+    const commands = this.safeCommands.join('; ') || '*CLS';
+    const first = this.writeSafeFirst(signal);
+    first.catch(() => undefined);
     await this.queue.run('safe', signal, async (s) => {
+      try {
+        await abortable(s, first);
+      } catch (err) {
+        if (s.aborted) throw err;
+        throw new WorkcellError('safe-failed', `${this.name}: safe: cannot write ${JSON.stringify(commands)}: ${describeError(err)}`, { subject: this.name, operation: 'safe', value: commands, cause: err });
+      }
       if (!this.connection.isConnected) await this.connection.waitConnected(s);
       // After a reconnect, identification (and its drain of stale errors) goes first, so it
       // cannot take the errors of the safe commands for its own.
       if (this.identifying) await abortable(s, this.identifying);
       try {
-        await this.settle(s);
+        // In step again, and the error queue emptied of what came before, the first pass's
+        // errors included: the errors drained after the second pass are its own.
+        await this.resync(s);
+        const stale = (await this.drainErrors('safe', s)).filter((e) => e.code !== QUERY_INTERRUPTED);
+        if (stale.length) this.emit('warning', `${this.name}: errors in the instrument's queue before its safe state was confirmed were discarded: ${stale.map(formatScpiError).join('; ')}`);
         for (const command of this.safeCommands) await this.connection.send(command, { signal: s });
         const errors = await this.drainErrors('safe', s);
         await this.connection.send('*CLS', { signal: s });
         await this.connection.request('*OPC?', { signal: s, isReply: opcReply });
         if (errors.length) throw new ScpiCommandError(this.name, 'safe', this.safeCommands.join('; '), errors);
       } catch (err) {
-        throw this.explain('safe', this.safeCommands.join('; ') || '*CLS', err);
+        const timeout = err instanceof RequestTimeoutError ? err : err instanceof WorkcellError && err.cause instanceof RequestTimeoutError ? err.cause : undefined;
+        if (timeout && !s.aborted && this.safeCommands.length > 0) {
+          throw new WorkcellError('safe-unconfirmed', `${this.name}: safe: the instrument does not answer (no reply to ${JSON.stringify(timeout.operation)} within ${timeout.timeoutMs} ms): the safe commands ${JSON.stringify(commands)} were written but not confirmed`, {
+            subject: this.name,
+            operation: 'safe',
+            value: commands,
+            cause: err,
+          });
+        }
+        throw this.explain('safe', commands, err);
       }
     });
+  }
+
+  /**
+   * Step 1 of `safe`: the safe commands now (the link is up) or first thing when the link
+   * comes back (bounded by `signal`; also when the write now fails because the link just went).
+   * Resolves once the transport has them.
+   */
+  private writeSafeFirst(signal: AbortSignal): Promise<void> {
+    if (this.safeCommands.length === 0) return Promise.resolve();
+    if (this.connection.isConnected) return this.writeSafeNow().catch(() => this.writeSafeOnLinkUp(signal));
+    return this.writeSafeOnLinkUp(signal);
+  }
+
+  /** The safe commands, written by `onConnected` first thing when the link is back. */
+  private writeSafeOnLinkUp(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const waiter = (written: Promise<void>) => {
+        signal.removeEventListener('abort', onAbort);
+        written.then(resolve, reject);
+      };
+      const onAbort = () => {
+        this.safeWaiters.delete(waiter);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.safeWaiters.add(waiter);
+    });
+  }
+
+  /** Every safe command in one write, past anything queued. */
+  private writeSafeNow(): Promise<void> {
+    return this.connection.writeNow(this.safeCommands.map((c) => c + this.terminator).join(''));
   }
 
   /**
@@ -338,9 +417,18 @@ export class ScpiInstrumentDevice extends Device {
     const session = new AbortController();
     this.session = session;
     this.identityValue = undefined;
-    // A fresh session owes nothing, and *IDN? only takes an identity-shaped line.
+    // A fresh session owes no replies, and *IDN? only takes an identity-shaped line.
     this.needsResync = false;
     this.setStatus('connecting', `identifying ${this.connection.description} (*IDN?)`);
+    // First on the wire: an owed stop, then the safe commands of a safe routine waiting for
+    // the link; only then *IDN?.
+    this.linkUp();
+    if (this.safeWaiters.size > 0) {
+      const written = this.writeSafeNow();
+      written.catch(() => undefined);
+      for (const waiter of this.safeWaiters) waiter(written);
+      this.safeWaiters.clear();
+    }
     this.identifying = this.identify(session.signal);
   }
 

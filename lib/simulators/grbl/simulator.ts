@@ -116,6 +116,13 @@ const toVec = (a: Axes): Vec3 => ({ x: a[0], y: a[1], z: a[2] });
 /**
  * The simulated controller. Construct it, then either `attach(stream)` a client or `listen()`
  * on TCP. Inspection getters read the state at the current instant.
+ *
+ * Events: `'attach'` (a client was attached, before the power cycle `resetOnAttach` makes),
+ * `'received'` (a Buffer: bytes from the client as they arrive, before the modelled wire delay,
+ * real-time bytes and lines alike: what a driver wrote, in order), `'realtime'` (a real-time
+ * byte acted on), `'line'` (a line taken out of the receive buffer), `'state'` (state text,
+ * previous), `'alarm'` (code), `'reset'`, `'motion-start'` and `'motion-end'` (MotionEvent),
+ * `'overflow'` (count).
  */
 export class GrblSimulator extends EventEmitter {
   /** Options with defaults applied. */
@@ -288,6 +295,7 @@ export class GrblSimulator extends EventEmitter {
     stream.on('end', onEnd);
     stream.on('error', onError);
     this.detachCurrent = detach;
+    this.emit('attach');
     if (this.options.resetOnAttach) this.powerCycle();
     return detach;
   }
@@ -495,6 +503,7 @@ export class GrblSimulator extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
+    this.emit('received', chunk);
     const now = performance.now();
     const byteMs = this.byteMs();
     let at = Math.max(now, this.rxWireFreeAt);

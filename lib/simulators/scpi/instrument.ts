@@ -31,6 +31,11 @@ export interface SimulatorFaults {
   garbleNextResponse: boolean;
   /** Drop the next response entirely, as if it were lost; the driver's read times out. */
   silenceNextResponse: boolean;
+  /**
+   * Answer nothing while true: every command is still received and executed (outputs switch),
+   * but no response is sent, as with a broken transmit line or a hung reply path.
+   */
+  silent: boolean;
   /** Hold every response back this long before sending it (order is kept). */
   delayResponsesMs: number;
 }
@@ -97,7 +102,7 @@ const ABORT_ONLY = /^\s*:?ABOR(?:T)?\s*$/i;
  */
 export abstract class ScpiInstrument extends EventEmitter {
   /** Fault injection; set the fields directly, e.g. `sim.faults.silenceNextResponse = true`. */
-  faults: SimulatorFaults = { garbleNextResponse: false, silenceNextResponse: false, delayResponsesMs: 0 };
+  faults: SimulatorFaults = { garbleNextResponse: false, silenceNextResponse: false, silent: false, delayResponsesMs: 0 };
   /** Every program message received, oldest first (bounded to the last 10 000). */
   readonly commandLog: CommandLogEntry[] = [];
   /** The `*IDN?` identity of this unit. */
@@ -271,8 +276,8 @@ export abstract class ScpiInstrument extends EventEmitter {
     },
     isOutOfBand: (message) => ABORT_ONLY.test(message),
     takeResponseFault: () => {
-      const f = { silence: this.faults.silenceNextResponse, garble: this.faults.garbleNextResponse, delayMs: this.faults.delayResponsesMs };
-      this.faults.silenceNextResponse = false;
+      const f = { silence: this.faults.silent || this.faults.silenceNextResponse, garble: this.faults.garbleNextResponse, delayMs: this.faults.delayResponsesMs };
+      if (!this.faults.silent) this.faults.silenceNextResponse = false;
       if (!f.silence) this.faults.garbleNextResponse = false;
       return f;
     },
