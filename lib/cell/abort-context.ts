@@ -321,7 +321,7 @@ export class AbortContext extends EventEmitter {
     if (bound > this.stopTimeoutMs * STOP_BOUND_SHARE) {
       throw new WorkcellError(
         'bad-config',
-        `${device.name}: its stop takes up to ${bound} ms by design (its emergency-stop hold), which is not well below the stop timeout of cell "${this.name}" (${this.stopTimeoutMs} ms): every stop would time out; keep it at most ${Math.floor(this.stopTimeoutMs * STOP_BOUND_SHARE)} ms or raise the cell's stop timeout`,
+        `${device.name}: its stop takes up to ${bound} ms by design (${device.stopBoundDetail}), which is not well below the stop timeout of cell "${this.name}" (${this.stopTimeoutMs} ms): every stop would time out; keep it at most ${Math.floor(this.stopTimeoutMs * STOP_BOUND_SHARE)} ms or raise the cell's stop timeout to at least ${Math.ceil(bound / STOP_BOUND_SHARE)} ms`,
         { subject: device.name, operation: 'deploy', value: bound },
       );
     }

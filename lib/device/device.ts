@@ -140,6 +140,11 @@ export abstract class Device extends EventEmitter {
     return 0;
   }
 
+  /** What `stopBoundMs` is made of, for the cell's refusal ("its emergency-stop hold of …"). */
+  get stopBoundDetail(): string {
+    return 'its stop settings';
+  }
+
   /**
    * True while the device owes a stop: its cell tripped while its link was down, or its stop or
    * safe routine did not succeed. A driver whose link comes back calls `linkUp()` first thing,

@@ -256,8 +256,8 @@ describe('GRBL gantry driver: the stop path (GRBL 1.1h simulator over TCP)', fun
     });
   });
 
-  it('declares its emergency-stop hold as its stop bound', () => {
-    assert.equal(new GrblGantry({ name: 'Mill', address: 'tcp://127.0.0.1:1' }).stopBoundMs, 0);
-    assert.equal(new GrblGantry({ name: 'Mill', address: 'tcp://127.0.0.1:1', estopHoldMs: 1500 }).stopBoundMs, 1500);
+  it("declares its emergency-stop hold plus GRBL's 500 ms alarm pause as its stop bound", () => {
+    assert.equal(new GrblGantry({ name: 'Mill', address: 'tcp://127.0.0.1:1' }).stopBoundMs, 500);
+    assert.equal(new GrblGantry({ name: 'Mill', address: 'tcp://127.0.0.1:1', estopHoldMs: 1500 }).stopBoundMs, 2000);
   });
 });

@@ -193,10 +193,13 @@ describe('the stop path', () => {
         override get stopBoundMs(): number {
           return 1500;
         }
+        override get stopBoundDetail(): string {
+          return 'its emergency-stop hold';
+        }
       }
       assert.throws(
         () => cell.addDevice(new SlowStop('Mill')),
-        /Mill: its stop takes up to 1500 ms by design \(its emergency-stop hold\), which is not well below the stop timeout of cell "cell A" \(2000 ms\): every stop would time out; keep it at most 1000 ms or raise the cell's stop timeout/,
+        /Mill: its stop takes up to 1500 ms by design \(its emergency-stop hold\), which is not well below the stop timeout of cell "cell A" \(2000 ms\): every stop would time out; keep it at most 1000 ms or raise the cell's stop timeout to at least 3000 ms/,
       );
       assert.deepEqual(cell.devices, []);
     });

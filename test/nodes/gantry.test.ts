@@ -7,7 +7,7 @@ const gantryNodes = require('../../nodes/gantry') as (red: unknown) => void;
 const nodes = [...controlNodes, (gantryNodes as unknown as { default?: (red: unknown) => void }).default ?? gantryNodes];
 
 /** A cell with a gantry on the simulator; a sequence that runs one gantry step and ends; an E-stop; a Catch node. */
-function flow(port: number, step: object): object[] {
+function flow(port: number, step: object, device: object = {}): object[] {
   return placed([
     { id: 't1', type: 'tab', label: 'test' },
     { id: 'cell', type: 'workcell-abort-context', name: 'Cell A', safeTimeout: '3', stopTimeout: '2' },
@@ -15,6 +15,7 @@ function flow(port: number, step: object): object[] {
       id: 'mill', type: 'workcell-gantry-device', name: 'Mill', address: `tcp://127.0.0.1:${port}`, pollInterval: '50',
       xMin: '-290', xMax: '0', yMin: '-290', yMax: '0', zMin: '', zMax: '', allowUnlock: false, safeSpindleOff: true, safeCoolantOff: true,
       estopHold: '0', cancelHold: '2000', programDir: '', cell: 'cell', safeGroup: '0', ownership: 'wait', critical: false,
+      ...device,
     },
     { id: 'seq', type: 'workcell-sequence', z: 't1', name: 'Seq', cell: 'cell', concurrency: 'reject', timeout: '', wires: [['step'], ['outcome']] },
     { id: 'step', type: 'workcell-gantry', z: 't1', device: 'mill', ...step, wires: [['end', 'after']] },
@@ -52,6 +53,25 @@ describe('gantry nodes (workcell-gantry-device, workcell-gantry) against the GRB
     await helper.unload();
     forgetLatches();
     await sim.close();
+  });
+
+  it("a gantry whose emergency-stop hold is not well below the cell's stop timeout is refused at deploy with a sentence, not connected, and its steps fail their run", async () => {
+    let attached = 0;
+    sim.on('attach', () => attached++);
+    await helper.load(nodes, flow(port, { operation: 'move', params: { feed: 3000, x: -10 } }, { estopHold: '800' }));
+    const errors = helper.log().args.filter((a: { level?: number; msg?: unknown }[]) => a[0]?.level === 20).map((a: { msg?: unknown }[]) => String(a[0].msg));
+    assert.ok(
+      errors.some((m: string) => /Mill: its stop takes up to 1300 ms by design \(its emergency-stop hold of 800 ms, then GRBL's 500 ms pause after the alarm before the banner that acknowledges the stop\), which is not well below the stop timeout of cell "Cell A" \(2000 ms\)/.test(m)),
+      errors.join('\n'),
+    );
+    assert.deepEqual(getCell('cell')!.devices, [], 'the gantry is not in the cell');
+    await delay(100);
+    assert.equal(attached, 0, 'the gantry was not connected');
+    const outcome = new Received(helper.getNode('outcome'));
+    helper.getNode('seq').receive({ payload: 'go' });
+    const o = (await outcome.nth(1)).payload as { outcome: string; error: string };
+    assert.equal(o.outcome, 'failed');
+    assert.match(o.error, /not well below the stop timeout/);
   });
 
   it('sequence → gantry move → sequence end: the position is on msg.payload and the run completes', async () => {

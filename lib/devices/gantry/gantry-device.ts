@@ -52,7 +52,8 @@ export interface GrblGantryOptions {
    * Emergency stop: how long to let the feed hold decelerate before the soft reset, ms. 0 (the
    * default) resets at once: motion stops now and the position is lost (ALARM:3). With a bound,
    * a machine that comes to rest in time keeps its position (GRBL raises no alarm then). It is
-   * the device's `stopBoundMs`: a cell refuses a hold not well below its stop timeout.
+   * the most of the device's `stopBoundMs` (with GRBL's 500 ms alarm pause): a cell refuses a
+   * hold whose bound is not well below its stop timeout.
    */
   estopHoldMs?: number;
   /** A cancelled step: the same, but by default a controlled stop that keeps the position. Default 2000. */
@@ -120,6 +121,8 @@ const bracketReply: ReplyMatcher = untilFinal(isFinalReply, (l) => l.trim().star
 const REALTIME = { status: 0x3f, cycleStart: 0x7e, feedHold: 0x21, reset: 0x18, jogCancel: 0x85 } as const;
 /** How long GRBL may take from a soft reset to its banner (ALARM:N is followed by a 500 ms pause). */
 const RESET_BANNER_MS = 3000;
+/** GRBL's pause after printing an alarm (ALARM:3 after a reset in motion) before it goes on. */
+const ALARM_PAUSE_MS = 500;
 /** How many program lines are queued on the connection ahead of the replies (more than 128 bytes' worth). */
 const PROGRAM_WINDOW = 64;
 
@@ -175,7 +178,7 @@ interface Waiter {
  * of a program through GRBL's modal state), and again when the operation gets its turn with the
  * position read fresh. `error:N` and `ALARM:N` become errors with GRBL's meaning.
  *
- * Stopping: see `sendStop` (emergency stop, `stopBoundMs` = `estopHoldMs`) and
+ * Stopping: see `sendStop` (emergency stop, `stopBoundMs` = `estopHoldMs` + GRBL's alarm pause) and
  * `onOperationAborted` (a cancelled step); `pause`/`resume` (a cell hold) never write once a
  * stop has begun. After a soft reset GRBL flushes its buffers and prints the banner again; the
  * driver discards the replies still owed and lets no line out before the banner.
@@ -271,9 +274,17 @@ export class GrblGantry extends Device implements Pausable {
     return this.last;
   }
 
-  /** The emergency stop lets the feed hold run this long before its soft reset (`estopHoldMs`). */
+  /**
+   * The emergency stop lets the feed hold run `estopHoldMs` before its soft reset; a reset in
+   * motion then raises ALARM:3, and GRBL pauses `ALARM_PAUSE_MS` before the banner that
+   * acknowledges the stop.
+   */
   override get stopBoundMs(): number {
-    return this.estopHoldMs;
+    return this.estopHoldMs + ALARM_PAUSE_MS;
+  }
+
+  override get stopBoundDetail(): string {
+    return `its emergency-stop hold of ${this.estopHoldMs} ms, then GRBL's ${ALARM_PAUSE_MS} ms pause after the alarm before the banner that acknowledges the stop`;
   }
 
   /** Start connecting (and reconnecting); resolves at once, status follows on `'health'`. */
