@@ -160,5 +160,13 @@ describe('a crash of Node-RED during an emergency stop\'s safe routines (a real 
     const after = (await http(nr, 'GET', 'cell')) as { state: string; tripSources: string[] };
     assert.equal(after.state, 'aborted');
     assert.deepEqual(after.tripSources, ['node "panel"']);
+    // Nobody knows what the supply did while Node-RED was down: it owes its stop, which is the
+    // first thing on its new connection, then its safe routine; then nothing owes any more.
+    const settled = await pollUntil('the PSU to be known safe', () => http(nr!, 'GET', 'cell'), (c) => Array.isArray(c.unsafe) && (c.unsafe as unknown[]).length === 0 && (c as { devices: { status: string }[] }).devices[0]?.status === 'ready');
+    assert.equal(settled.state, 'aborted', 'still latched until a reset');
+    const lastClient = psu.commandLog.at(-1)!.clientId;
+    const onNewLink = psu.commandLog.filter((e) => e.clientId === lastClient).map((e) => e.message);
+    assert.equal(onNewLink[0], 'ABOR', `the owed stop went first: ${onNewLink.slice(0, 4).join(' | ')}`);
+    assert.ok(onNewLink.some((m) => /OUTP.*OFF/i.test(m)), 'then its outputs were switched off');
   });
 });
