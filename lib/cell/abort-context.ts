@@ -3,65 +3,16 @@ import { CancelScope, abortable } from '../scope/cancel-scope';
 import { Cancellation, Cancelled, EStop, Timeout, describeError } from '../scope/reasons';
 import { WorkcellError, showValue } from '../errors/workcell-error';
 import { BranchPolicy, Run, RunResult } from '../run/run';
-import { Device, DeviceHealth, StartGate, isPausable } from '../device/device';
-import { DeviceStopReport, StopOutcome, StopReport, acknowledgement, elapsed } from './stop-report';
+import { Device, DeviceHealth, StartGate } from '../device/device';
+import { StopReport, acknowledgement, debtOf, elapsed, stopRow } from './stop-report';
+import type { AbortContextOptions, CellState, LatchChange, StartRunOptions, TripOptions } from './cell-options';
+import { StopDebts } from './stop-debts';
+import { runSafeRoutines } from './safe-routines';
+import { Hold } from './hold';
 
 export type { DeviceStopReport, StopReport } from './stop-report';
-
-/** The cell's states (PackML-like): ready → running ⇄ held; from anywhere aborting → aborted (latched) → resetting → ready. */
-export type CellState = 'ready' | 'running' | 'held' | 'aborting' | 'aborted' | 'resetting';
-
-export interface AbortContextOptions {
-  name: string;
-  /** Bound on each device's safe routine, ms. */
-  safeTimeoutMs?: number;
-  /** Bound on each device's stop acknowledgement, ms. */
-  stopTimeoutMs?: number;
-  /** Bound on each device's alarm clearing during reset, ms. */
-  resetTimeoutMs?: number;
-  /**
-   * Start latched in `aborted`, tripped by these sources: an emergency stop survives the
-   * restart of the cell's node (a redeploy, a restart of Node-RED) and still needs an explicit
-   * reset. Every device added to a latched cell owes its stop (see `addDevice`).
-   */
-  startAborted?: string[];
-}
-
-/** How a trip was caused, beyond its source text. */
-export interface TripOptions {
-  /**
-   * The trip was caused by a redeploy or shutdown of Node-RED, not by anyone asking for a stop:
-   * a latch made only of such trips is not kept across a restart (`latch` event's `persistent`).
-   */
-  redeploy?: boolean;
-}
-
-export interface StartRunOptions {
-  sequence: string;
-  timeoutMs?: number;
-  policy?: BranchPolicy;
-}
-
-/** The latched trip sources changed (`'latch'` event). */
-export interface LatchChange {
-  cell: string;
-  /** Every source latched now; empty once reset. */
-  sources: string[];
-  /** False when every source is a redeploy's: such a latch is not kept across a restart. */
-  persistent: boolean;
-}
-
-/** A device's stop debt changed (`'stop-debt'` event). */
-export interface StopDebtChange {
-  cell: string;
-  device: string;
-  /** True: the device is not known to be stopped and safe (reset is refused); false: it is again. */
-  owes: boolean;
-  /** Why it owes, or how the debt was settled. */
-  why: string;
-  /** Who cleared it by hand (`clearDevice`), or null. */
-  source: string | null;
-}
+export type { AbortContextOptions, CellState, LatchChange, StartRunOptions, TripOptions } from './cell-options';
+export type { StopDebtChange } from './stop-debts';
 
 interface Member {
   device: Device;
@@ -72,20 +23,6 @@ interface Member {
   onFault: (f: { fault: string; critical: boolean }) => void;
   onTelemetry: (t: Record<string, unknown>) => void;
   onOwedStop: (ack: Promise<void>) => void;
-}
-
-/** Why a device is not known to be stopped and safe, and what would settle it. */
-interface Debt {
-  why: string;
-  /** Settling needs a successful safe routine as well as an acknowledged stop (false after a halt). */
-  needsSafe: boolean;
-  /** Told (`'stop-debt'`); the passing debt of a stop under way is not. */
-  announced: boolean;
-}
-
-interface Gate {
-  promise: Promise<void>;
-  open: () => void;
 }
 
 /** The emergency stop in progress. */
@@ -155,10 +92,8 @@ export class AbortContext extends EventEmitter {
   private readonly members = new Map<string, Member>();
   private readonly trips = new Map<string, string>();
   private readonly safing = new Set<string>();
-  private readonly debts = new Map<Device, Debt>();
-  private holdGate: Gate | undefined;
-  /** Devices the current hold paused; an emergency stop's stop() supersedes their pause. */
-  private readonly pausedByHold = new Set<Device>();
+  private readonly debts: StopDebts;
+  private readonly holding = new Hold();
   private stopping: Stopping | undefined;
   private resuming: Promise<void> | undefined;
   private lastReportValue: StopReport | undefined;
@@ -168,6 +103,7 @@ export class AbortContext extends EventEmitter {
   constructor(options: AbortContextOptions) {
     super();
     this.name = options.name;
+    this.debts = new StopDebts(this.name, (change) => this.emit('stop-debt', change));
     this.safeTimeoutMs = positive('safe timeout', options.safeTimeoutMs ?? 10_000);
     this.stopTimeoutMs = positive('stop timeout', options.stopTimeoutMs ?? 2_000);
     this.resetTimeoutMs = positive('reset timeout', options.resetTimeoutMs ?? 10_000);
@@ -210,7 +146,7 @@ export class AbortContext extends EventEmitter {
 
   /** Devices not known to be stopped and safe, with why (reset is refused while any is listed). */
   get unsafeDevices(): { device: string; why: string }[] {
-    return [...this.debts].map(([d, debt]) => ({ device: d.name, why: debt.why }));
+    return this.debts.list();
   }
 
   /** Runs in progress. */
@@ -273,7 +209,7 @@ export class AbortContext extends EventEmitter {
       const scope = this.checkpointNow(runId, where);
       if (scope) return scope;
       const run = runId === undefined ? undefined : this.runs.get(runId);
-      await abortable(run ? run.scope.signal : this.root.signal, this.holdGate!.promise);
+      await abortable(run ? run.scope.signal : this.root.signal, this.holding.released!);
     }
   }
 
@@ -299,12 +235,12 @@ export class AbortContext extends EventEmitter {
       }
       run.throwIfEnded();
     }
-    if (this.stateValue === 'held' && this.holdGate) return null;
+    if (this.stateValue === 'held' && this.holding.released) return null;
     return run ? run.scope : this.root.child({ name: where });
   }
 
   /** Holds a device operation that passed its checkpoint while the cell is held (see Device's StartGate). */
-  private readonly startGate: StartGate = () => (this.stateValue === 'held' && this.holdGate ? this.holdGate.promise : undefined);
+  private readonly startGate: StartGate = () => (this.stateValue === 'held' ? this.holding.released : undefined);
 
   /**
    * Add a device to the cell. `safeGroup`: safe routines run group by group, ascending.
@@ -363,7 +299,7 @@ export class AbortContext extends EventEmitter {
     device.off('telemetry', m.onTelemetry);
     device.off('owed-stop', m.onOwedStop);
     device.setStartGate(undefined);
-    this.debts.delete(device);
+    this.debts.forget(device);
     this.members.delete(device.name);
   }
 
@@ -406,8 +342,8 @@ export class AbortContext extends EventEmitter {
     this.setState('aborting', source, from);
     this.addLatch(source, redeploy);
     this.root.cancel(reason);
-    this.openHold();
-    this.pausedByHold.clear();
+    this.holding.open();
+    this.holding.forgetPaused();
     if (joining) {
       // The stop under way reports; the frames written again are not waited for. A halt
       // cancels the safe routines still running or to come: their devices have just had their
@@ -429,7 +365,7 @@ export class AbortContext extends EventEmitter {
     stopping.promise = (async () => {
       const outcomes = await Promise.all(acks);
       const devices = members.map((m, i) => stopRow(m, outcomes[i]));
-      if (stopping.kind === 'estop') await this.runSafeRoutines(members, devices, stopping.safePhase, safeDue);
+      if (stopping.kind === 'estop') await runSafeRoutines(members, devices, stopping.safePhase, this.safeTimeoutMs, safeDue);
       // Settle or restate each device's debt from what this stop found.
       members.forEach((m, i) => {
         if (!this.members.has(m.device.name)) return;
@@ -437,7 +373,7 @@ export class AbortContext extends EventEmitter {
         const why = debtOf(row);
         if (why) this.incur(m, why, stopping.kind === 'estop');
         else if (!isLinked(m.device.status)) this.incur(m, `it is ${m.device.status}`);
-        else this.settle(m.device, `its stop was acknowledged${row.safe === 'safe' ? ' and its safe routine succeeded' : ''}`);
+        else this.debts.settle(m.device, `its stop was acknowledged${row.safe === 'safe' ? ' and its safe routine succeeded' : ''}`);
       });
       const report: StopReport = {
         kind: stopping.kind,
@@ -457,35 +393,6 @@ export class AbortContext extends EventEmitter {
       return report;
     })();
     return stopping.promise;
-  }
-
-  /**
-   * Safe routines group by group (ascending), concurrently within a group, each shielded from
-   * the stop that caused it and bounded by `safeTimeoutMs`; `phase` cancels the ones running and
-   * skips the ones to come (a halt). `due[i]` false skips member i.
-   */
-  private async runSafeRoutines(members: Member[], report: DeviceStopReport[], phase: CancelScope, due?: boolean[]): Promise<void> {
-    const groups = [...new Set(members.map((m) => m.safeGroup))].sort((a, b) => a - b);
-    for (const group of groups) {
-      await Promise.all(
-        members.map(async (m, i) => {
-          if (m.safeGroup !== group || (due && !due[i])) return;
-          const row = report[i];
-          // A halt came before this group's turn: the device has had its stop again; no routine.
-          if (phase.cancelled) return;
-          const t = performance.now();
-          const scope = phase.child({ name: `${m.device.name}: safe`, timeoutMs: this.safeTimeoutMs, onDeadline: 'fail' });
-          try {
-            await scope.run((s) => m.device.safe(s.signal));
-            row.safe = 'safe';
-          } catch (err) {
-            row.safe = err instanceof Timeout ? 'timed-out' : phase.cancelled ? 'cancelled' : 'failed';
-            row.safeError = err instanceof Timeout ? `${m.device.name}: safe routine: no confirmation within ${this.safeTimeoutMs} ms` : describeError(err);
-          }
-          row.safeMs = elapsed(t);
-        }),
-      );
-    }
   }
 
   /**
@@ -512,7 +419,7 @@ export class AbortContext extends EventEmitter {
         return;
       }
     }
-    if (this.debts.has(m.device)) this.settle(m.device, `its owed stop was delivered${debt.needsSafe ? ' and its safe routine succeeded' : ''}`);
+    if (this.debts.has(m.device)) this.debts.settle(m.device, `its owed stop was delivered${debt.needsSafe ? ' and its safe routine succeeded' : ''}`);
   }
 
   /**
@@ -535,7 +442,7 @@ export class AbortContext extends EventEmitter {
     const debt = this.debts.get(m.device);
     if (!debt) throw refuse('it owes nothing: it is known to be stopped and safe');
     if (!isLinked(m.device.status)) throw refuse(`it is ${m.device.status}; its stop goes out when its link returns`);
-    this.settle(m.device, `cleared by hand (it owed: ${debt.why})`, source);
+    this.debts.settle(m.device, `cleared by hand (it owed: ${debt.why})`, source);
   }
 
   /**
@@ -594,11 +501,9 @@ export class AbortContext extends EventEmitter {
     if (this.stateValue !== 'ready' && this.stateValue !== 'running') {
       throw new WorkcellError('cannot-hold', `cannot hold cell "${this.name}": it is ${this.stateValue}`, { subject: this.name, operation: 'hold' });
     }
-    let open!: () => void;
-    const promise = new Promise<void>((resolve) => (open = resolve));
-    this.holdGate = { promise, open };
+    this.holding.close();
     this.setState('held', source);
-    await this.forPausable('pause');
+    await this.holding.pause([...this.members.values()].map((m) => m.device), this.root.signal);
     this.throwIfTripped('hold');
   }
 
@@ -616,9 +521,9 @@ export class AbortContext extends EventEmitter {
     }
     const resuming = (async () => {
       try {
-        await this.forPausable('resume');
+        await this.holding.resume((d) => this.members.get(d.name)?.device === d, this.root.signal);
         this.throwIfTripped('resume');
-        this.openHold();
+        this.holding.open();
         this.setState(this.runs.size ? 'running' : 'ready', source);
       } finally {
         this.resuming = undefined;
@@ -661,7 +566,7 @@ export class AbortContext extends EventEmitter {
       run.cancel(reason);
       const outcomes = await Promise.all(sent.map((p, i) => acknowledgement(p, this.stopTimeoutMs, owned[i].device.name, t0)));
       const devices = owned.map((m, i) => stopRow(m, outcomes[i]));
-      if (safe) await this.runSafeRoutines(owned, devices, new CancelScope({ name: `run ${runId}: safe routines` }));
+      if (safe) await runSafeRoutines(owned, devices, new CancelScope({ name: `run ${runId}: safe routines` }), this.safeTimeoutMs);
       const report: StopReport = {
         kind: 'cancel',
         cell: this.name,
@@ -687,39 +592,9 @@ export class AbortContext extends EventEmitter {
     for (const run of [...this.runs.values()]) run.cancel(reason);
   }
 
-  /** Pause the busy pausable devices and remember them: resume wakes only what the hold paused. */
-  private async forPausable(action: 'pause' | 'resume'): Promise<void> {
-    let targets: Device[];
-    if (action === 'pause') {
-      targets = [...this.members.values()].map((m) => m.device).filter((d) => isPausable(d) && d.status === 'busy');
-      for (const d of targets) this.pausedByHold.add(d);
-    } else {
-      targets = [...this.pausedByHold].filter((d) => this.members.get(d.name)?.device === d);
-      this.pausedByHold.clear();
-    }
-    // The cell's signal: once a trip has begun, no device writes its pause or resume any more.
-    const signal = this.root.signal;
-    await Promise.allSettled(targets.map((d) => (isPausable(d) ? d[action](signal) : undefined)));
-  }
-
-  /**
-   * The device owes its stop: record why (and tell the device, so its link-up writes it first).
-   * `quiet`: the passing debt every device has while its stop is under way, not announced
-   * (`'stop-debt'`) unless the stop ends with it still owed.
-   */
+  /** The device owes its stop (see `StopDebts.incur`); a debt recorded while only halts latched the cell needs no safe routine. */
   private incur(m: Member, why: string, needsSafe = this.debts.get(m.device)?.needsSafe ?? !this.latchIsHalt(), quiet = false): void {
-    const before = this.debts.get(m.device);
-    const announced = !quiet || before?.announced === true;
-    this.debts.set(m.device, { why, needsSafe, announced });
-    m.device.oweStop(this.latchReason());
-    if (announced && (before?.why !== why || !before.announced)) this.emit('stop-debt', { cell: this.name, device: m.device.name, owes: true, why, source: null } satisfies StopDebtChange);
-  }
-
-  private settle(device: Device, why: string, source: string | null = null): void {
-    const debt = this.debts.get(device);
-    this.debts.delete(device);
-    device.clearOwedStop();
-    if (debt?.announced) this.emit('stop-debt', { cell: this.name, device: device.name, owes: false, why, source } satisfies StopDebtChange);
+    this.debts.incur(m.device, why, needsSafe, this.latchReason(), quiet);
   }
 
   /** The cell is latched: an emergency stop has begun and no reset has completed. */
@@ -751,12 +626,6 @@ export class AbortContext extends EventEmitter {
     for (const m of this.members.values()) m.device.release(runId);
   }
 
-  private openHold(): void {
-    const gate = this.holdGate;
-    this.holdGate = undefined;
-    gate?.open();
-  }
-
   private settleRunningState(): void {
     if (this.stateValue === 'ready' && this.runs.size > 0) this.setState('running', 'run started');
     else if (this.stateValue === 'running' && this.runs.size === 0) this.setState('ready', 'runs ended');
@@ -779,23 +648,6 @@ export class AbortContext extends EventEmitter {
     for (const m of members) m.device.abortOperations(reason);
     return sent;
   }
-}
-
-/** A report row for a device whose stop went as `outcome` (safe routine not run yet). */
-function stopRow(m: Member, outcome: StopOutcome): DeviceStopReport {
-  return { device: m.device.name, stop: outcome.stop, safe: 'skipped', safeGroup: m.safeGroup, stopError: outcome.error, safeError: null, stopMs: outcome.ms, safeMs: null };
-}
-
-/**
- * Why a device is not known stopped and safe after its row in a stop, or null when it is: its
- * stop failed or timed out, or its safe routine ran and did not succeed (a routine a halt cut
- * short included; one the halt kept from starting is `skipped`, its device stopped).
- */
-function debtOf(row: DeviceStopReport): string | null {
-  if (row.stop !== 'stopped') return row.stop === 'timed-out' ? `its stop was not acknowledged (${row.stopError})` : `its stop failed (${row.stopError})`;
-  if (row.safe === 'cancelled') return `its safe routine was cut short by a halt (${row.safeError})`;
-  if (row.safe === 'failed' || row.safe === 'timed-out') return `its safe routine ${row.safe === 'timed-out' ? 'timed out' : 'failed'} (${row.safeError})`;
-  return null;
 }
 
 function isLinked(status: DeviceHealth['status']): boolean {

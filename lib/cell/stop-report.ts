@@ -66,3 +66,20 @@ export function acknowledgement(ack: Promise<void>, timeoutMs: number, device: s
 export function elapsed(t0: number): number {
   return Math.round((performance.now() - t0) * 1000) / 1000;
 }
+
+/** A report row for a device whose stop went as `outcome` (safe routine not run yet). */
+export function stopRow(m: { device: { name: string }; safeGroup: number }, outcome: StopOutcome): DeviceStopReport {
+  return { device: m.device.name, stop: outcome.stop, safe: 'skipped', safeGroup: m.safeGroup, stopError: outcome.error, safeError: null, stopMs: outcome.ms, safeMs: null };
+}
+
+/**
+ * Why a device is not known stopped and safe after its row in a stop, or null when it is: its
+ * stop failed or timed out, or its safe routine ran and did not succeed (a routine a halt cut
+ * short included; one the halt kept from starting is `skipped`, its device stopped).
+ */
+export function debtOf(row: DeviceStopReport): string | null {
+  if (row.stop !== 'stopped') return row.stop === 'timed-out' ? `its stop was not acknowledged (${row.stopError})` : `its stop failed (${row.stopError})`;
+  if (row.safe === 'cancelled') return `its safe routine was cut short by a halt (${row.safeError})`;
+  if (row.safe === 'failed' || row.safe === 'timed-out') return `its safe routine ${row.safe === 'timed-out' ? 'timed out' : 'failed'} (${row.safeError})`;
+  return null;
+}
