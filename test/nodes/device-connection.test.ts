@@ -7,6 +7,7 @@ import type { SerialConfigNode } from '../../nodes/serial';
 import { GrblSimulator } from '../../lib/simulators/grbl';
 import { Dmm34461A } from '../../lib/simulators/scpi';
 import { openSerialEndpoint } from '../../lib/io';
+import { LogRecorder } from '../support/node-red-log';
 
 const moduleOf = (m: unknown) => ((m as { default?: unknown }).default ?? m) as (red: unknown) => void;
 
@@ -74,46 +75,34 @@ async function ready(names: string[], ms = 5000): Promise<void> {
   }
 }
 
-/** The messages Node-RED logged at error level. */
-function loggedErrors(): string[] {
-  return (helper.log().args as [{ level: number; msg: unknown }][])
-    .filter(([entry]) => entry.level === 20)
-    .map(([entry]) => messageOf(entry.msg));
-}
-
-/**
- * A logged error's message. Node-RED's log handlers may have encoded the Error in place (as
- * `{"__enc__":true,"type":"error","data":{...}}`) by the time a test reads it, depending on
- * which handlers an earlier test in the same process installed.
- */
-function messageOf(msg: unknown): string {
-  if (msg instanceof Error) return msg.message;
-  const text = String(msg);
-  if (text.startsWith('{"__enc__"')) {
-    try {
-      const decoded = JSON.parse(text) as { data?: { message?: string } };
-      if (typeof decoded.data?.message === 'string') return decoded.data.message;
-    } catch {
-      // not an encoded error after all
-    }
-  }
-  return text;
-}
-
 describe('device config nodes taking their connection from a workcell-serial node', function () {
   this.timeout(30_000);
   let grbl: GrblSimulator;
   let dmm: Dmm34461A;
   let grblPort: number;
   let dmmPort: number;
+  let log: LogRecorder;
+  /** The errors Node-RED logged during this test, each as its message. */
+  const loggedErrors = () => log.errors();
 
+  before(async () => {
+    // As earlier tests of the full suite do: every load of the core debug node adds a log
+    // handler that rewrites logged errors in place (encoded, and cut at 1000 characters by the
+    // next one). The errors read below come from the recorder, untouched by them.
+    for (let i = 0; i < 2; i++) {
+      await helper.load(require('@node-red/nodes/core/common/21-debug.js'), []);
+      await helper.unload();
+    }
+  });
   beforeEach(async () => {
+    log = new LogRecorder();
     grbl = new GrblSimulator({ timeScale: 10, homingEnabled: false });
     dmm = new Dmm34461A({ timeScale: 0.01 });
     grblPort = (await grbl.listen({ port: 0 })).port;
     dmmPort = (await dmm.listen({ port: 0 })).port;
   });
   afterEach(async () => {
+    log.stop();
     await helper.unload();
     forgetLatches();
     await Promise.all([grbl.close(), dmm.close()]);
