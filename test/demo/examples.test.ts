@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helper, Received, delay } from '../support/flow-harness';
+import { LOG_LEVEL, LogRecorder } from '../support/node-red-log';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { ExampleFlow, loadExamples, nodeTypes, packageRoot, startDemoSimulators, DemoSimulators } from '../../lib/demo';
 
@@ -99,10 +100,29 @@ describe('examples/ (Import › Examples)', function () {
     }
     await simulators?.close();
   });
+  let log: LogRecorder;
+  beforeEach(() => {
+    log = new LogRecorder();
+  });
   afterEach(async () => {
+    log.stop();
     await helper.unload();
     forgetLatches();
   });
+
+  /**
+   * Stops the flows (their close handlers bring the devices safe), then checks the log of the
+   * whole test: no node logged an error or a warning (an error a Catch node handled is not
+   * logged), and the runtime logged no error. The runtime's own warnings are the test harness's
+   * (node registration) and are not about the example.
+   */
+  async function stopAndCheckLog(): Promise<void> {
+    await helper.unload();
+    log.stop();
+    assert.deepEqual(log.fromNodes(LOG_LEVEL.error), [], 'no node logged an error');
+    assert.deepEqual(log.fromNodes(LOG_LEVEL.warn), [], 'no node logged a warning');
+    assert.deepEqual(log.errors(), [], 'the runtime logged no error');
+  }
 
   it('there are examples, named "NN Title.json", with the control example first', () => {
     assert.ok(examples.length >= 1);
@@ -113,8 +133,9 @@ describe('examples/ (Import › Examples)', function () {
   });
 
   for (const e of examples) {
-    it(`"${e.label}" deploys with every node created`, async () => {
+    it(`"${e.label}" deploys with every node created, and no node logs an error or a warning`, async () => {
       await loadExample(e);
+      await stopAndCheckLog();
     });
   }
 
@@ -131,6 +152,7 @@ describe('examples/ (Import › Examples)', function () {
       assert.ok((o.durationMs as number) >= 6000 - 50, `three 2 s steps, took ${o.durationMs} ms`);
       await delay(50);
       assert.equal(outcome.messages.length, 1);
+      await stopAndCheckLog();
     });
 
     it('E-stop mid-step: outcome "aborted", the cell latches, a new start is refused, reset re-enables it', async () => {
@@ -152,6 +174,7 @@ describe('examples/ (Import › Examples)', function () {
 
       helper.getNode('wc01-reset-in').receive({});
       assert.equal(((await control.nth(2)).payload as Payload).state, 'ready');
+      await stopAndCheckLog();
     });
 
     it('cancel run cancels the remembered run: outcome "cancelled", the cell stays ready', async () => {
@@ -166,6 +189,7 @@ describe('examples/ (Import › Examples)', function () {
       const c = (await control.nth(1)).payload as Payload;
       assert.equal(c.run, o.run);
       assert.equal(c.state, 'ready');
+      await stopAndCheckLog();
     });
 
     it('hold keeps the next step at its checkpoint; resume lets the run complete', async function () {
@@ -181,6 +205,7 @@ describe('examples/ (Import › Examples)', function () {
       assert.equal(outcome.messages.length, 0, 'held: the run does not move on');
       helper.getNode('wc01-resume-in').receive({});
       assert.equal(((await outcome.nth(1, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
     });
   });
 
@@ -216,6 +241,7 @@ describe('examples/ (Import › Examples)', function () {
       assert.ok(poweredWhileMeasuring >= 3, 'the DMM measured while CH1 was on');
       assert.deepEqual(simulators!.gantry.machinePosition, { x: -5, y: -5, z: -2 });
       assert.equal(simulators!.psu.output(1).enabled, false, 'CH1 is off after the scan');
+      await stopAndCheckLog();
     });
 
     it('E-stop mid-move: outcome "aborted", the gantry halted in alarm with its position untrusted, the PSU outputs off; reset, then a new scan homes and completes', async function () {
@@ -254,6 +280,7 @@ describe('examples/ (Import › Examples)', function () {
       const again = (await outcome.nth(2, 25_000)).payload as Payload;
       assert.equal(again.outcome, 'completed');
       assert.deepEqual(gantry.machinePosition, { x: -5, y: -5, z: -2 });
+      await stopAndCheckLog();
     });
   });
 });
