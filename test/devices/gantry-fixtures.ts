@@ -90,12 +90,25 @@ export function transcript(sim: GrblSimulator): Buffer[][] {
   return connections;
 }
 
-/** A connection's bytes as tokens: real-time bytes by name, lines as text. */
+/** A real-time byte's token: its short name, or its hex code (`0x91`) for the others from 0x80 up. */
+function realtimeToken(byte: number): string | undefined {
+  return REALTIME_NAMES[byte] ?? (byte >= 0x80 ? `0x${byte.toString(16)}` : undefined);
+}
+
+/** Whether a token from `tokens` is a real-time byte (`?`, `!`, `~`, 0x18 and everything from 0x80), not a line. */
+export function isRealtimeToken(token: string): boolean {
+  return Object.values(REALTIME_NAMES).includes(token) || /^0x[89a-f][0-9a-f]$/.test(token);
+}
+
+/**
+ * A connection's bytes as tokens: real-time bytes (picked out of lines, as GRBL does) by name,
+ * lines as text.
+ */
 export function tokens(chunks: Buffer[]): string[] {
   const out: string[] = [];
   let line = '';
   for (const byte of Buffer.concat(chunks)) {
-    const name = REALTIME_NAMES[byte];
+    const name = realtimeToken(byte);
     if (name) out.push(name);
     else if (byte === 0x0a) {
       out.push(line);
