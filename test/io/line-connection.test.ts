@@ -349,9 +349,12 @@ describe('LineConnection over TCP', () => {
     const reconnecting = until(connection, 'reconnecting');
     connection.open();
     await reconnecting;
-    const started = Date.now();
+    const order: string[] = [];
+    setImmediate(() => order.push('next turn'));
     await connection.close();
-    assert.ok(Date.now() - started < 500, 'close did not wait for the backoff delay');
+    order.push('closed');
+    await tick();
+    assert.deepEqual(order, ['closed', 'next turn'], 'close did not wait for the backoff delay');
     assert.equal(connection.status, 'closed');
     peer = await new Peer().listen();
   });

@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { GrblSimulator, GrblSimulatorOptions } from '../../lib/simulators/grbl';
+import { firstOf, timePassed } from '../support/event-order';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -217,7 +218,10 @@ describe('GRBL 1.1h simulator', function () {
       sim.on('motion-start', () => events.push('motion-start'));
       sim.on('motion-end', () => events.push('motion-end'));
       const t0 = Date.now();
-      assert.equal(await client.command('G1 X-10 F600'), 'ok'); // 1 s machine time, 100 ms at 10×
+      // 1 s machine time, 100 ms at 10×: it ends before a timer for the unscaled second fires.
+      const unscaled = timePassed(1000);
+      const ended = new Promise<number>((resolve) => sim.once('motion-end', () => resolve(Date.now())));
+      assert.equal(await client.command('G1 X-10 F600'), 'ok');
       const states: string[] = [];
       const xs: number[] = [];
       for (;;) {
@@ -227,8 +231,8 @@ describe('GRBL 1.1h simulator', function () {
         if (stateOf(report) === 'Idle' && states.includes('Run')) break;
         await sleep(15);
       }
-      const elapsed = Date.now() - t0;
-      assert.ok(elapsed >= 90 && elapsed < 400, `move took ${elapsed} ms`);
+      assert.equal(await firstOf({ 'motion-end': ended, 'one unscaled second': unscaled }), 'motion-end');
+      assert.ok((await ended) - t0 >= 90, `the move took ${(await ended) - t0} ms, not less than its 100 ms`);
       assert.ok(xs.some((x) => x < -0.5 && x > -9.5), `saw an intermediate position in ${xs.join(' ')}`);
       assert.equal(xs.at(-1), -10);
       assert.deepEqual(sim.executedLines, ['G1 X-10 F600']);
@@ -238,14 +242,17 @@ describe('GRBL 1.1h simulator', function () {
     it('answers ok when the move is planned, long before the move ends', async () => {
       await start({ startLocked: false });
       const ends: number[] = [];
-      sim.on('motion-end', () => ends.push(Date.now()));
+      const heard: string[] = [];
+      sim.on('motion-end', () => {
+        ends.push(Date.now());
+        heard.push('motion-end');
+      });
       const t0 = Date.now();
       assert.equal(await client.command('G1 X-20 F600'), 'ok'); // 2 s machine time, 200 ms real
-      const okAt = Date.now() - t0;
-      assert.ok(okAt < 50, `ok after ${okAt} ms`);
+      heard.push('ok');
       assert.equal(stateOf(await client.status()), 'Run');
       await waitForState(client, 'Idle');
-      assert.equal(ends.length, 1);
+      assert.deepEqual(heard, ['ok', 'motion-end'], 'the ok came before the move ended');
       assert.ok(ends[0]! - t0 >= 190);
     });
 
@@ -440,9 +447,12 @@ describe('GRBL 1.1h simulator', function () {
     it('dwells for G4 P seconds (scaled) before answering', async () => {
       await start({ startLocked: false });
       const t0 = Date.now();
-      assert.equal(await client.command('G4 P1'), 'ok'); // 1 s machine time, 100 ms real
-      const took = Date.now() - t0;
-      assert.ok(took >= 90 && took < 300, `dwell took ${took} ms`);
+      // 1 s machine time, 100 ms real: answered before a timer for the unscaled second fires.
+      const unscaled = timePassed(1000);
+      const answer = client.command('G4 P1');
+      assert.equal(await firstOf({ answer, 'one unscaled second': unscaled }), 'answer');
+      assert.equal(await answer, 'ok');
+      assert.ok(Date.now() - t0 >= 90, `the dwell took ${Date.now() - t0} ms, not less than its 100 ms`);
     });
 
     it('applies G92 and G10 L20 work offsets and reports them in WCO and $#', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { PassThrough, Duplex } from 'node:stream';
 import { Dmm34461A, RigolDP821, ScpiInstrument } from '../../lib/simulators/scpi';
+import { firstOf, timePassed } from '../support/event-order';
 
 /** A raw SCPI socket client: writes bytes, reads newline-terminated lines. */
 class LineClient {
@@ -357,21 +358,26 @@ describe('SCPI simulators', () => {
       assert.ok(slow >= 950 && slow > 10 * fast, `slow ${slow} ms vs fast ${fast} ms`);
       assert.equal((await client.query('FETC?')).split(',').length, 5);
 
-      // Now abort one: INIT returns at once with the meter measuring; ABOR brings it back to idle.
-      const aborts: unknown[] = [];
-      sim.on('abort', (e) => aborts.push(e));
+      // Now abort one (50 readings: 10 s): INIT returns at once with the meter measuring; ABOR
+      // ends the measurement where it is, and *OPC? (which waits for a measurement) answers
+      // long before the measurement would have ended.
+      const heard: string[] = [];
+      sim.on('abort', (e: { interrupted: boolean }) => heard.push(`abort (interrupted: ${e.interrupted}, measuring: ${sim.measuring})`));
+      sim.on('reading', () => heard.push('reading'));
+      client.send('SAMP:COUN 50\n');
+      const measurementOver = timePassed(10_000);
       client.send('INIT\n');
       await delay(100);
       assert.equal(sim.measuring, true);
-      t0 = Date.now();
+      heard.length = 0;
       client.send('ABOR\n');
-      assert.equal(await client.query('*OPC?'), '1');
-      assert.ok(Date.now() - t0 < 200);
+      assert.equal(await firstOf({ '*OPC? answered': client.query('*OPC?', 15_000), 'measurement over': measurementOver }), '*OPC? answered');
       assert.equal(sim.measuring, false);
-      assert.equal(aborts.length, 1);
       // Nothing valid in memory after an abort.
       client.send('FETC?\n');
       assert.equal(await client.silentFor(100), true);
+      const abortAt = heard.findIndex((h) => h.startsWith('abort'));
+      assert.deepEqual(heard.slice(abortAt), ['abort (interrupted: true, measuring: false)'], 'the abort stopped the measurement, no reading came after it');
       assert.deepEqual(await client.drainErrors(), ['-230,"Data corrupt or stale"']);
 
       // A READ? that is waiting gets no reading when ABOR arrives, even on another connection.

@@ -1,0 +1,15 @@
+/**
+ * Timing claims as orderings of events, which hold on a loaded machine where elapsed-time
+ * bounds do not: "promptly" is "before a setImmediate scheduled at the trigger has run" (`tick`
+ * in test/lib/helpers.ts), "in time" is "before the event that would otherwise have come".
+ */
+
+/** Resolves after `ms`, for a race against what should come first; the timer keeps no process alive. */
+export function timePassed(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** The name of the event that happened first; each promise settles when its event happens (a rejection counts). */
+export function firstOf(events: Record<string, Promise<unknown>>): Promise<string> {
+  return Promise.race(Object.entries(events).map(([name, p]) => p.then(() => name, () => name)));
+}
