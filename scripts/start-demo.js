@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 // `npm start`: the demo cell (Node-RED with Workcell, the device simulators and the example
 // flows) on 127.0.0.1:$PORT (default 1880). The logic is typed code in lib/demo, compiled to
-// dist/lib/demo by `npm run build`, which `npm start` runs first.
+// dist/lib/demo by `npm run build`, which `npm start` runs first (the `prestart` script).
 //
-// Environment: PORT (default 1880), WORKCELL_DEMO_DIR (the Node-RED userDir, default .demo/).
+// Environment: PORT (default 1880), WORKCELL_DEMO_DIR (the Node-RED userDir, default .demo/),
+// WORKCELL_DEMO_TIME_SCALE (speed-up of the simulated machines, default 1).
 // Ctrl+C (SIGINT) or SIGTERM stops Node-RED first (its close handlers bring the devices safe
 // while the simulators still answer), then the simulators; a second Ctrl+C (a second or more
-// later) kills Node-RED.
+// later) kills Node-RED. Exit status: 0 when the demo stopped cleanly on request (the signal
+// is not raised again: it was handled), 1 when stopping failed, Node-RED had to be killed or
+// exited on its own.
+//
+// The `start` script runs this file with `exec`: npm runs scripts through /bin/sh, and a shell
+// waiting for its command (dash, Debian's /bin/sh) dies of the terminal's Ctrl+C itself, so npm
+// would report "killed by SIGINT" (status 130) however cleanly this process stopped. With
+// `exec` this process is npm's child, and npm exits with its status.
 'use strict';
 const path = require('path');
 

@@ -31,7 +31,7 @@ export function packageRoot(from: string = __dirname): string {
 }
 
 export interface DemoOptions {
-  /** Environment to read PORT and WORKCELL_DEMO_DIR from. Default process.env. */
+  /** Environment to read PORT, WORKCELL_DEMO_DIR and WORKCELL_DEMO_TIME_SCALE from. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
   /** Where the demo's messages go (Node-RED's own output included). Default: stdout. */
   readonly print?: (line: string) => void;
@@ -65,11 +65,25 @@ export function demoPort(env: NodeJS.ProcessEnv): number {
 }
 
 /**
+ * The simulated machines' speed-up from `$WORKCELL_DEMO_TIME_SCALE` (1, real speed, when unset;
+ * 10 makes homing and moves ten times faster). @throws RangeError when it is not a positive number.
+ */
+export function demoTimeScale(env: NodeJS.ProcessEnv): number {
+  const text = env.WORKCELL_DEMO_TIME_SCALE;
+  if (text === undefined || text === '') return 1;
+  const scale = Number(text);
+  if (!Number.isFinite(scale) || scale <= 0) throw new RangeError(`WORKCELL_DEMO_TIME_SCALE must be a positive number (10 runs the machines ten times faster), got "${text}"`);
+  return scale;
+}
+
+/**
  * Starts the demo cell: checks that Workcell is built, starts the simulators on free ports of
  * 127.0.0.1, prepares the userDir (`$WORKCELL_DEMO_DIR`, default `<repo>/.demo`) with the
  * examples as its flows, and starts Node-RED on 127.0.0.1:`$PORT` (default 1880) with the
  * simulators' addresses in its environment (`GANTRY_ADDRESS`, `DMM_ADDRESS`, `PSU_ADDRESS`,
  * which the example flows' device config nodes name as `${…}`). Resolves once the flows run.
+ * When Node-RED has exited it prints the devices' state, read from the simulators (`Workcell
+ * demo: devices at shutdown: …`), then closes the simulators.
  * If anything fails on the way, what was started is stopped again before the error is thrown.
  */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
@@ -80,10 +94,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     throw new Error(`Workcell is not built (${join(root, 'dist', 'nodes')} has no nodes): run "npm start", which builds first, or "npm run build"`);
   }
   const port = demoPort(env);
+  const timeScale = demoTimeScale(env);
   const userDirPath = resolve(root, env.WORKCELL_DEMO_DIR || '.demo');
   const examples = loadExamples(join(root, 'examples'));
 
-  const simulators = await startDemoSimulators({ host: HOST });
+  const simulators = await startDemoSimulators({ host: HOST, timeScale });
   let nodeRed: ReturnType<typeof spawnNodeRed> | undefined;
   try {
     const userDir = prepareDemoUserDir({ dir: userDirPath, packageRoot: root, host: HOST, port, flows: combinedFlows(examples) });
@@ -113,6 +128,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const child = nodeRed;
     const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
     const ended = child.exited.then(async ({ code, signal }) => {
+      // Node-RED's close handlers have done what they could; show what they left behind.
+      print(`Workcell demo: devices at shutdown: ${simulators.describeState()}`);
       await simulators.close();
       return code ?? (signal ? 1 : 0);
     });

@@ -20,6 +20,13 @@ export interface DemoSimulators {
   readonly addresses: readonly DemoSimulatorAddress[];
   /** `{GANTRY_ADDRESS: 'tcp://…', DMM_ADDRESS: …, PSU_ADDRESS: …}`: the environment Node-RED gets. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The devices' state in one line, read from the simulators themselves, as the demo prints it at
+   * shutdown: `gantry Alarm at X-23.500 Y-19.583 Z-3.917, spindle off, coolant off; DMM idle;
+   * power supply CH1 off, CH2 off`. The gantry's state is GRBL's status-report state and its
+   * position the machine position; the DMM is `measuring` or `idle`.
+   */
+  describeState(): string;
   /** Stops every listener and timer; resolves when every port is released. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -41,7 +48,8 @@ export interface DemoSimulatorOptions {
   /**
    * Speed-up of the machines' time (gantry motion and homing, DMM apertures). Default 1: real
    * speed, so the demo looks like the bench it stands in for (homing takes about 7 s). Tests
-   * that run the example flows end to end speed it up.
+   * that run the example flows end to end speed it up (`npm start` takes it from
+   * `WORKCELL_DEMO_TIME_SCALE`).
    */
   readonly timeScale?: number;
 }
@@ -90,6 +98,14 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
     psu,
     addresses,
     env: Object.fromEntries(addresses.map((a) => [a.envVar, a.address])),
+    describeState() {
+      const { flood, mist } = gantry.coolant;
+      const coolant = flood || mist ? [flood && 'flood', mist && 'mist'].filter(Boolean).join(' and ') + ' on' : 'off';
+      const outputs = psu.outputs.map((o) => `CH${o.channel} ${o.enabled ? 'on' : 'off'}`).join(', ');
+      const { x, y, z } = gantry.machinePosition;
+      const at = `X${x.toFixed(3)} Y${y.toFixed(3)} Z${z.toFixed(3)}`;
+      return `gantry ${gantry.state} at ${at}, spindle ${gantry.spindle.on ? 'on' : 'off'}, coolant ${coolant}; DMM ${dmm.measuring ? 'measuring' : 'idle'}; power supply ${outputs}`;
+    },
     close() {
       closing ??= Promise.allSettled(started.map((s) => s.close())).then(() => undefined);
       return closing;

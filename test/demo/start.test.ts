@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync }
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadExamples, nodeTypes, packageRoot } from '../../lib/demo';
+import { loadExamples, nodeTypes, packageRoot, startDemoSimulators } from '../../lib/demo';
 import { freePort } from '../support/node-red-process';
+import { timePassed } from '../support/event-order';
 
 const root = packageRoot(__dirname);
 const script = join(root, 'scripts', 'start-demo.js');
@@ -22,15 +23,31 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** The demo script as a child process, with its output collected line by line. */
+/**
+ * The demo as a child process, with its output collected line by line: the script itself, or
+ * `npm start` as a terminal runs it, in a process group of its own (a terminal's foreground job).
+ */
 class DemoProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters = new Set<() => void>();
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, [script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `node scripts/start-demo.js`. */
+  static script(env: Record<string, string>): DemoProcess {
+    return new DemoProcess(process.execPath, [script], env, false);
+  }
+
+  /**
+   * `npm start --ignore-scripts`: npm runs the `start` script exactly as `npm start` does and
+   * exits with its status; only the `prestart` build is skipped (npm test has built already).
+   */
+  static npmStart(env: Record<string, string>): DemoProcess {
+    return new DemoProcess('npm', ['start', '--ignore-scripts'], env, true);
+  }
+
+  private constructor(command: string, args: string[], env: Record<string, string>, readonly ownGroup: boolean) {
+    this.child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       let partial = '';
       stream?.setEncoding('utf8');
@@ -42,6 +59,16 @@ class DemoProcess {
       });
     }
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Ctrl+C in the terminal: SIGINT to every process of the foreground group (npm and the demo). */
+  pressCtrlC(): void {
+    assert.ok(this.ownGroup, 'a process group of its own');
+    process.kill(-this.child.pid!, 'SIGINT');
   }
 
   /** The first output line matching `pattern`, waiting at most `ms`; fails with the whole output otherwise. */
@@ -88,6 +115,30 @@ class DemoProcess {
   }
 }
 
+/** Sends one SCPI line to 127.0.0.1:port and resolves with the answer line (a query) once it arrives. */
+function scpiQuery(port: number, query: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => s.write(`${query}\n`));
+    s.setEncoding('utf8');
+    let got = '';
+    s.on('data', (d: string) => {
+      got += d;
+      if (got.includes('\n')) {
+        s.destroy();
+        resolve(got.trim());
+      }
+    });
+    s.once('error', reject);
+  });
+}
+
+/** The devices' state the demo printed when Node-RED had exited (see DemoSimulators.describeState). */
+function shutdownState(demo: DemoProcess): string {
+  const line = demo.lines.find((l) => l.startsWith('Workcell demo: devices at shutdown: '));
+  assert.ok(line, `the demo printed the devices' state at shutdown; its output:\n${demo.lines.join('\n')}`);
+  return line.slice('Workcell demo: devices at shutdown: '.length);
+}
+
 describe('npm start: the demo cell', function () {
   this.timeout(120_000);
   let dir: string;
@@ -100,17 +151,40 @@ describe('npm start: the demo cell', function () {
     dir = mkdtempSync(join(tmpdir(), 'workcell-demo-test-'));
   });
   afterEach(async () => {
-    if (demo && demo.child.exitCode === null && demo.child.signalCode === null) {
-      demo.child.kill('SIGKILL');
-      await demo.exited;
+    // After a failure: stop it as a SIGTERM would (the demo stops Node-RED, which runs in a
+    // group of its own), to the whole group under npm (a demo npm left behind is in it too);
+    // kill it only if that does not work.
+    if (demo) {
+      const signal = (s: NodeJS.Signals) => {
+        try {
+          if (demo!.ownGroup) process.kill(-demo!.child.pid!, s);
+          else if (demo!.running) demo!.child.kill(s);
+        } catch {
+          // nothing left in the group
+        }
+      };
+      signal('SIGTERM');
+      if (demo.running && !(await Promise.race([demo.exited, timePassed(30_000)]))) {
+        signal('SIGKILL');
+        await demo.exited;
+      }
     }
     demo = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts Node-RED on 127.0.0.1:$PORT with our nodes, the simulators and the examples, and Ctrl+C stops all of it cleanly', async () => {
+  it('npm start builds first, then runs the demo as its own child, so that npm exits with the demo\'s status', () => {
+    const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    assert.equal(scripts.prestart, 'npm run build', 'the build is the prestart script (the one --ignore-scripts skips below)');
+    // Without exec, /bin/sh waits for the demo and dies of the terminal's Ctrl+C itself (dash
+    // does), and npm reports "killed by SIGINT" however cleanly the demo stopped.
+    assert.equal(scripts.start, 'exec node scripts/start-demo.js');
+  });
+
+  it('starts Node-RED on 127.0.0.1:$PORT with our nodes, the simulators and the examples; Ctrl+C mid-scan brings the devices safe and npm exits 0', async () => {
     const port = await freePort();
-    demo = new DemoProcess({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
+    // Five times real speed: the scan reaches its moves in about two seconds.
+    demo = DemoProcess.npmStart({ PORT: String(port), WORKCELL_DEMO_DIR: dir, WORKCELL_DEMO_TIME_SCALE: '5' });
     const [, url] = await demo.waitFor(/Editor: (http:\/\/\S+)/, 90_000);
     assert.equal(url, `http://127.0.0.1:${port}/`);
 
@@ -119,20 +193,7 @@ describe('npm start: the demo cell', function () {
     assert.deepEqual(Object.keys(sims).sort(), ['DMM_ADDRESS', 'GANTRY_ADDRESS', 'PSU_ADDRESS']);
     for (const p of Object.values(sims)) assert.ok(p > 0 && p !== port);
     // The DMM answers *IDN? like the real one (several clients may talk to it; the GRBL bridge takes one, so it is left alone).
-    const idn = await new Promise<string>((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: sims.DMM_ADDRESS }, () => s.write('*IDN?\n'));
-      s.setEncoding('utf8');
-      let got = '';
-      s.on('data', (d: string) => {
-        got += d;
-        if (got.includes('\n')) {
-          s.destroy();
-          resolve(got.trim());
-        }
-      });
-      s.once('error', reject);
-    });
-    assert.match(idn, /^Keysight Technologies,34461A,/);
+    assert.match(await scpiQuery(sims.DMM_ADDRESS, '*IDN?'), /^Keysight Technologies,34461A,/);
 
     const settings = await fetch(`${url}settings`);
     assert.equal(settings.status, 200);
@@ -169,30 +230,39 @@ describe('npm start: the demo cell', function () {
     assert.ok(!settingsJs.includes(secret), 'the secret is read from its file, not written into the settings');
     assert.equal(realpathSync(join(dir, 'node_modules', '@workcell', 'node-red-workcell')), realpathSync(root));
 
-    // Ctrl+C in the middle of a scan: the gantry homing, the cell running.
+    // Ctrl+C in the middle of the scan: homed, CH1 of the power supply on, the gantry on its way to A.
     const inject = await fetch(`${url}inject/wc02-start`, { method: 'POST' });
     assert.equal(inject.status, 200);
-    await new Promise((r) => setTimeout(r, 1500));
-    // A Ctrl+C under npm start arrives twice within milliseconds (from the terminal and
-    // forwarded by npm): that is one stop request, not a request to kill Node-RED.
-    demo.child.kill('SIGINT');
-    setTimeout(() => demo?.child.kill('SIGINT'), 20);
+    const deadline = Date.now() + 30_000;
+    while ((await scpiQuery(sims.PSU_ADDRESS, ':OUTP? CH1')) !== 'ON') {
+      assert.ok(Date.now() < deadline, `the scan never switched CH1 on; the demo's output:\n${demo.lines.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The terminal signals npm and the demo; npm forwards its SIGINT to the demo as well, an
+    // echo within milliseconds that is one stop request, not a second Ctrl+C.
+    demo.pressCtrlC();
     const exit = await demo.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, `npm exits 0; output:\n${demo.lines.join('\n')}`);
     assert.ok(!demo.lines.some((l) => /killing Node-RED/.test(l)), 'the echoed SIGINT did not escalate');
-    assert.deepEqual(exit, { code: 0, signal: null }, `clean exit; output:\n${demo.lines.join('\n')}`);
     assert.ok(demo.lines.some((l) => /\[info\] Stopped flows/.test(l)), 'Node-RED stopped its flows (close handlers ran)');
     // The cell's close handler stops the run and brings the devices safe while the simulators
     // still answer; it warns when a device was not made safe in time.
     const stopping = demo.lines.slice(demo.lines.findIndex((l) => /\[info\] Stopping flows/.test(l)));
     assert.deepEqual(stopping.filter((l) => /\[(warn|error)\]/.test(l)), [], 'no warnings or errors while stopping');
+    // The simulators' own state once Node-RED had gone: the gantry at rest, not parked (the
+    // scan was cut short, not finished), every output off, no measurement running.
+    const state = shutdownState(demo);
+    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off$/.exec(state);
+    assert.ok(m, `devices safe at shutdown: ${state}`);
+    assert.notDeepEqual([m[2], m[3], m[4]].map(Number), [-5, -5, -2], `the scan was interrupted, not finished and parked: ${state}`);
     assert.ok(demo.lines.some((l) => /Workcell demo: stopped\./.test(l)));
     for (const [name, p] of Object.entries(sims)) assert.equal(await accepts(p), false, `${name} port ${p} is closed`);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
   });
 
-  it('keeps flows deployed from the editor across restarts, and refuses a taken or bad PORT with a clear message', async () => {
+  it('keeps flows deployed from the editor across restarts, stops cleanly on SIGTERM to npm, and refuses a taken or bad PORT with a clear message', async () => {
     const port = await freePort();
-    demo = new DemoProcess({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
+    demo = DemoProcess.script({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
     const [, url] = await demo.waitFor(/Editor: (http:\/\/\S+)/, 90_000);
     // Deploy a change, as the editor would.
     const current = (await (await fetch(`${url}flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json()) as { rev: string; flows: object[] };
@@ -206,31 +276,79 @@ describe('npm start: the demo cell', function () {
     demo.child.kill('SIGINT');
     assert.equal((await demo.exited).code, 0);
 
-    demo = new DemoProcess({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
+    demo = DemoProcess.npmStart({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
     await demo.waitFor(/Editor: /, 90_000);
     assert.ok(demo.lines.some((l) => /keeping the flows deployed/.test(l)), demo.lines.join('\n'));
     const again = (await (await fetch(`http://127.0.0.1:${port}/flows`)).json()) as { id: string }[];
     assert.ok(again.some((n) => n.id === 'user-added'), 'the deployed change survived the restart');
-    demo.child.kill('SIGINT');
-    assert.equal((await demo.exited).code, 0);
+    // SIGTERM to npm alone, as `kill` or a process manager sends it: npm passes it on to the
+    // demo, which stops Node-RED and the simulators (it is not left running without npm).
+    demo.child.kill('SIGTERM');
+    assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.lines.join('\n'));
+    assert.ok(demo.lines.some((l) => /Workcell demo: SIGTERM: stopping Node-RED/.test(l)), demo.lines.join('\n'));
+    assert.match(shutdownState(demo), /^gantry \S+ at .*; power supply CH1 off, CH2 off$/);
+    assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
 
-    // A port held by a program that accepts connections and never answers.
+    // A port held by a program that accepts connections and never answers: the demo sees
+    // Node-RED exit instead of waiting for an answer until its readiness deadline.
     const squatter = createServer(() => undefined);
     await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
     try {
-      const started = Date.now();
-      demo = new DemoProcess({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
+      demo = DemoProcess.script({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
       const taken = await demo.exited;
       assert.equal(taken.code, 1);
-      assert.ok(Date.now() - started < 20_000, 'it gives up at once instead of waiting for an answer');
-      assert.ok(demo.lines.some((l) => new RegExp(`is port ${port} already in use\\? Set PORT to choose another`).test(l)), demo.lines.join('\n'));
+      assert.ok(demo.lines.some((l) => new RegExp(`Node-RED exited \\(code 1, signal null\\) before it was ready \\(is port ${port} already in use\\? Set PORT to choose another\\)`).test(l)), demo.lines.join('\n'));
     } finally {
       squatter.close();
     }
 
-    demo = new DemoProcess({ PORT: 'eighteen-eighty', WORKCELL_DEMO_DIR: dir });
+    demo = DemoProcess.script({ PORT: 'eighteen-eighty', WORKCELL_DEMO_DIR: dir });
     const exit = await demo.exited;
     assert.equal(exit.code, 1);
     assert.ok(demo.lines.some((l) => /PORT must be a TCP port number between 1 and 65535, got "eighteen-eighty"/.test(l)), demo.lines.join('\n'));
+
+    demo = DemoProcess.script({ PORT: String(port), WORKCELL_DEMO_DIR: dir, WORKCELL_DEMO_TIME_SCALE: 'fast' });
+    assert.equal((await demo.exited).code, 1);
+    assert.ok(demo.lines.some((l) => /WORKCELL_DEMO_TIME_SCALE must be a positive number \(10 runs the machines ten times faster\), got "fast"/.test(l)), demo.lines.join('\n'));
+  });
+});
+
+describe('the demo simulators', () => {
+  /** A TCP client that sends lines and waits for the reply matching `reply`. */
+  async function lineClient(port: number): Promise<{ send(line: string, reply: RegExp): Promise<void>; close(): void }> {
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.setEncoding('utf8');
+    let received = '';
+    socket.on('data', (d: string) => (received += d));
+    return {
+      async send(line, reply) {
+        received = '';
+        socket.write(`${line}\n`);
+        while (!reply.test(received)) await new Promise((r) => setTimeout(r, 5));
+      },
+      close: () => socket.destroy(),
+    };
+  }
+
+  it('describe their devices in one line: the gantry\'s state, position, spindle and coolant; the DMM; each power-supply output', async () => {
+    const sims = await startDemoSimulators({ timeScale: 10 });
+    const address = (envVar: string) => sims.addresses.find((a) => a.envVar === envVar)!.port;
+    const clients = await Promise.all(['GANTRY_ADDRESS', 'DMM_ADDRESS', 'PSU_ADDRESS'].map((v) => lineClient(address(v))));
+    try {
+      const [grbl, dmm, psu] = clients;
+      assert.equal(sims.describeState(), 'gantry Alarm at X0.000 Y0.000 Z0.000, spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off');
+      await grbl.send('$X', /ok\r\n/);
+      await grbl.send('G0 X-12.5 Y-3', /ok\r\n/);
+      await grbl.send('M3 S1000', /ok\r\n/);
+      await grbl.send('M7', /ok\r\n/);
+      await grbl.send('M8', /ok\r\n/);
+      await dmm.send('CONF:VOLT:DC;:VOLT:NPLC 100;:SAMP:COUN 50;:INIT;*IDN?', /\n/);
+      await psu.send(':OUTP CH2,ON;*IDN?', /\n/);
+      assert.equal(sims.describeState(), 'gantry Idle at X-12.500 Y-3.000 Z0.000, spindle on, coolant flood and mist on; DMM measuring; power supply CH1 off, CH2 on');
+    } finally {
+      for (const c of clients) c.close();
+      await sims.close();
+    }
   });
 });
