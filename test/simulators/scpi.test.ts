@@ -344,18 +344,27 @@ describe('SCPI simulators', () => {
     it('takes NPLC/50 s per reading, so a long aperture is slow, and ABOR ends it at once', async () => {
       const { client, sim, port } = await serve(new Dmm34461A({ timeScale: 0.1 }));
       sim.setInput('VOLT:DC', 1, 0);
-      // 1 reading at 10 PLC: 0.2 s × 0.1 = 20 ms.
+      // 1 reading at 10 PLC: 0.2 s × 0.1 = 20 ms, taken before one at 100 PLC (200 ms) would
+      // be: the reading comes before a 200 ms timer started when READ? arrived.
       client.send('CONF:VOLT:DC;:VOLT:DC:NPLC 10\n');
-      let t0 = Date.now();
-      await client.query('READ?');
-      const fast = Date.now() - t0;
+      let hundredPlc: Promise<void> | undefined;
+      const onCommand = (e: { message: string }) => {
+        if (e.message === 'READ?') hundredPlc = timePassed(200);
+      };
+      sim.on('command', onCommand);
+      const reading = new Promise((resolve) => sim.once('reading', resolve));
+      const answer = client.query('READ?');
+      await new Promise((resolve) => sim.once('command', resolve));
+      sim.off('command', onCommand);
+      assert.equal(await firstOf({ reading, 'a 100 PLC aperture': hundredPlc! }), 'reading');
+      await answer;
       // 5 readings at 100 PLC: 5 × 2 s × 0.1 = 1 s.
       client.send('VOLT:DC:NPLC 100;:SAMP:COUN 5\n');
-      t0 = Date.now();
+      const t0 = Date.now();
       client.send('INIT\n');
       assert.equal(await client.query('*OPC?', 5000), '1');
       const slow = Date.now() - t0;
-      assert.ok(slow >= 950 && slow > 10 * fast, `slow ${slow} ms vs fast ${fast} ms`);
+      assert.ok(slow >= 950, `5 readings at 100 PLC took ${slow} ms, not less than 1 s`);
       assert.equal((await client.query('FETC?')).split(',').length, 5);
 
       // Now abort one (50 readings: 10 s): INIT returns at once with the meter measuring; ABOR
