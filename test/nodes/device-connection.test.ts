@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
+import { helper, controlNodes, Received, placed, delay, loggedErrors } from '../support/flow-harness';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
@@ -7,7 +7,6 @@ import type { SerialConfigNode } from '../../nodes/serial';
 import { GrblSimulator } from '../../lib/simulators/grbl';
 import { Dmm34461A } from '../../lib/simulators/scpi';
 import { openSerialEndpoint } from '../../lib/io';
-import { LogRecorder } from '../support/node-red-log';
 
 const moduleOf = (m: unknown) => ((m as { default?: unknown }).default ?? m) as (red: unknown) => void;
 
@@ -81,28 +80,23 @@ describe('device config nodes taking their connection from a workcell-serial nod
   let dmm: Dmm34461A;
   let grblPort: number;
   let dmmPort: number;
-  let log: LogRecorder;
-  /** The errors Node-RED logged during this test, each as its message. */
-  const loggedErrors = () => log.errors();
 
   before(async () => {
     // As earlier tests of the full suite do: every load of the core debug node adds a log
     // handler that rewrites logged errors in place (encoded, and cut at 1000 characters by the
-    // next one). The errors read below come from the recorder, untouched by them.
+    // next one). loggedErrors() reads them as they were logged.
     for (let i = 0; i < 2; i++) {
       await helper.load(require('@node-red/nodes/core/common/21-debug.js'), []);
       await helper.unload();
     }
   });
   beforeEach(async () => {
-    log = new LogRecorder();
     grbl = new GrblSimulator({ timeScale: 10, homingEnabled: false });
     dmm = new Dmm34461A({ timeScale: 0.01 });
     grblPort = (await grbl.listen({ port: 0 })).port;
     dmmPort = (await dmm.listen({ port: 0 })).port;
   });
   afterEach(async () => {
-    log.stop();
     await helper.unload();
     forgetLatches();
     await Promise.all([grbl.close(), dmm.close()]);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
+import { helper, controlNodes, Received, placed, delay, loggedErrors } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { GrblSimulator, Realtime } from '../../lib/simulators/grbl';
 
@@ -59,7 +59,7 @@ describe('gantry nodes (workcell-gantry-device, workcell-gantry) against the GRB
     let attached = 0;
     sim.on('attach', () => attached++);
     await helper.load(nodes, flow(port, { operation: 'move', params: { feed: 3000, x: -10 } }, { estopHold: '800' }));
-    const errors = helper.log().args.filter((a: { level?: number; msg?: unknown }[]) => a[0]?.level === 20).map((a: { msg?: unknown }[]) => String(a[0].msg));
+    const errors = loggedErrors();
     assert.ok(
       errors.some((m: string) => /Mill: its stop takes up to 1300 ms by design \(its emergency-stop hold of 800 ms, then GRBL's 500 ms pause after the alarm before the banner that acknowledges the stop\), which is not well below the stop timeout of cell "Cell A" \(2000 ms\)/.test(m)),
       errors.join('\n'),

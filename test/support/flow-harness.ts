@@ -1,5 +1,6 @@
 import helper from 'node-red-node-test-helper';
 import { EventEmitter } from 'node:events';
+import { LOG_LEVEL, type LogEvent, asLogged, logText } from './node-red-log';
 
 helper.init(require.resolve('node-red'));
 
@@ -67,11 +68,15 @@ export function placed(flow: object[]): object[] {
   return flow.map((n) => ('z' in n && !('x' in n) ? { x: 100, y: 100, ...n } : n));
 }
 
-/** The messages Node-RED logged at error level since the flows were loaded (Workcell logs sentences). */
+/**
+ * The messages Node-RED logged at error level since the flows were loaded (Workcell logs
+ * sentences), each as it was logged: a log handler may have encoded it in place since.
+ */
 export function loggedErrors(): string[] {
-  return (helper.log().args as [{ level: number; msg: unknown }][])
-    .filter(([entry]) => entry.level === 20)
-    .map(([entry]) => (entry.msg instanceof Error ? entry.msg.message : String(entry.msg)));
+  return (helper.log().args as [LogEvent][])
+    .map(([entry]) => asLogged(entry))
+    .filter((entry) => entry.level === LOG_LEVEL.error)
+    .map((entry) => logText(entry.msg));
 }
 
 /** The latest status each node showed, by node id, recorded from Node-RED's runtime events. */

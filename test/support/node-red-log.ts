@@ -3,8 +3,8 @@
  * before a test gets to read it: the debug node's handler (added again by every load of that
  * node) encodes an Error as JSON and a second one cuts that string at 1000 characters, so a
  * stack trace through a deep checkout pushes the message out of it. A spy on `RED.log.log`
- * (node-red-node-test-helper's `helper.log()`) holds the rewritten object; a recorder here keeps
- * a copy taken when the event was logged, with the Error itself.
+ * (node-red-node-test-helper's `helper.log()`) holds the rewritten object; `asLogged` gives the
+ * copy taken when it was logged, with the Error itself, and a recorder keeps such copies.
  */
 
 /** One log event: Node-RED's fields; `msg` is what was logged (an Error stays an Error). */
@@ -25,16 +25,21 @@ interface RedLog {
 
 const redLog = (require('node-red') as { log: RedLog }).log;
 const recorders = new Set<LogEvent[]>();
+const copies = new WeakMap<object, LogEvent>();
 const logged = redLog.log;
 // Installed when this module is first imported, before any test loads a flow: the helper's
 // spy then wraps this tap, and its restore at unload puts the tap back.
 redLog.log = function tap(this: unknown, event: LogEvent) {
-  if (recorders.size > 0) {
-    const copy = { ...event };
-    for (const events of recorders) events.push(copy);
-  }
+  const copy = { ...event };
+  copies.set(event, copy);
+  for (const events of recorders) events.push(copy);
   return logged.call(this, event);
 };
+
+/** A log event (as a spy on `RED.log.log` holds it) as it was when logged. */
+export function asLogged(event: LogEvent): LogEvent {
+  return copies.get(event) ?? event;
+}
 
 /** Node-RED's numeric log levels. */
 export const LOG_LEVEL = { error: redLog.ERROR, warn: redLog.WARN } as const;
