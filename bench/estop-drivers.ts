@@ -213,7 +213,7 @@ export async function runDrivers(options: DriversOptions = {}): Promise<DriversR
       let report: Awaited<ReturnType<AbortContext['estop']>> | undefined;
       const sample = await timed(0, () => cell.estop('bench').then((r) => void (report = r)));
       const failed = report!.devices.filter((d) => d.stop !== 'stopped' || d.safe !== 'safe');
-      if (failed.length) throw new Error(`trip ${tripNo}: ${failed.map((d) => `${d.device} stop ${d.stop}, safe ${d.safe}${d.error ? ` (${d.error})` : ''}`).join('; ')}`);
+      if (failed.length) throw new Error(`trip ${tripNo}: ${failed.map((d) => `${d.device} stop ${d.stop}, safe ${d.safe}${d.stopError ?? d.safeError ? ` (${d.stopError ?? d.safeError})` : ''}`).join('; ')}`);
       await cell.reset('bench');
       return sample;
     };
