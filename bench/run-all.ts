@@ -3,6 +3,7 @@
  * with the machine facts, the command and the date. `npm run bench` builds first and runs this.
  * A missed target is reported, not an error: the figures are the result either way.
  */
+import { driversTable, runDrivers } from './estop-drivers';
 import { fanoutTable, runFanout } from './estop-fanout';
 import { runGrblStreaming, streamingSection } from './grbl-streaming';
 import { overheadTable, runOverhead } from './sequence-overhead';
@@ -21,8 +22,13 @@ async function main(): Promise<void> {
 
   t = performance.now();
   const fanout = await runFanout();
-  console.log(`\n## E-stop fan-out (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(`\n## E-stop fan-out (${fmt((performance.now() - t) / 1000, 1)} s, listener: ${fanout.facts.listener})\n`);
   console.log(fanoutTable(fanout));
+
+  t = performance.now();
+  const drivers = await runDrivers();
+  console.log(`\n## E-stop through the real drivers (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(driversTable(drivers));
 
   t = performance.now();
   const streaming = await runGrblStreaming();

@@ -11,7 +11,7 @@
  * (A B, B A, ...) so drift affects both; the ratio is taken per round and its median reported.
  * Target: at most 1.3× the plain flow's time per message.
  */
-import { helper, placed } from '../test/support/flow-harness';
+import { helper, loadUninstrumented, placed } from './node-red-runtime';
 import { forgetLatches } from '../nodes/shared/cell-registry';
 import { fmt, machineFacts, median, table } from './stats';
 
@@ -25,9 +25,6 @@ const nodeModules = [
   require('../nodes/sequence-end'),
   require('../test/support/memory-nodes'),
 ].map((m) => (m.default ?? m) as (red: unknown) => void);
-
-/** The Node methods node-red-node-test-helper 0.3.6 instruments (its PROXY_METHODS). */
-const INSTRUMENTED = ['log', 'status', 'warn', 'error', 'debug', 'trace', 'send'];
 
 export interface OverheadOptions {
   steps?: number;
@@ -120,24 +117,9 @@ export async function runOverhead(options: OverheadOptions = {}): Promise<Overhe
   const batch = options.batch ?? 2000;
   const rounds = options.rounds ?? 8;
   const warmup = options.warmup ?? 3000;
-  // The test helper wraps Node.prototype's send/status/log... in sinon spies that record every
-  // call (and schedule a nextTick per call) for assertions: instrumentation a benchmark must not
-  // carry (it would also hold every message ever sent). Put the real methods back after loading;
-  // the flows engine itself (Flow, Node, message delivery by setImmediate) is untouched.
-  const internals = helper as unknown as { _NodePrototype: Record<string, unknown>; _log: Record<string, unknown> };
-  const proto = internals._NodePrototype;
-  const originals = Object.fromEntries(INSTRUMENTED.map((m) => [m, proto[m]]));
-  const originalLog = internals._log.log;
-  const nodes = flow(steps) as { id: string }[];
-  await helper.load([...nodeModules, changeNode, catchNode], nodes);
-  // Node-RED also copies `Node.prototype.send` onto each node with wires (Node._updateWires).
-  const spiedSend = proto.send;
-  for (const m of INSTRUMENTED) proto[m] = originals[m];
-  for (const { id } of nodes) {
-    const n = helper.getNode(id) as Record<string, unknown> | null;
-    if (n && n.send === spiedSend) n.send = originals.send;
-  }
-  internals._log.log = originalLog;
+  // Without the test helper's spies (see node-red-runtime.ts): with them in place the first
+  // version of this benchmark measured sinon.
+  await loadUninstrumented([...nodeModules, changeNode, catchNode], flow(steps) as { id: string }[]);
   const caught: unknown[] = [];
   helper.getNode('caught').on('input', (msg: Record<string, unknown>) => caught.push(msg.error));
   const completed = (msg: Record<string, unknown>) => {
