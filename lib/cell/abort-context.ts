@@ -328,8 +328,13 @@ export class AbortContext extends EventEmitter {
   }
 
   private trip(kind: 'estop' | 'halt', source: string, redeploy: boolean): Promise<StopReport> {
-    const reason = new EStop(source, kind === 'halt' ? `halt (${source})` : undefined);
     const t0 = performance.now();
+    // Built without a stack trace: capturing one is most of the time before the first stop
+    // frame (a trip runs cold), and the reason's place in our code says nothing to anyone.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    const reason = new EStop(source, kind === 'halt' ? `halt (${source})` : undefined);
+    Error.stackTraceLimit = limit;
     // 1. Every stop frame first, in one synchronous pass: nothing else (not even the state
     // event, nor the abort handlers of the operations in flight) runs before every device's
     // stop has been written. Every trip writes them, whatever the state.
