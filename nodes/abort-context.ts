@@ -1,6 +1,7 @@
 import { AbortContext, LatchChange, StopDebtChange, Watchdog } from '../lib';
 import { registerCell, setCellFailure, setWatchdog, unregisterCell } from './shared/cell-registry';
-import { ABORT_CONTEXT_FIELDS, configure, nodeLabel } from './shared/editor-fields';
+import { configure, nodeLabel } from './shared/editor-fields';
+import { ABORT_CONTEXT_FIELDS } from './shared/node-fields';
 import { configureLatchStore, getLatch, setLatch } from './shared/latch-store';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 

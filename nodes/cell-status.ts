@@ -1,6 +1,7 @@
 import { DeviceHealth, RunResult, StopDebtChange, StopReport } from '../lib';
 import { cellFailure, getCell, noCellError } from './shared/cell-registry';
-import { CELL_STATUS_FIELDS, configure, nodeLabel } from './shared/editor-fields';
+import { configure, nodeLabel } from './shared/editor-fields';
+import { CELL_STATUS_FIELDS } from './shared/node-fields';
 import { sendOutputs } from './shared/flows-stopping';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 

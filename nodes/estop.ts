@@ -1,7 +1,8 @@
 import { AbortContext, WorkcellError, describeError, showValue } from '../lib';
 import { getCell, getWatchdog, noCellError, showCellFailure } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
-import { ESTOP_ACTIONS, ESTOP_FIELDS, configure, nodeLabel } from './shared/editor-fields';
+import { configure, nodeLabel } from './shared/editor-fields';
+import { ESTOP_ACTIONS, ESTOP_FIELDS } from './shared/node-fields';
 import { readRunRef } from './shared/run-ref';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 

@@ -1,5 +1,6 @@
 import { GANTRY_OPERATIONS, GrblGantry, type GrblGantryOptions, type SoftLimits } from '../lib/devices/gantry';
-import { GANTRY_DEVICE_FIELDS, type ConfigOf } from './shared/editor-fields';
+import { type ConfigOf } from './shared/editor-fields';
+import { GANTRY_DEVICE_FIELDS } from './shared/node-fields';
 import { registerDeviceKind, type DeviceConnectionSettings } from './shared/device-nodes';
 import type { RedAPI, RedNode } from './shared/red';
 

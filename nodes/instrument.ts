@@ -1,5 +1,6 @@
 import { INSTRUMENT_OPERATIONS, INSTRUMENT_PRESETS, ScpiInstrumentDevice, type ScpiInstrumentOptions, type ScpiTerminator } from '../lib/devices/instrument';
-import { INSTRUMENT_DEVICE_FIELDS, type ConfigOf } from './shared/editor-fields';
+import { type ConfigOf } from './shared/editor-fields';
+import { INSTRUMENT_DEVICE_FIELDS } from './shared/node-fields';
 import { registerDeviceKind, type DeviceConnectionSettings } from './shared/device-nodes';
 import type { RedAPI, RedNode } from './shared/red';
 

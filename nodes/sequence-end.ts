@@ -1,7 +1,8 @@
 import { WorkcellError, showValue } from '../lib';
 import { showCellFailure } from './shared/cell-registry';
 import { checkpointedInput } from './shared/checkpoint-input';
-import { SEQUENCE_END_FIELDS, configure, nodeLabel } from './shared/editor-fields';
+import { configure, nodeLabel } from './shared/editor-fields';
+import { SEQUENCE_END_FIELDS } from './shared/node-fields';
 import { NodeDef, RedAPI, RedNode } from './shared/red';
 
 type EndAs = 'complete' | 'cancel' | 'fail';

@@ -1,7 +1,8 @@
 import { AbortContext, EStop, RunResult, WorkcellError, describeError } from '../lib';
 import { getCell, noCellError, redeployPolicy, showCellFailure } from './shared/cell-registry';
 import { shortText } from './shared/checkpoint-input';
-import { SEQUENCE_FIELDS, configure, nodeLabel } from './shared/editor-fields';
+import { configure, nodeLabel } from './shared/editor-fields';
+import { SEQUENCE_FIELDS } from './shared/node-fields';
 import { deliveringAtOnce, onFlowsStopping, sendOutputs } from './shared/flows-stopping';
 import { DoneFn, NodeDef, NodeMessage, NodeStatus, RedAPI, RedNode, SendFn, closeTimeoutMs } from './shared/red';
 

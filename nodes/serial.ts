@@ -2,7 +2,8 @@ import {
   LineConnection, createTransport, listSerialPorts, type BackoffOptions, type ConnectionStatus, type LineDelimiter, type StatusDetail,
   type SerialSettings,
 } from '../lib/io';
-import { SERIAL_FIELDS, configure, nodeLabel, type ConfigOf } from './shared/editor-fields';
+import { configure, nodeLabel, type ConfigOf } from './shared/editor-fields';
+import { SERIAL_FIELDS } from './shared/node-fields';
 
 // Only what this file uses of the Node-RED runtime API, declared here to stay out of shared typings.
 interface NodeStatus { fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey'; shape?: 'ring' | 'dot'; text?: string }

@@ -1,7 +1,8 @@
 import { Timeout, WorkcellError, abortable, showValue, sleep } from '../lib';
 import { showCellFailure } from './shared/cell-registry';
 import { checkpointedInput, shortText } from './shared/checkpoint-input';
-import { WAIT_FIELDS, configure, nodeLabel } from './shared/editor-fields';
+import { configure, nodeLabel } from './shared/editor-fields';
+import { WAIT_FIELDS } from './shared/node-fields';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
 type Operator = 'eq' | 'neq' | 'lt' | 'lte' | 'gt' | 'gte' | 'true' | 'false';

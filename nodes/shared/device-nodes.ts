@@ -3,7 +3,8 @@ import type { BackoffOptions, SerialSettings } from '../../lib/io';
 import type { SerialConfigNode } from '../serial';
 import { cellFailure, getCell, noCellError } from './cell-registry';
 import { checkpointedInput, failRunOf, shortText } from './checkpoint-input';
-import { configure, deviceActionFields, nodeLabel, type DeviceSettings, type FieldTable } from './editor-fields';
+import { configure, nodeLabel, type FieldTable } from './editor-fields';
+import { deviceActionFields, type DeviceSettings } from './node-fields';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './red';
 
 /** A driver as the node layer needs it: the device contract plus a connection lifecycle. */

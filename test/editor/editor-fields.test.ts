@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { EDITOR_FIELDS, InvalidConfiguration, readFields, type EditorField, type FieldTable } from '../../nodes/shared/editor-fields';
+import { InvalidConfiguration, readFields, type EditorField, type FieldTable } from '../../nodes/shared/editor-fields';
+import { EDITOR_FIELDS } from '../../nodes/shared/node-fields';
 import { packageRoot } from '../support/node-red-process';
 
 /** A node type's editor definition as its `.html` file registers it: only what this test reads. */
@@ -91,7 +92,7 @@ const CHECKED_ELSEWHERE = new Set(['address']);
 describe('editor fields: the runtime reads every field the editor saves, as the editor validates it', () => {
   const types = Object.keys(editors).filter((t) => t.startsWith('workcell-'));
 
-  it('every node type the .html files register has its fields in editor-fields.ts, and no others', () => {
+  it('every node type the .html files register has its fields in node-fields.ts, and no others', () => {
     assert.deepEqual(types.sort(), Object.keys(EDITOR_FIELDS).sort());
     for (const type of types) {
       assert.deepEqual(Object.keys(editors[type].defaults).sort(), Object.keys(EDITOR_FIELDS[type].fields).sort(), `${type}: the .html defaults and the runtime's fields`);

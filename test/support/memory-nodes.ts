@@ -1,5 +1,5 @@
 import { registerDeviceKind, ConnectedDevice } from '../../nodes/shared/device-nodes';
-import { deviceFields } from '../../nodes/shared/editor-fields';
+import { deviceFields } from '../../nodes/shared/node-fields';
 import { RedAPI } from '../../nodes/shared/red';
 import { MEMORY_OPERATIONS, MemoryDevice } from './memory-device';
 
