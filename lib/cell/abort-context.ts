@@ -376,8 +376,9 @@ export class AbortContext extends EventEmitter {
         if (!this.members.has(m.device.name)) return;
         const row = devices[i];
         const why = debtOf(row);
+        // A link that drops from here on is a debt of its own (see addDevice's health listener);
+        // one that is merely not up yet keeps reset refused without one.
         if (why) this.incur(m, why, stopping.kind === 'estop');
-        else if (!isLinked(m.device.status)) this.incur(m, `it is ${m.device.status}`);
         else this.debts.settle(m.device, `its stop was acknowledged${row.safe === 'safe' ? ' and its safe routine succeeded' : ''}`);
       });
       const report: StopReport = {
@@ -485,6 +486,8 @@ export class AbortContext extends EventEmitter {
       });
     }
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${members[i].device.name}: ${describeError(r.reason)}`] : []));
+    // A device that lost its link while its alarms were cleared owes its stop again.
+    for (const u of this.debts.list()) failures.push(`device ${u.device} is not known to be stopped and safe: ${u.why}`);
     if (failures.length) {
       this.setState('aborted', source);
       throw new WorkcellError('reset-failed', `cannot reset cell "${this.name}": ${failures.join('; ')}`, { subject: this.name, operation: 'reset' });

@@ -263,6 +263,23 @@ describe('the stop path', () => {
       assert.equal(cell.state, 'aborted');
     });
 
+    it('a device whose link drops during the reset owes its stop: the reset fails naming it and the cell stays latched', async () => {
+      const { cell, device } = makeCell();
+      const arm = device('arm');
+      await cell.estop('panel');
+      arm.resetMs = 20;
+      const resetting = cell.reset('operator');
+      await tick();
+      arm.linkDown();
+      const err = (await rejection(resetting)) as Error;
+      assert.match(err.message, /cannot reset cell "cell A": device arm is not known to be stopped and safe: its link dropped while the cell was stopped/);
+      assert.equal(cell.state, 'aborted');
+      arm.linkBack();
+      await until(() => !arm.owesStop, 'the owed stop to be paid');
+      await cell.reset('operator');
+      assert.equal(cell.state, 'ready');
+    });
+
     it('a reset during a trip is refused; a trip during a reset wins', async () => {
       const { cell, device } = makeCell();
       device('arm').safeMs = 20;
