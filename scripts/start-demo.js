@@ -5,7 +5,7 @@
 //
 // Environment: PORT (default 1880), WORKCELL_DEMO_DIR (the Node-RED userDir, default .demo/),
 // WORKCELL_DEMO_TIME_SCALE (speed-up of the simulated machines, default 1).
-// Ctrl+C (SIGINT) or SIGTERM stops Node-RED first (its close handlers bring the devices safe
+// Ctrl+C (SIGINT), SIGTERM or a closed terminal (SIGHUP) stops Node-RED first (its close handlers bring the devices safe
 // while the simulators still answer), then the simulators; a second Ctrl+C (a second or more
 // later) kills Node-RED. Exit status: 0 when the demo stopped cleanly on request (the signal
 // is not raised again: it was handled), 1 when stopping failed, Node-RED had to be killed or
@@ -62,6 +62,12 @@ function onSignal(signal) {
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// Closing the terminal (SIGHUP) stops the demo the same way (Node-RED runs in a process group of
+// its own and would otherwise keep running); what it prints then may have nowhere to go.
+process.on('SIGHUP', (signal) => {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  onSignal(signal);
+});
 
 demoModule.startDemo().then(
   (started) => {

@@ -260,7 +260,7 @@ describe('npm start: the demo cell', function () {
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
   });
 
-  it('keeps flows deployed from the editor across restarts, stops cleanly on SIGTERM to npm, and refuses a taken or bad PORT with a clear message', async () => {
+  it('keeps flows deployed from the editor across restarts, stops cleanly on SIGTERM to npm and on SIGHUP (the terminal closed), and refuses a taken or bad PORT with a clear message', async () => {
     const port = await freePort();
     demo = DemoProcess.script({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
     const [, url] = await demo.waitFor(/Editor: (http:\/\/\S+)/, 90_000);
@@ -288,6 +288,15 @@ describe('npm start: the demo cell', function () {
     assert.ok(demo.lines.some((l) => /Workcell demo: SIGTERM: stopping Node-RED/.test(l)), demo.lines.join('\n'));
     assert.match(shutdownState(demo), /^gantry \S+ at .*; power supply CH1 off, CH2 off$/);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
+
+    // The terminal closed (SIGHUP): the same clean stop, not a demo gone with Node-RED left running.
+    demo = DemoProcess.script({ PORT: String(port), WORKCELL_DEMO_DIR: dir });
+    await demo.waitFor(/Editor: /, 90_000);
+    demo.child.kill('SIGHUP');
+    assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.lines.join('\n'));
+    assert.ok(demo.lines.some((l) => /Workcell demo: SIGHUP: stopping Node-RED/.test(l)), demo.lines.join('\n'));
+    assert.match(shutdownState(demo), /power supply CH1 off, CH2 off$/);
+    assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed after SIGHUP`);
 
     // A port held by a program that accepts connections and never answers: the demo sees
     // Node-RED exit instead of waiting for an answer until its readiness deadline.
