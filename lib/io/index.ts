@@ -1,6 +1,8 @@
 /**
  * The I/O layer: transports (serial, TCP), line framing, and a reconnecting line connection
- * with request/reply matching, pipelining and real-time writes. Drivers import from here.
+ * with request/reply matching, pipelining and real-time writes, each concern in a file of its
+ * own (line-framer, reconnect-loop, request-pipeline, in-flight-requests) composed by
+ * line-connection. Drivers import from here.
  */
 export * from './errors';
 export * from './transport';

@@ -1,66 +1,31 @@
 import { EventEmitter } from 'node:events';
-import { backoffDelay, resolveBackoff, type BackoffOptions } from './backoff';
+import type { BackoffOptions } from './backoff';
 import {
-  ConnectionClosedError, ConnectionLostError, IoError, NotConnectedError, RepliesDiscardedError,
-  RequestTimeoutError, showLine,
+  ConnectionClosedError, ConnectionLostError, IoError, NotConnectedError, RepliesDiscardedError, showLine,
 } from './errors';
+import { InFlightRequests } from './in-flight-requests';
 import { LineFramer, type LineFramerOptions } from './line-framer';
+import { PendingRequest, type Reply } from './pending-request';
+import { ReconnectLoop, type ConnectionStatus, type ReconnectEvents, type StatusDetail } from './reconnect-loop';
 import { nextLine, type ReplyMatcher } from './reply-matchers';
+import { RequestPipeline, type PipelineOptions } from './request-pipeline';
 import type { Transport, TransportClosed } from './transport';
 
-/**
- * Where a connection is in its life:
- * - `idle`: created, `open()` not called yet;
- * - `connecting`: an open attempt is under way;
- * - `connected`: requests and writes go out;
- * - `reconnecting`: the last attempt failed or the session was lost; the next attempt is scheduled;
- * - `disconnected`: lost or failed with reconnection turned off; `open()` tries again;
- * - `closed`: `close()` was called; final.
- */
-export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
+export type { ConnectionStatus, StatusDetail } from './reconnect-loop';
+export type { PipelineOptions } from './request-pipeline';
+export type { Reply } from './pending-request';
 
-/** Details that come with a status change, for display. */
-export interface StatusDetail {
-  /** Why the session ended or the attempt failed. */
-  reason?: string;
-  /** For `reconnecting`: the delay before the next attempt. */
-  inMs?: number;
-  /** For `connecting`/`reconnecting`: retry number since the last good session (0 = first try). */
-  attempt?: number;
-}
-
-export interface LineConnectionEvents {
-  /** An open attempt starts. `attempt` is 0 for the first, n for the n-th retry. */
-  connecting: [info: { attempt: number }];
+export interface LineConnectionEvents extends ReconnectEvents {
   /** The transport is open; requests can go out. Reply matching starts clean. */
   connected: [];
-  /** An open attempt failed. */
-  connectFailed: [info: { error: Error; attempt: number }];
-  /** A connected session ended without `close()`: unplugged, peer closed, reset. */
-  disconnected: [info: { reason: string; error?: Error }];
-  /** The next open attempt will start in `inMs` ms. */
-  reconnecting: [info: { inMs: number; attempt: number }];
   /** `close()` finished: the transport is closed and nothing will reconnect. */
   closed: [];
-  /** Every status change, with the same details as the specific event (convenient for fan-out). */
-  status: [status: ConnectionStatus, detail: StatusDetail];
   /** A line that belongs to no request (status report, alarm, banner, unsolicited output). */
   message: [line: string];
   /** A line longer than `framing.maxLineBytes` was cut and dropped; never matched to a request. */
   overlong: [info: { prefix: string; bytes: number }];
   /** The reply to a request that had already timed out or been aborted arrived, and was absorbed. */
   lateReply: [info: { request: string; final: string; parts: readonly string[] }];
-}
-
-/** Pipelining limits: how much may be sent ahead of the replies. */
-export interface PipelineOptions {
-  /** Requests written and still owed a reply, at most. Default 1 (strict send-response). */
-  maxInFlight?: number;
-  /**
-   * Bytes (line ending included) of requests still owed a reply, at most; a request that does
-   * not fit waits, unless nothing is in flight. GRBL character counting: 128. Default unlimited.
-   */
-  maxInFlightBytes?: number;
 }
 
 export interface LineConnectionOptions {
@@ -105,38 +70,14 @@ export interface SendOptions {
   exclusive?: boolean;
 }
 
-/** A complete reply. */
-export interface Reply {
-  /** The line the matcher called final. */
-  final: string;
-  /** Lines the matcher called parts, in arrival order. */
-  parts: readonly string[];
-}
-
-interface Pending {
-  readonly line: string;
-  readonly bytes: Buffer;
-  readonly expectsReply: boolean;
-  readonly exclusive: boolean;
-  readonly isReply: ReplyMatcher;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal | undefined;
-  readonly resolve: (value: Reply | undefined) => void;
-  readonly reject: (error: unknown) => void;
-  parts: string[];
-  settled: boolean;
-  written: boolean;
-  /** Settled (timed out or aborted) but its reply is still expected and absorbed. */
-  ghost: boolean;
-  timer?: NodeJS.Timeout;
-  onAbort?: () => void;
-}
-
 /**
  * A line-oriented connection to one device over any `Transport`: it frames incoming bytes into
  * lines, keeps the transport open (reconnecting with backoff), and matches requests to replies.
  * Every line-based driver (GRBL, SCPI, microcontrollers, UR dashboard) uses it unchanged and
- * only supplies reply matchers and pipeline limits.
+ * only supplies reply matchers and pipeline limits. It composes four parts, each readable alone:
+ * the framer (`LineFramer`: bytes to lines), reconnection (`ReconnectLoop`: attempts, backoff,
+ * status), pipelining (`RequestPipeline`: the waiting queue and when its first entry may go) and
+ * request/reply matching (`InFlightRequests`: which request a line answers, ghosts).
  *
  * Reply accounting: requests are written in FIFO order; those owed a reply form the in-flight
  * list, in write order. Each incoming line is offered to the oldest in-flight request's matcher
@@ -153,20 +94,10 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
   private readonly lineEnding: string;
   private readonly defaultMatcher: ReplyMatcher;
   private readonly defaultTimeoutMs: number;
-  private readonly maxInFlight: number;
-  private readonly maxInFlightBytes: number;
-  private readonly lateReplyMs: number | undefined;
-  private readonly backoff: BackoffOptions | false;
-  private readonly random: () => number;
-
-  private currentStatus: ConnectionStatus = 'idle';
-  private currentDetail: StatusDetail = {};
-  private queue: Pending[] = [];
-  private inFlight: Pending[] = [];
+  private readonly pipeline: RequestPipeline;
+  private readonly inFlight: InFlightRequests;
+  private readonly reconnection: ReconnectLoop;
   private framer: LineFramer | undefined;
-  private loop: Promise<void> | undefined;
-  /** Aborted by `close()`: ends a backoff wait or an open attempt at once. */
-  private readonly lifetime = new AbortController();
   private closing: Promise<void> | undefined;
 
   /**
@@ -182,43 +113,45 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
     this.defaultMatcher = options.isReply ?? nextLine;
     this.defaultTimeoutMs = options.timeoutMs ?? 2000;
     checkTimeout('timeoutMs', this.defaultTimeoutMs);
-    this.maxInFlight = options.pipeline?.maxInFlight ?? 1;
-    this.maxInFlightBytes = options.pipeline?.maxInFlightBytes ?? Infinity;
-    if (!(Number.isInteger(this.maxInFlight) && this.maxInFlight >= 1)) {
-      throw new RangeError(`pipeline.maxInFlight must be a whole number, 1 or more, got ${this.maxInFlight}`);
-    }
-    if (!(this.maxInFlightBytes >= 1)) throw new RangeError(`pipeline.maxInFlightBytes must be 1 or more, got ${this.maxInFlightBytes}`);
-    this.lateReplyMs = options.lateReplyMs;
-    if (this.lateReplyMs !== undefined && !(this.lateReplyMs >= 0)) throw new RangeError(`lateReplyMs must be 0 or more, got ${this.lateReplyMs}`);
-    this.backoff = options.reconnect === false ? false : resolveBackoff(options.reconnect ?? {});
-    this.random = options.random ?? Math.random;
+    this.pipeline = new RequestPipeline(options.pipeline);
+    const lateReplyMs = options.lateReplyMs;
+    if (lateReplyMs !== undefined && !(lateReplyMs >= 0)) throw new RangeError(`lateReplyMs must be 0 or more, got ${lateReplyMs}`);
+    this.inFlight = new InFlightRequests(this.description, lateReplyMs, {
+      message: (line) => this.emit('message', line),
+      lateReply: (info) => this.emit('lateReply', info),
+      freed: () => this.pump(),
+    });
+    this.reconnection = new ReconnectLoop(transport, (event, ...args) => this.emit(event, ...(args as never)), () => this.startSession(), {
+      reconnect: options.reconnect,
+      random: options.random,
+    });
     // Validates the framing options now rather than at the first connect.
     new LineFramer(this.framing).destroy();
   }
 
   /** The current status (see `ConnectionStatus`). */
   get status(): ConnectionStatus {
-    return this.currentStatus;
+    return this.reconnection.status;
   }
 
   /** Details of the current status: the last reason, the pending delay. */
   get statusDetail(): StatusDetail {
-    return this.currentDetail;
+    return this.reconnection.statusDetail;
   }
 
   /** True while connected. */
   get isConnected(): boolean {
-    return this.currentStatus === 'connected';
+    return this.status === 'connected';
   }
 
   /** Requests written and still owed a reply (ghosts included): what the device has yet to answer. */
   get inFlightCount(): number {
-    return this.inFlight.length;
+    return this.inFlight.requests.length;
   }
 
   /** Requests and lines waiting for their turn. */
   get queuedCount(): number {
-    return this.queue.length;
+    return this.pipeline.length;
   }
 
   /**
@@ -229,8 +162,7 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
    */
   open(): void {
     if (this.closing) throw new ConnectionClosedError(this.description, undefined);
-    if (this.loop) return;
-    this.loop = this.keepConnected().finally(() => { this.loop = undefined; });
+    this.reconnection.start();
   }
 
   /**
@@ -240,8 +172,8 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
    */
   waitConnected(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.currentStatus === 'connected') return Promise.resolve();
-    if (this.currentStatus === 'closed' || this.closing) return Promise.reject(new ConnectionClosedError(this.description, undefined));
+    if (this.status === 'connected') return Promise.resolve();
+    if (this.status === 'closed' || this.closing) return Promise.reject(new ConnectionClosedError(this.description, undefined));
     return new Promise((resolve, reject) => {
       const onStatus = (status: ConnectionStatus, detail: StatusDetail) => {
         if (status === 'connected') finish(resolve);
@@ -303,8 +235,8 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
    */
   writeNow(bytes: Uint8Array | string): Promise<void> {
     const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-    if (this.currentStatus !== 'connected') {
-      return Promise.reject(new NotConnectedError(this.description, undefined, this.currentStatus));
+    if (this.status !== 'connected') {
+      return Promise.reject(new NotConnectedError(this.description, undefined, this.status));
     }
     return this.transport.write(data);
   }
@@ -316,10 +248,8 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
    * requests stay queued and go out as the pipeline now has room.
    */
   discardPendingReplies(why: string): void {
-    const owed = this.inFlight;
-    this.inFlight = [];
-    for (const pending of owed) {
-      this.settle(pending, new RepliesDiscardedError(this.description, pending.line, why));
+    for (const pending of this.inFlight.takeAll()) {
+      pending.settle(new RepliesDiscardedError(this.description, pending.line, why));
     }
     this.pump();
   }
@@ -333,66 +263,25 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
-      this.lifetime.abort(new ConnectionClosedError(this.description, undefined));
+      this.reconnection.stop(new ConnectionClosedError(this.description, undefined));
       this.failAll((pending) => new ConnectionClosedError(this.description, pending.line));
       // Closing the transport ends a live session, which lets the loop finish.
       await this.transport.close();
-      if (this.loop) await this.loop;
+      await this.reconnection.finished();
       this.dropFramer();
-      this.setStatus('closed', {});
+      this.reconnection.setStatus('closed', {});
       this.emit('closed');
     })();
     return this.closing;
   }
 
-  // ----- connection lifecycle -----
-
-  private async keepConnected(): Promise<void> {
-    let attempt = 0;
-    for (;;) {
-      if (this.lifetime.signal.aborted) return;
-      this.setStatus('connecting', { attempt });
-      this.emit('connecting', { attempt });
-      let ended: Promise<TransportClosed>;
-      try {
-        await this.transport.open(this.lifetime.signal);
-        if (this.lifetime.signal.aborted) {
-          await this.transport.close();
-          return;
-        }
-        ended = this.startSession();
-      } catch (error) {
-        if (this.lifetime.signal.aborted) return;
-        const failure = error instanceof Error ? error : new Error(String(error));
-        this.emit('connectFailed', { error: failure, attempt });
-        if (!(await this.waitToRetry(++attempt, failure.message))) return;
-        continue;
-      }
-      const closed = await ended;
-      if (this.lifetime.signal.aborted) return;
-      attempt = 0;
-      this.emit('disconnected', { reason: closed.reason, error: closed.error });
-      if (!(await this.waitToRetry(++attempt, closed.reason))) return;
-    }
-  }
-
-  /** Waits the backoff delay for `attempt`; false when the loop should stop. */
-  private async waitToRetry(attempt: number, reason: string): Promise<boolean> {
-    if (this.backoff === false) {
-      this.setStatus('disconnected', { reason });
-      return false;
-    }
-    const inMs = backoffDelay(attempt, this.backoff, this.random);
-    this.setStatus('reconnecting', { reason, inMs, attempt });
-    this.emit('reconnecting', { inMs, attempt });
-    return sleep(inMs, this.lifetime.signal);
-  }
+  // ----- a session: framing wired to reply matching -----
 
   /** Wires a fresh framer to the open transport; resolves when the session ends. */
   private startSession(): Promise<TransportClosed> {
     const framer = new LineFramer(this.framing);
     this.framer = framer;
-    framer.on('line', (line) => this.onLine(line));
+    framer.on('line', (line) => this.inFlight.offer(line));
     framer.on('overlong', (prefix, bytes) => this.emit('overlong', { prefix, bytes }));
     const onData = (chunk: Buffer) => framer.push(chunk);
     this.transport.on('data', onData);
@@ -400,13 +289,13 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
       this.transport.once('close', (closed) => {
         this.transport.off('data', onData);
         this.dropFramer();
-        if (!closed.requested || !this.lifetime.signal.aborted) {
+        if (!closed.requested || !this.reconnection.stopped) {
           this.failAll((pending) => new ConnectionLostError(this.description, pending.line, closed.reason, pending.written));
         }
         resolve(closed);
       });
     });
-    this.setStatus('connected', {});
+    this.reconnection.setStatus('connected', {});
     this.emit('connected');
     this.pump();
     return ended;
@@ -415,12 +304,6 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
   private dropFramer(): void {
     this.framer?.destroy();
     this.framer = undefined;
-  }
-
-  private setStatus(status: ConnectionStatus, detail: StatusDetail): void {
-    this.currentStatus = status;
-    this.currentDetail = detail;
-    this.emit('status', status, detail);
   }
 
   // ----- requests -----
@@ -433,55 +316,36 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
       }));
     }
     if (this.closing) return Promise.reject(new ConnectionClosedError(this.description, line));
-    if (this.currentStatus !== 'connected') {
-      return Promise.reject(new NotConnectedError(this.description, line, this.currentStatus));
+    if (this.status !== 'connected') {
+      return Promise.reject(new NotConnectedError(this.description, line, this.status));
     }
     return new Promise<Reply | undefined>((resolve, reject) => {
-      const pending: Pending = {
-        line, bytes: Buffer.from(line + this.lineEnding, 'utf8'), expectsReply, exclusive, isReply, timeoutMs, signal,
-        resolve, reject, parts: [], settled: false, written: false, ghost: false,
-      };
-      if (signal) {
-        pending.onAbort = () => this.abortPending(pending);
-        signal.addEventListener('abort', pending.onAbort, { once: true });
-      }
-      this.queue.push(pending);
+      const pending = new PendingRequest(line, this.lineEnding, expectsReply, exclusive, isReply, timeoutMs, signal, resolve, reject);
+      pending.onSignal(() => this.abortPending(pending));
+      this.pipeline.add(pending);
       this.pump();
     });
   }
 
   /** Writes queued entries, in order, while the pipeline has room. */
   private pump(): void {
-    while (this.queue.length > 0 && this.currentStatus === 'connected') {
-      const next = this.queue[0];
-      if (!this.hasRoomFor(next)) return;
-      this.queue.shift();
+    while (this.status === 'connected') {
+      const next = this.pipeline.next(this.inFlight.requests);
+      if (!next) return;
       this.write(next);
     }
   }
 
-  private hasRoomFor(next: Pending): boolean {
-    if (this.inFlight.some((p) => p.exclusive)) return false;
-    if (this.inFlight.length === 0) return true;
-    if (next.exclusive || this.inFlight.length >= this.maxInFlight) return false;
-    if (!next.expectsReply) return true;
-    const bytes = this.inFlight.reduce((sum, p) => sum + p.bytes.length, 0);
-    return bytes + next.bytes.length <= this.maxInFlightBytes;
-  }
-
-  private write(pending: Pending): void {
+  private write(pending: PendingRequest): void {
     pending.written = true;
-    if (pending.expectsReply) {
-      this.inFlight.push(pending);
-      if (Number.isFinite(pending.timeoutMs)) {
-        pending.timer = setTimeout(() => this.timeOut(pending), pending.timeoutMs);
-      }
-    }
+    if (pending.expectsReply) this.inFlight.written(pending);
     this.transport.write(pending.bytes).then(
-      () => { if (!pending.expectsReply) this.settle(pending, undefined, { final: '', parts: [] }); },
+      () => {
+        if (!pending.expectsReply) pending.settle(undefined);
+      },
       (error: Error) => {
-        this.forget(pending);
-        this.settle(pending, new IoError('EWRITE', `${this.description}: cannot send ${showLine(pending.line)}: ${error.message}`, {
+        this.inFlight.forget(pending);
+        pending.settle(new IoError('EWRITE', `${this.description}: cannot send ${showLine(pending.line)}: ${error.message}`, {
           subject: this.description, operation: pending.line, cause: error,
         }));
         this.pump();
@@ -489,98 +353,22 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
     );
   }
 
-  private onLine(line: string): void {
-    const head = this.inFlight[0];
-    if (!head) {
-      this.emit('message', line);
-      return;
-    }
-    let verdict;
-    try {
-      verdict = head.isReply(line, head.parts);
-    } catch {
-      verdict = 'push';
-    }
-    if (verdict === 'part') {
-      head.parts.push(line);
-    } else if (verdict === 'final') {
-      this.inFlight.shift();
-      const reply: Reply = { final: line, parts: head.parts };
-      if (head.ghost) {
-        clearTimeout(head.timer);
-        this.emit('lateReply', { request: head.line, ...reply });
-      } else {
-        this.settle(head, undefined, reply);
-      }
-      this.pump();
-    } else {
-      this.emit('message', line);
-    }
-  }
-
-  private timeOut(pending: Pending): void {
-    if (pending.settled) return;
-    this.settle(pending, new RequestTimeoutError(this.description, pending.line, pending.timeoutMs, pending.parts));
-    this.becomeGhost(pending);
-  }
-
-  private abortPending(pending: Pending): void {
+  private abortPending(pending: PendingRequest): void {
     if (pending.settled) return;
     const wasQueued = !pending.written;
-    if (wasQueued) this.queue = this.queue.filter((p) => p !== pending);
-    this.settle(pending, pending.signal!.reason);
+    if (wasQueued) this.pipeline.remove(pending);
+    pending.settle(pending.signal!.reason);
     if (wasQueued) this.pump();
-    else if (pending.expectsReply) this.becomeGhost(pending);
+    else if (pending.expectsReply) this.inFlight.gaveUp(pending);
   }
 
-  /** A written request that gave up still owes the device's reply: keep absorbing it for a while. */
-  private becomeGhost(pending: Pending): void {
-    if (!this.inFlight.includes(pending)) return;
-    pending.ghost = true;
-    const graceMs = this.lateReplyMs ?? pending.timeoutMs;
-    if (Number.isFinite(graceMs)) {
-      pending.timer = setTimeout(() => {
-        this.forget(pending);
-        this.pump();
-      }, graceMs);
+  private failAll(errorFor: (pending: PendingRequest) => Error): void {
+    for (const pending of [...this.inFlight.takeAll(), ...this.pipeline.takeAll()]) {
+      pending.settle(errorFor(pending));
     }
-  }
-
-  private forget(pending: Pending): void {
-    clearTimeout(pending.timer);
-    this.inFlight = this.inFlight.filter((p) => p !== pending);
-  }
-
-  private failAll(errorFor: (pending: Pending) => Error): void {
-    const all = [...this.inFlight, ...this.queue];
-    this.inFlight = [];
-    this.queue = [];
-    for (const pending of all) {
-      clearTimeout(pending.timer);
-      this.settle(pending, errorFor(pending));
-    }
-  }
-
-  private settle(pending: Pending, error: unknown, reply?: Reply): void {
-    if (pending.settled) return;
-    pending.settled = true;
-    clearTimeout(pending.timer);
-    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
-    if (error !== undefined) pending.reject(error);
-    else pending.resolve(pending.expectsReply ? reply : undefined);
   }
 }
 
 function checkTimeout(name: string, value: number): void {
   if (!(value > 0)) throw new RangeError(`${name} must be more than 0 ms (or Infinity), got ${value}`);
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` fires. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => { clearTimeout(timer); resolve(false); };
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true); }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

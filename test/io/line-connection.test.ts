@@ -173,6 +173,40 @@ describe('LineConnection over TCP', () => {
     await Promise.all(replies);
   });
 
+  it('writes no more than maxInFlight requests owed a reply; the next goes when the oldest is answered', async () => {
+    await connect({ isReply: grblReply, pipeline: { maxInFlight: 2 } });
+    const replies = ['G1 X1', 'G1 X2', 'G1 X3'].map((line) => connection.request(line));
+    await waitFor(() => peer.lines.length === 2, 'two lines at the device');
+    await delay(30);
+    assert.deepEqual(peer.lines, ['G1 X1', 'G1 X2'], 'the third waits while two are owed a reply');
+    assert.equal(connection.queuedCount, 1);
+    peer.push('ok\n');
+    await waitFor(() => peer.lines.length === 3, 'the third line once the first is answered');
+    peer.push('ok\nok\n');
+    await Promise.all(replies);
+  });
+
+  it('writes a request longer than maxInFlightBytes when nothing is in flight', async () => {
+    await connect({ isReply: grblReply, pipeline: { maxInFlight: 4, maxInFlightBytes: 8 } });
+    const long = 'G1 X100 Y100 Z100';
+    peer.onLine = (_line, reply) => reply('ok\n');
+    assert.equal((await connection.request(long)).final, 'ok');
+    assert.deepEqual(peer.lines, [long]);
+  });
+
+  it('counts a request\'s timeout from its write, not from the call, while it waits for its turn', async () => {
+    await connect();
+    const first = connection.request('FIRST?', { timeoutMs: 5000 });
+    const second = connection.request('SECOND?', { timeoutMs: 100 });
+    await waitFor(() => peer.lines.length === 1, 'the first request');
+    // Longer than the second's timeout, all of it spent waiting for its turn.
+    await delay(250);
+    peer.onLine = (line, reply) => { if (line === 'SECOND?') reply('two\n'); };
+    peer.push('one\n');
+    assert.equal((await first).final, 'one');
+    assert.equal((await second).final, 'two');
+  });
+
   it('waits for an empty pipeline before an exclusive request and sends nothing else until it is answered', async () => {
     await connect({ isReply: grblReply, pipeline: { maxInFlight: 8 } });
     const first = connection.request('G1 X1');
@@ -385,9 +419,13 @@ describe('LineConnection over TCP', () => {
     assert.equal((await connection.request('G4 P0')).final, 'ok');
   });
 
-  it('refuses a request line containing a line break, naming it', async () => {
+  it('refuses a request line containing a line break (LF or CR), naming it, and writes nothing', async () => {
     await connect();
     await assert.rejects(connection.request('A?\nB?'), /cannot send "A\?\\nB\?": a request is one line, without CR or LF/);
+    await assert.rejects(connection.request('A?\rB?'), /cannot send "A\?\\rB\?": a request is one line, without CR or LF/);
+    await assert.rejects(connection.send('OUTP OFF\r'), /cannot send "OUTP OFF\\r": a request is one line/);
+    await delay(20);
+    assert.equal(peer.raw, '');
   });
 
   it('sends lines without a reply in order with requests', async () => {
