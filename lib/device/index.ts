@@ -1,4 +1,3 @@
 export * from './device';
 export * from './operations';
 export * from './command-queue';
-export * from './connection-health';

@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { connectionHealth, notConnected } from '../../device/connection-health';
+import { connectionHealth, notConnected } from '../connection-health';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { Device, type DeviceStatus, type OperationContext, type Pausable } from '../../device/device';

@@ -1,5 +1,5 @@
 import { Device, type DeviceStatus, type OperationContext } from '../../device/device';
-import { connectionHealth, notConnected } from '../../device/connection-health';
+import { connectionHealth, notConnected } from '../connection-health';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
 import { Cancellation, describeError, isCancellation } from '../../scope/reasons';

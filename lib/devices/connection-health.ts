@@ -1,5 +1,9 @@
+import type { DeviceStatus } from '../device/device';
 import type { ConnectionStatus, StatusDetail } from '../io/line-connection';
-import type { DeviceStatus } from './device';
+
+// What a line connection's state means for a device driven over it: shared by the drivers in
+// this folder, between the device contract (lib/device, which knows no transport) and the I/O
+// layer (lib/io, which knows no device).
 
 /**
  * The device lifecycle status a line connection's status maps to, the same for every driver:
