@@ -1,18 +1,20 @@
 import { Device, type DeviceStatus, type OperationContext } from '../../device/device';
-import { connectionHealth, notConnected } from '../connection-health';
+import { notConnected } from '../connection-health';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
-import { Cancellation, describeError, isCancellation } from '../../scope/reasons';
-import { abortable, sleep } from '../../scope/cancel-scope';
+import { Cancellation, describeError } from '../../scope/reasons';
+import { abortable } from '../../scope/cancel-scope';
 import type { BackoffOptions } from '../../io/backoff';
 import { createTransport } from '../../io/create-transport';
-import { IoError, RequestTimeoutError } from '../../io/errors';
-import { LineConnection, type ConnectionStatus, type StatusDetail } from '../../io/line-connection';
-import type { ReplyMatcher } from '../../io/reply-matchers';
+import { RequestTimeoutError } from '../../io/errors';
+import { LineConnection } from '../../io/line-connection';
 import type { SerialSettings } from '../../io/serial-transport';
+import { InstrumentSession } from './instrument-session';
+import { InstrumentTelemetry } from './instrument-telemetry';
 import { INSTRUMENT_OPERATIONS } from './operations';
 import { instrumentPreset, type InstrumentPreset, type TelemetryQuery } from './presets';
-import { ScpiCommandError, formatScpiError, parseScpiError, type ScpiErrorEntry } from './scpi-error';
+import { ScpiCommandError, formatScpiError } from './scpi-error';
+import { ScpiLink, QUERY_INTERRUPTED, opcReply } from './scpi-link';
 import { containsQuery, parseScpiNumbers, unitOfQuery } from './scpi-response';
 
 /** What ends a program message on the wire. */
@@ -67,15 +69,6 @@ export interface InstrumentReading {
   values?: (number | null)[];
 }
 
-/** IEEE 488.2 §10.14: `*IDN?` answers four comma-separated fields. Other lines are stale or damaged. */
-const idnReply: ReplyMatcher = (line) => (line.split(',').length >= 4 && /^[\x20-\x7e]+$/.test(line.trim()) ? 'final' : 'push');
-/** `*OPC?` answers 1; anything else arriving first is a late reply to something abandoned. */
-const opcReply: ReplyMatcher = (line) => (/^\s*\+?1\s*$/.test(line) ? 'final' : 'push');
-/** At most this many `SYST:ERR?` reads per drain: 20 entries on a Keysight plus slack for errors arriving meanwhile. */
-const MAX_ERROR_READS = 32;
-/** `-410,"Query INTERRUPTED"`: what the instrument logs when our own stop interrupted a query. */
-const QUERY_INTERRUPTED = -410;
-
 /** An `*IDN?` reply (maker, model, serial, firmware) as a status detail: model and serial first. */
 export function describeIdentity(idn: string): string {
   const [maker, model, serial, ...firmware] = idn.split(',').map((f) => f.trim());
@@ -92,7 +85,8 @@ export function describeIdentity(idn: string): string {
  * commands of a `safe()` waiting for the link, then asks `*IDN?` (model, serial, maker and
  * firmware become the health detail; the reply is kept as `identity`), sends the init commands
  * and, with the error check on, drains errors left from before; only then is the device
- * `ready`. A failed identification is retried while the session lasts.
+ * `ready`. A failed identification is retried while the session lasts. (The connection
+ * lifecycle is `InstrumentSession`, in instrument-session.ts.)
  *
  * Operations (see `INSTRUMENT_OPERATIONS`): measure, read, query, write, output. With the error
  * check on, each is followed by draining `SYST:ERR?` until `0,"No error"`; any error fails the
@@ -104,12 +98,14 @@ export function describeIdentity(idn: string): string {
  * (`discardPendingReplies`) and asks `*OPC?`, ignoring every line until its `1`, then drains the
  * errors the abort caused (`-410`). The same happens after a reply timeout (the driver writes
  * `ABOR` then too: it gave up on the query, so the instrument should stop working on it).
+ * (Keeping the reply stream in step and reading the error queue is `ScpiLink`, in scpi-link.ts.)
  *
  * Safe: the safe commands (default: every output off) first, at once, then confirmed: see `safe`.
  *
  * Telemetry: with an interval set, the telemetry queries are read through the command queue
  * (never overlapping an operation; skipped while one runs) and emitted as a `'telemetry'` event
- * `{device, kind, time, identity, readings: {name: value}, units: {name: unit}}`.
+ * `{device, kind, time, identity, readings: {name: value}, units: {name: unit}}`
+ * (`InstrumentTelemetry`, in instrument-telemetry.ts).
  *
  * Events besides the Device ones: `'warning'` (string) for errors found and discarded outside an
  * operation (stale errors at connect, errors an abort caused, a failed telemetry read).
@@ -130,21 +126,14 @@ export class ScpiInstrumentDevice extends Device {
   readonly timeoutMs: number;
   readonly telemetryIntervalMs: number;
   readonly telemetryQueries: readonly TelemetryQuery[];
+  /** The request/reply stream kept in step and the error queue read (see `ScpiLink`). */
+  private readonly link: ScpiLink;
   private readonly terminator: ScpiTerminator;
-  private identityValue: string | undefined;
-  /** True after a stop or an abandoned request: the reply stream must be resynchronised before the next request. */
-  private needsResync = false;
-  /** Aborted when the current session ends; identification and telemetry of that session stop. */
-  private session: AbortController | undefined;
-  private telemetryTimer: NodeJS.Timeout | undefined;
-  private telemetryBusy = false;
+  private readonly lifecycle: InstrumentSession;
+  private readonly telemetryPoller: InstrumentTelemetry;
   /** Unit of the function last configured by a MEASure/CONFigure command, for `READ?`-style queries. */
   private lastUnit: string | undefined;
   private closed = false;
-  /** The current session's identification; settles once the instrument is ready or the session ended. */
-  private identifying: Promise<void> | undefined;
-  /** Safe routines waiting for the link: handed the write of the safe commands when it is back. */
-  private readonly safeWaiters = new Set<(written: Promise<void>) => void>();
 
   /** Validates the options (throws a RangeError or EndpointError naming the bad one); connects on `open()`. */
   constructor(options: ScpiInstrumentOptions) {
@@ -184,13 +173,46 @@ export class ScpiInstrumentDevice extends Device {
         timeoutMs: this.timeoutMs,
         reconnect: options.reconnect,
       });
-    this.connection.on('status', (status, detail) => this.onConnectionStatus(status, detail));
-    this.connection.on('connected', () => this.onConnected());
+    this.link = new ScpiLink(this.connection, {
+      name: this.name,
+      stopCommand: this.stopCommand,
+      terminator: this.terminator,
+      timeoutMs: this.timeoutMs,
+      errorCheck: this.errorCheck,
+      warn: (text) => this.emit('warning', text),
+    });
+    this.telemetryPoller = new InstrumentTelemetry(
+      {
+        name: this.name,
+        link: this.link,
+        timeoutMs: this.timeoutMs,
+        idle: () => this.status === 'ready' && !this.queue.busy && this.queue.waiting === 0,
+        queued: (signal, work) => this.queue.run('telemetry', signal, work),
+        lastUnit: () => this.lastUnit,
+        emit: (result) => this.telemetry({ identity: this.identity ?? null, ...result }),
+        warn: (text) => this.emit('warning', text),
+      },
+      this.telemetryIntervalMs,
+      this.telemetryQueries,
+    );
+    this.lifecycle = new InstrumentSession({
+      name: this.name,
+      link: this.link,
+      initCommands: this.initCommands,
+      errorCheck: this.errorCheck,
+      timeoutMs: this.timeoutMs,
+      setStatus: (status, detail) => this.setStatus(status, detail),
+      linkUp: () => this.linkUp(),
+      writeSafeCommands: () => this.writeSafeNow(),
+      ready: (session) => this.telemetryPoller.start(session),
+      ended: () => this.telemetryPoller.stop(),
+      warn: (text) => this.emit('warning', text),
+    });
   }
 
   /** The instrument's `*IDN?` reply from the current session, or undefined before it answered. */
   get identity(): string | undefined {
-    return this.identityValue;
+    return this.lifecycle.identity;
   }
 
   /** Start connecting (and reconnecting); resolves at once, status follows on `'health'`. */
@@ -202,8 +224,8 @@ export class ScpiInstrumentDevice extends Device {
   /** Stop telemetry and close the connection for good; resolves once the transport is closed. */
   async close(): Promise<void> {
     this.closed = true;
-    this.stopTelemetry();
-    this.session?.abort();
+    this.telemetryPoller.stop();
+    this.lifecycle.end();
     await this.connection.close();
     this.setStatus('disconnected', 'closed');
   }
@@ -212,19 +234,19 @@ export class ScpiInstrumentDevice extends Device {
 
   protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
     const { signal } = ctx;
-    await this.settle(signal);
+    await this.link.settle(signal);
     const timeoutMs = (params.timeoutMs as number | undefined) ?? this.timeoutMs;
     switch (op.name) {
       case 'query': {
         const command = (params.command as string).trim();
         this.noteConfigured(command);
-        const reply = await this.ask(op.name, command, signal, timeoutMs);
-        await this.checkErrors(op.name, command, signal);
+        const reply = await this.link.ask(op.name, command, signal, timeoutMs);
+        await this.link.checkErrors(op.name, command, signal);
         return reply;
       }
       case 'write': {
         const command = (params.command as string).trim();
-        await this.tell(op.name, command, signal);
+        await this.link.tell(op.name, command, signal);
         this.noteConfigured(command);
         return { command };
       }
@@ -232,15 +254,15 @@ export class ScpiInstrumentDevice extends Device {
       case 'read': {
         const query = op.name === 'measure' ? ((params.query as string | undefined)?.trim() || this.measureQuery) : this.readQuery;
         this.noteConfigured(query);
-        const reply = await this.ask(op.name, query, signal, timeoutMs);
-        await this.checkErrors(op.name, query, signal);
+        const reply = await this.link.ask(op.name, query, signal, timeoutMs);
+        await this.link.checkErrors(op.name, query, signal);
         return this.toReading(op.name, query, reply, (params.unit as string | undefined) ?? this.lastUnit ?? '', params.overload === 'flag');
       }
       case 'output': {
         const channel = params.channel as number;
         const on = params.on as boolean;
         const command = this.outputCommand.replace('{channel}', String(channel)).replace('{state}', on ? 'ON' : 'OFF');
-        await this.tell(op.name, command, signal);
+        await this.link.tell(op.name, command, signal);
         return { channel, on };
       }
       default:
@@ -279,11 +301,11 @@ export class ScpiInstrumentDevice extends Device {
    * connection.
    */
   protected sendStop(_reason: Cancellation): Promise<void> {
-    this.needsResync = true;
+    this.link.stopped();
     if (!this.connection.isConnected) {
       return Promise.reject(new WorkcellError('stop-failed', `${this.name}: cannot stop: ${notConnected(this.connection)}`, { subject: this.name, operation: 'stop' }));
     }
-    return this.connection.writeNow(this.stopCommand + this.terminator).catch((err: unknown) => {
+    return this.link.writeStop().catch((err: unknown) => {
       // The transport could not take the command: the line broke under it (an unplugged serial
       // adapter fails the pending write before its close is reported).
       throw new WorkcellError('stop-failed', `${this.name}: stop failed: the link dropped before ${JSON.stringify(this.stopCommand)} was written (${describeError(err)})`, {
@@ -296,7 +318,7 @@ export class ScpiInstrumentDevice extends Device {
 
   /** A cancelled operation (not an emergency stop): the instrument stops it too. */
   protected override onOperationAborted(_op: OperationSpec, _reason: unknown): void {
-    this.abandon();
+    this.link.abandon();
   }
 
   /**
@@ -328,15 +350,16 @@ export class ScpiInstrumentDevice extends Device {
       if (!this.connection.isConnected) await this.connection.waitConnected(s);
       // After a reconnect, identification (and its drain of stale errors) goes first, so it
       // cannot take the errors of the safe commands for its own.
-      if (this.identifying) await abortable(s, this.identifying);
+      const identification = this.lifecycle.identification;
+      if (identification) await abortable(s, identification);
       try {
         // In step again, and the error queue emptied of what came before, the first pass's
         // errors included: the errors drained after the second pass are its own.
-        await this.resync(s);
-        const stale = (await this.drainErrors('safe', s)).filter((e) => e.code !== QUERY_INTERRUPTED);
+        await this.link.resync(s);
+        const stale = (await this.link.drainErrors('safe', s)).filter((e) => e.code !== QUERY_INTERRUPTED);
         if (stale.length) this.emit('warning', `${this.name}: errors in the instrument's queue before its safe state was confirmed were discarded: ${stale.map(formatScpiError).join('; ')}`);
         for (const command of this.safeCommands) await this.connection.send(command, { signal: s });
-        const errors = await this.drainErrors('safe', s);
+        const errors = await this.link.drainErrors('safe', s);
         await this.connection.send('*CLS', { signal: s });
         await this.connection.request('*OPC?', { signal: s, isReply: opcReply });
         if (errors.length) throw new ScpiCommandError(this.name, 'safe', this.safeCommands.join('; '), errors);
@@ -350,7 +373,7 @@ export class ScpiInstrumentDevice extends Device {
             cause: err,
           });
         }
-        throw this.explain('safe', commands, err);
+        throw this.link.explain('safe', commands, err);
       }
     });
   }
@@ -362,25 +385,8 @@ export class ScpiInstrumentDevice extends Device {
    */
   private writeSafeFirst(signal: AbortSignal): Promise<void> {
     if (this.safeCommands.length === 0) return Promise.resolve();
-    if (this.connection.isConnected) return this.writeSafeNow().catch(() => this.writeSafeOnLinkUp(signal));
-    return this.writeSafeOnLinkUp(signal);
-  }
-
-  /** The safe commands, written by `onConnected` first thing when the link is back. */
-  private writeSafeOnLinkUp(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const waiter = (written: Promise<void>) => {
-        signal.removeEventListener('abort', onAbort);
-        written.then(resolve, reject);
-      };
-      const onAbort = () => {
-        this.safeWaiters.delete(waiter);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.safeWaiters.add(waiter);
-    });
+    if (this.connection.isConnected) return this.writeSafeNow().catch(() => this.lifecycle.writeSafeOnLinkUp(signal));
+    return this.lifecycle.writeSafeOnLinkUp(signal);
   }
 
   /** Every safe command in one write, past anything queued. */
@@ -394,179 +400,13 @@ export class ScpiInstrumentDevice extends Device {
    * `34461A MY53212931 (Keysight Technologies, A.02.08-…)`.
    */
   protected override setStatus(status: DeviceStatus, detail = '', fault?: string | null): void {
-    const shown = status === 'ready' && detail === '' && this.identityValue ? describeIdentity(this.identityValue) : detail;
+    const identity = this.identity;
+    const shown = status === 'ready' && detail === '' && identity ? describeIdentity(identity) : detail;
     if (fault === undefined) super.setStatus(status, shown);
     else super.setStatus(status, shown, fault);
   }
 
-  // ----- connection lifecycle -----
-
-  private onConnectionStatus(status: ConnectionStatus, detail: StatusDetail): void {
-    if (status === 'connected' || status === 'idle') return;
-    if (status !== 'connecting') {
-      this.session?.abort();
-      this.session = undefined;
-      this.stopTelemetry();
-    }
-    const health = connectionHealth(status, detail, this.connection.description);
-    if (health) this.setStatus(health.status, health.detail);
-  }
-
-  private onConnected(): void {
-    this.session?.abort();
-    const session = new AbortController();
-    this.session = session;
-    this.identityValue = undefined;
-    // A fresh session owes no replies, and *IDN? only takes an identity-shaped line.
-    this.needsResync = false;
-    this.setStatus('connecting', `identifying ${this.connection.description} (*IDN?)`);
-    // First on the wire: an owed stop, then the safe commands of a safe routine waiting for
-    // the link; only then *IDN?.
-    this.linkUp();
-    if (this.safeWaiters.size > 0) {
-      const written = this.writeSafeNow();
-      written.catch(() => undefined);
-      for (const waiter of this.safeWaiters) waiter(written);
-      this.safeWaiters.clear();
-    }
-    this.identifying = this.identify(session.signal);
-  }
-
-  /** Asks `*IDN?` (retrying while the session lasts), sends the init commands, drains stale errors. */
-  private async identify(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        const reply = await this.connection.request('*IDN?', { signal, isReply: idnReply, timeoutMs: this.timeoutMs });
-        for (const command of this.initCommands) await this.connection.send(command, { signal });
-        if (this.errorCheck) {
-          const stale = await this.drainErrors('connect', signal);
-          if (stale.length) this.emit('warning', `${this.name}: errors left in the instrument's queue from before we connected: ${stale.map(formatScpiError).join('; ')}`);
-        }
-        if (signal.aborted) return;
-        this.identityValue = reply.final.trim();
-        this.setStatus('ready');
-        this.startTelemetry(signal);
-        return;
-      } catch (err) {
-        if (signal.aborted) return;
-        // A stale or damaged line, or a lost reply: resynchronise before asking again.
-        this.connection.discardPendingReplies('identification failed');
-        this.setStatus('connecting', `no valid *IDN? reply (${describeError(err)}); asking again`);
-        await sleep(Math.min(2000, this.timeoutMs), signal).catch(() => undefined);
-      }
-    }
-  }
-
-  // ----- request helpers -----
-
-  /** Writes the stop command (best effort) and marks the reply stream for resynchronisation. */
-  private abandon(): void {
-    this.needsResync = true;
-    if (this.connection.isConnected) this.connection.writeNow(this.stopCommand + this.terminator).catch(() => undefined);
-  }
-
-  /**
-   * Before a request after a stop or an abandoned request: drop the replies still owed, ask
-   * `*OPC?` and ignore every line before its `1` (late replies), then drain the errors the
-   * abort caused (reported as a warning, not as the next operation's failure).
-   */
-  private async settle(signal: AbortSignal): Promise<void> {
-    if (!this.needsResync) return;
-    await this.resync(signal);
-    const stale = await this.drainErrors('resync', signal);
-    const notOurs = stale.filter((e) => e.code !== QUERY_INTERRUPTED);
-    if (notOurs.length) this.emit('warning', `${this.name}: errors in the instrument's queue after a stop were discarded: ${notOurs.map(formatScpiError).join('; ')}`);
-  }
-
-  /** Drops the replies still owed and reads up to the `1` of a fresh `*OPC?`: the reply stream is in step again. */
-  private async resync(signal: AbortSignal): Promise<void> {
-    this.connection.discardPendingReplies(`${this.name}: the instrument was stopped (${this.stopCommand})`);
-    await this.connection.request('*OPC?', { signal, isReply: opcReply, timeoutMs: this.timeoutMs });
-    this.needsResync = false;
-  }
-
-  /** A query: its reply line. A timeout abandons it (stop + resync) and says whether the instrument logged an error. */
-  private async ask(operation: string, command: string, signal: AbortSignal, timeoutMs: number): Promise<string> {
-    try {
-      const reply = await this.connection.request(command, { signal, timeoutMs });
-      return reply.final.replace(/\r$/, '');
-    } catch (err) {
-      if (err instanceof RequestTimeoutError && !signal.aborted) {
-        this.abandon();
-        let errors: ScpiErrorEntry[] = [];
-        try {
-          await this.resync(signal);
-          if (this.errorCheck) errors = (await this.drainErrors(operation, signal)).filter((e) => e.code !== QUERY_INTERRUPTED);
-        } catch (settleErr) {
-          if (isCancellation(settleErr)) throw settleErr;
-        }
-        if (errors.length) throw new ScpiCommandError(this.name, operation, command, errors, ` (no reply within ${timeoutMs} ms)`);
-        throw new WorkcellError('timeout', `${this.name}: ${operation} ${JSON.stringify(command)}: no reply within ${timeoutMs} ms`, {
-          subject: this.name,
-          operation,
-          value: command,
-          cause: err,
-        });
-      }
-      throw this.explain(operation, command, err);
-    }
-  }
-
-  /** A command without reply; with the error check on, the error queue tells whether it worked. */
-  private async tell(operation: string, command: string, signal: AbortSignal): Promise<void> {
-    try {
-      await this.connection.send(command, { signal });
-    } catch (err) {
-      throw this.explain(operation, command, err);
-    }
-    await this.checkErrors(operation, command, signal);
-  }
-
-  /** With the error check on: drain the queue and fail with every error found, naming the command. */
-  private async checkErrors(operation: string, command: string, signal: AbortSignal): Promise<void> {
-    if (!this.errorCheck) return;
-    const errors = await this.drainErrors(operation, signal);
-    if (errors.length) throw new ScpiCommandError(this.name, operation, command, errors);
-  }
-
-  /** Reads `SYST:ERR?` until `0,"No error"`; returns the errors, oldest first. */
-  private async drainErrors(operation: string, signal: AbortSignal): Promise<ScpiErrorEntry[]> {
-    const errors: ScpiErrorEntry[] = [];
-    for (let i = 0; i < MAX_ERROR_READS; i++) {
-      let reply: string;
-      try {
-        reply = (await this.connection.request('SYST:ERR?', { signal, timeoutMs: this.timeoutMs })).final;
-      } catch (err) {
-        if (err instanceof RequestTimeoutError && !signal.aborted) this.abandon();
-        throw this.explain(operation, 'SYST:ERR?', err);
-      }
-      const entry = parseScpiError(reply);
-      if (!entry) {
-        throw new WorkcellError('garbled-reply', `${this.name}: ${operation}: the reply to "SYST:ERR?" is not an error entry (code,"text"): ${showValue(reply)}`, {
-          subject: this.name,
-          operation,
-          value: reply,
-        });
-      }
-      if (entry.code === 0) return errors;
-      errors.push(entry);
-    }
-    throw new WorkcellError('error-queue', `${this.name}: ${operation}: the error queue still had entries after ${MAX_ERROR_READS} reads of SYST:ERR?: ${errors.slice(-3).map(formatScpiError).join('; ')}`, {
-      subject: this.name,
-      operation,
-    });
-  }
-
-  /** An I/O error as a sentence naming the device and the operation; cancellations and our own errors pass unchanged. */
-  private explain(operation: string, command: string, err: unknown): unknown {
-    if (isCancellation(err) || !(err instanceof IoError)) return err;
-    return new WorkcellError(err.code, `${this.name}: ${operation} ${JSON.stringify(command)}: ${err.message}`, {
-      subject: this.name,
-      operation,
-      value: command,
-      cause: err,
-    });
-  }
+  // ----- readings -----
 
   /** Remembers the unit of a function selected by a MEASure/CONFigure unit, for later `READ?`s. */
   private noteConfigured(command: string): void {
@@ -596,50 +436,6 @@ export class ScpiInstrumentDevice extends Device {
   private checkConfiguredQuery(what: string, query: string): void {
     if (!query || !containsQuery(query) || /[\r\n]/.test(query)) {
       throw new RangeError(`${this.name}: the ${what} ${JSON.stringify(query)} must be one line containing ? (a query)`);
-    }
-  }
-
-  // ----- telemetry -----
-
-  private startTelemetry(signal: AbortSignal): void {
-    this.stopTelemetry();
-    if (this.telemetryIntervalMs <= 0 || this.telemetryQueries.length === 0) return;
-    const tick = () => {
-      if (signal.aborted) return;
-      void this.pollTelemetry(signal).finally(() => {
-        if (!signal.aborted) this.telemetryTimer = setTimeout(tick, this.telemetryIntervalMs);
-      });
-    };
-    this.telemetryTimer = setTimeout(tick, this.telemetryIntervalMs);
-  }
-
-  private stopTelemetry(): void {
-    clearTimeout(this.telemetryTimer);
-    this.telemetryTimer = undefined;
-  }
-
-  /** One telemetry read, unless an operation is running or waiting (operations come first). */
-  private async pollTelemetry(signal: AbortSignal): Promise<void> {
-    if (this.telemetryBusy || this.status !== 'ready' || this.queue.busy || this.queue.waiting > 0) return;
-    this.telemetryBusy = true;
-    try {
-      const result = await this.queue.run('telemetry', signal, async (s) => {
-        await this.settle(s);
-        const readings: Record<string, number | null> = {};
-        const units: Record<string, string> = {};
-        for (const { name, query } of this.telemetryQueries) {
-          const reply = await this.ask('telemetry', query, s, this.timeoutMs);
-          const [first] = parseScpiNumbers(this.name, 'telemetry', query, reply);
-          readings[name] = first.overload ? null : first.value;
-          units[name] = unitOfQuery(query) ?? this.lastUnit ?? '';
-        }
-        return { readings, units };
-      });
-      this.telemetry({ identity: this.identityValue ?? null, ...result });
-    } catch (err) {
-      if (!signal.aborted && !isCancellation(err)) this.emit('warning', `${this.name}: telemetry read failed: ${describeError(err)}`);
-    } finally {
-      this.telemetryBusy = false;
     }
   }
 }
