@@ -1,21 +1,11 @@
-import {
-  LineConnection, createTransport, listSerialPorts, type BackoffOptions, type ConnectionStatus, type LineDelimiter, type StatusDetail,
-  type SerialSettings,
-} from '../lib/io';
+import { LineConnection, createTransport, listSerialPorts, type ConnectionStatus, type LineDelimiter, type StatusDetail } from '../lib/io';
 import { configure, nodeLabel, type ConfigOf } from './shared/editor-fields';
 import { SERIAL_FIELDS } from './shared/node-fields';
+import type { NodeStatus } from './shared/red';
+import type { SerialConfigNode, SerialConnectionSettings, SerialOwner, SerialUser } from './shared/serial-connection';
 
-// Only what this file uses of the Node-RED runtime API, declared here to stay out of shared typings.
-interface NodeStatus { fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey'; shape?: 'ring' | 'dot'; text?: string }
-interface RedNode {
-  id: string;
-  name?: string;
-  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
-  error(message: unknown): void;
-  warn(message: unknown): void;
-  log(message: unknown): void;
-  status(status: NodeStatus): void;
-}
+// Only what this file uses of the Node-RED runtime API (with `_`, the message catalogue, which
+// the shared RedAPI does not declare).
 interface AdminResponse { json(body: unknown): void }
 type Middleware = (req: unknown, res: AdminResponse, next: () => void) => void;
 interface RedAPI {
@@ -37,7 +27,7 @@ interface SerialConfigDef {
 const delimiters: Record<ConfigOf<typeof SERIAL_FIELDS>['delimiter'], LineDelimiter> = { lf: '\n', crlf: '\r\n', cr: '\r' };
 
 /** The connection's settings from the node's fields (read and checked by editor-fields.ts). */
-function connectionSettings(config: ConfigOf<typeof SERIAL_FIELDS>): serialNodes.SerialConnectionSettings {
+function connectionSettings(config: ConfigOf<typeof SERIAL_FIELDS>): SerialConnectionSettings {
   return {
     address: config.address,
     serial: { baudRate: config.baudRate, dataBits: config.dataBits, parity: config.parity, stopBits: config.stopBits },
@@ -52,7 +42,7 @@ function connectionLabel(def: SerialConfigDef, address: string): string {
 }
 
 /** A user as messages name it. */
-function userLabel(user: serialNodes.SerialUser): string {
+function userLabel(user: SerialUser): string {
   return user.name || user.id;
 }
 
@@ -70,7 +60,7 @@ function serialNodes(RED: RedAPI): void {
     }
   }
 
-  function SerialConfigNodeCtor(this: serialNodes.SerialConfigNode, def: SerialConfigDef): void {
+  function SerialConfigNodeCtor(this: SerialConfigNode, def: SerialConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const configured = configure(node, SERIAL_FIELDS, def, nodeLabel('serial connection', def));
@@ -90,9 +80,9 @@ function serialNodes(RED: RedAPI): void {
     Object.freeze(settings.backoff);
     Object.freeze(settings);
     const label = connectionLabel(def, settings.address);
-    const users = new Map<string, serialNodes.SerialUser>();
+    const users = new Map<string, SerialUser>();
     // The device that owns the line exclusively (it builds its own connection from `settings`).
-    let owner: serialNodes.SerialOwner | undefined;
+    let owner: SerialOwner | undefined;
     let connection: LineConnection | undefined;
     let closing: Promise<void> | undefined;
     let lastReason: string | undefined;
@@ -100,7 +90,7 @@ function serialNodes(RED: RedAPI): void {
     function fanOut(status: ConnectionStatus, detail: StatusDetail): void {
       for (const user of users.values()) tell(user, status, detail);
     }
-    function tell(user: serialNodes.SerialUser, status: ConnectionStatus, detail: StatusDetail): void {
+    function tell(user: SerialUser, status: ConnectionStatus, detail: StatusDetail): void {
       try {
         if (user.onStatus) user.onStatus(status, detail);
         else user.status?.(statusFor(status, detail));
@@ -137,7 +127,7 @@ function serialNodes(RED: RedAPI): void {
     Object.defineProperty(node, 'settings', { enumerable: true, value: settings, writable: false });
     Object.defineProperty(node, 'label', { enumerable: true, value: label, writable: false });
 
-    node.claim = (device: serialNodes.SerialOwner) => {
+    node.claim = (device: SerialOwner) => {
       if (owner && owner.id !== device.id) {
         throw new Error(`${device.name}: connection "${label}" is already used by device "${owner.name}"`);
       }
@@ -148,11 +138,11 @@ function serialNodes(RED: RedAPI): void {
       owner = device;
     };
 
-    node.release = (device: serialNodes.SerialOwner) => {
+    node.release = (device: SerialOwner) => {
       if (owner?.id === device.id) owner = undefined;
     };
 
-    node.register = (user: serialNodes.SerialUser) => {
+    node.register = (user: SerialUser) => {
       if (owner && owner.id !== user.id) {
         throw new Error(`${userLabel(user)}: connection "${label}" is already used by device "${owner.name}", which needs it to itself`);
       }
@@ -177,7 +167,7 @@ function serialNodes(RED: RedAPI): void {
       return closing;
     };
 
-    node.deregister = (user: serialNodes.SerialUser, done: () => void) => {
+    node.deregister = (user: SerialUser, done: () => void) => {
       users.delete(user.id);
       if (users.size > 0) {
         done();
@@ -200,69 +190,6 @@ function serialNodes(RED: RedAPI): void {
   RED.httpAdmin.get('/workcell/serial-ports', RED.auth.needsPermission('workcell.read'), (_req, res) => {
     void listSerialPorts().then((list) => res.json(list));
   });
-}
-
-// Types other nodes use, merged onto the exported function (CommonJS `export =` allows no other exports).
-// eslint-disable-next-line @typescript-eslint/no-namespace
-declare namespace serialNodes {
-  /** A node that uses a serial connection: a device config node or a flow node. */
-  export interface SerialUser {
-    id: string;
-    /** Set by Node-RED when the node has a name; used in messages. */
-    name?: string;
-    /** Set by Node-RED on every node; the connection's status is shown on it unless `onStatus` is given. */
-    status?(status: NodeStatus): void;
-    /** Called with every status change of the connection (and the current one at `register`). */
-    onStatus?(status: ConnectionStatus, detail: StatusDetail): void;
-  }
-
-  /**
-   * The typed face of a `workcell-serial` config node for other nodes
-   * (`RED.nodes.getNode(def.serial) as SerialConfigNode`).
-   *
-   * Lifecycle, as the core MQTT broker node: `register(user)` adds a user; the first user opens
-   * the connection. Every status change fans out to every user. `deregister(user, done)` removes
-   * it; when the last user leaves, the connection is closed and `done` is called only once the
-   * port is really closed. Read `connection` after `register()`: a new one is made when a user
-   * registers after the previous connection was closed.
-   */
-  export interface SerialConfigNode extends RedNode {
-    readonly connection: LineConnection;
-    /** The node's settings, typed and defaulted (read-only): for a device that builds its own connection. */
-    readonly settings: Readonly<SerialConnectionSettings>;
-    /** The node's name, else its address: how messages name the connection. */
-    readonly label: string;
-    /** Throws (a sentence naming both) while a device owns the line (see `claim`). */
-    register(user: SerialUser): void;
-    deregister(user: SerialUser, done: () => void): void;
-    /**
-     * Take the line for one device, which builds its own driver-specific connection from
-     * `settings` and must be its only user. Throws a sentence naming both when another device
-     * owns it or generic users are registered (`register` refuses them while it is owned).
-     * Claiming again with the same id is allowed (idempotent).
-     */
-    claim(device: SerialOwner): void;
-    /** Give the line back (the device's connection is closed). No-op for a non-owner. */
-    release(device: SerialOwner): void;
-  }
-
-  /** A device that owns a connection node's line exclusively. */
-  export interface SerialOwner {
-    id: string;
-    /** The device's name, as messages name it. */
-    name: string;
-  }
-
-  /** A `workcell-serial` node's configuration. */
-  export interface SerialConnectionSettings {
-    /** A serial device path or `tcp://host:port` (environment variables already substituted). */
-    address: string;
-    /** Line settings: baudRate, dataBits, parity, stopBits (all set). */
-    serial: SerialSettings;
-    delimiter: LineDelimiter;
-    /** Reconnect backoff. */
-    backoff: BackoffOptions & { minMs: number; maxMs: number };
-  }
 }
 
 export = serialNodes;

@@ -1,6 +1,6 @@
 import { Device, DeviceHealth, EStop, OperationTable, Progress, WorkcellError, describeError, showValue, shielded } from '../../lib';
 import type { BackoffOptions, SerialSettings } from '../../lib/io';
-import type { SerialConfigNode } from '../serial';
+import type { SerialConfigNode } from './serial-connection';
 import { cellFailure, getCell, noCellError } from './cell-registry';
 import { checkpointedInput, failRunOf, shortText } from './checkpoint-input';
 import { configure, nodeLabel, type FieldTable } from './editor-fields';

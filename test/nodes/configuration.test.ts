@@ -3,7 +3,7 @@ import { helper, controlNodes, Received, placed, loggedErrors, recordStatuses } 
 import memoryNodes from '../support/memory-nodes';
 import { forgetLatches, getCell, getWatchdog } from '../../nodes/shared/cell-registry';
 import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
-import type { SerialConfigNode } from '../../nodes/serial';
+import type { SerialConfigNode } from '../../nodes/shared/serial-connection';
 
 const moduleOf = (m: unknown) => ((m as { default?: unknown }).default ?? m) as (red: unknown) => void;
 const nodes = [...controlNodes, moduleOf(require('../../nodes/gantry')), moduleOf(require('../../nodes/instrument')), moduleOf(require('../../nodes/serial'))];

@@ -3,7 +3,7 @@ import { helper, controlNodes, Received, placed, delay, loggedErrors } from '../
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
-import type { SerialConfigNode } from '../../nodes/serial';
+import type { SerialConfigNode } from '../../nodes/shared/serial-connection';
 import { GrblSimulator } from '../../lib/simulators/grbl';
 import { Dmm34461A } from '../../lib/simulators/scpi';
 import { openSerialEndpoint } from '../../lib/io';

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
 import serialNodes = require('../../nodes/serial');
-import type { SerialConfigNode } from '../../nodes/serial';
+import type { SerialConfigNode } from '../../nodes/shared/serial-connection';
 
 helper.init(require.resolve('node-red'));
 
