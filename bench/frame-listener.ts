@@ -1,6 +1,8 @@
 /**
- * The benchmark's stand-in for 100 controllers: a worker thread (its own event loop, like a
- * separate device) listening on 127.0.0.1, timestamping every stop frame as it is received.
+ * The fan-out benchmark's fallback listener (WORKCELL_FANOUT_LISTENER=worker, or no C compiler
+ * for the native one, bench/frame-listener.c, which stands in for the 100 controllers by default):
+ * a worker thread (its own event loop) listening on 127.0.0.1, timestamping every stop frame as
+ * it is received.
  *
  * Protocol with the main thread: it posts `{port}` once listening; the main thread posts
  * `{trip, expect}` before each trip; once `expect` frames of that trip have arrived the worker

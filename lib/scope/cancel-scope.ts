@@ -240,8 +240,8 @@ export class CancelScope {
 }
 
 /**
- * On a scope's signal: the scope, whose cancellation listeners are a Set, far cheaper than
- * EventTarget's. A property, not a WeakMap: scopes are short-lived (one per run).
+ * On a scope's signal: the scope, whose cancellation listeners (an array, see `listeners`) are
+ * far cheaper than EventTarget's. A property, not a WeakMap: scopes are short-lived (one per run).
  */
 const SCOPE = Symbol('workcell.scope');
 type ScopeSignal = AbortSignal & { [SCOPE]?: CancelScope };
