@@ -26,6 +26,7 @@ function instrumentOptions(config: InstrumentConfig, connection?: DeviceConnecti
     readQuery: config.readQuery,
     outputCommand: config.outputCommand,
     channels: config.channels,
+    outputLimits: config.outputLimits,
     errorCheck: config.errorCheck,
     safeCommands: config.safeCommands,
     initCommands: config.initCommands,

@@ -11,6 +11,7 @@ export * from './serial-transport';
 export * from './tcp-transport';
 export * from './create-transport';
 export * from './line-framer';
+export * from './control-characters';
 export * from './reply-matchers';
 export * from './backoff';
 export * from './line-connection';

@@ -1,6 +1,7 @@
 import { GANTRY_OPERATIONS } from '../../lib/devices/gantry/operations';
 import { INSTRUMENT_OPERATIONS } from '../../lib/devices/instrument/operations';
 import { INSTRUMENT_PRESETS, parseTelemetryQueries, type TelemetryQuery } from '../../lib/devices/instrument/presets';
+import { parseOutputLimits, type OutputLimit } from '../../lib/devices/instrument/output-limits';
 import type { OperationTable } from '../../lib/device/operations';
 import { WorkcellError, showValue } from '../../lib/errors/workcell-error';
 import { BetweenFields, EditorField, FieldProblem, FieldTable, FieldValues, SavedNode, choice, commandLines, configNode, fieldTable, flag, milliseconds, nodeRedField, number, onlyWhen, optionalNumber, optionalSeconds, parseNumber, seconds, text } from './editor-fields';
@@ -207,6 +208,15 @@ export const INSTRUMENT_DEVICE_FIELDS = deviceFields({
   readQuery: instrumentQuery('read query'),
   outputCommand: text('output command', { trim: true }, (t): string | undefined => t || undefined),
   channels: optionalNumber('channels', { min: 0, max: 16, integer: true }),
+  // Blank: the preset's ratings.
+  outputLimits: text('output limits', {}, (t): OutputLimit[] | undefined => {
+    if (t.trim() === '') return undefined;
+    try {
+      return parseOutputLimits(t);
+    } catch (err) {
+      throw new FieldProblem('', (err as Error).message);
+    }
+  }),
   errorCheck: flag('error check', true),
   timeout: seconds('reply timeout', { min: 0.001, max: 3600, default: 5 }),
   safeCommands: text('safe commands', {}, commandLines),

@@ -143,9 +143,9 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
   describe('SCPI errors', () => {
     it('a write the instrument rejects fails with its error, naming device, operation and command, and the queue is left empty', async () => {
       const d = await thePsu();
-      const err = await run(d, 'write', { command: 'VOLT 99' }).then(() => assert.fail('expected an error'), (e: unknown) => e);
+      const err = await run(d, 'write', { command: 'VOLT -1' }).then(() => assert.fail('expected an error'), (e: unknown) => e);
       assert.ok(err instanceof ScpiCommandError);
-      assert.equal(err.message, 'PSU: write "VOLT 99" → -222,"Data out of range"');
+      assert.equal(err.message, 'PSU: write "VOLT -1" → -222,"Data out of range"');
       assert.deepEqual(err.errors, [{ code: -222, message: 'Data out of range' }]);
       assert.equal(psu.errorQueue.length, 0);
       assert.equal(d.status, 'ready');
@@ -154,10 +154,10 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
     it('every error in the queue is drained and reported, oldest first', async () => {
       const d = await thePsu();
       const before = psu.commandLog.length;
-      await assert.rejects(run(d, 'write', { command: ':VOLT 99;:CURR 99;:BOGUS' }), {
-        message: 'PSU: write ":VOLT 99;:CURR 99;:BOGUS" → -222,"Data out of range"; -222,"Data out of range"; -113,"Undefined header"',
+      await assert.rejects(run(d, 'write', { command: ':VOLT -1;:CURR -1;:BOGUS' }), {
+        message: 'PSU: write ":VOLT -1;:CURR -1;:BOGUS" → -222,"Data out of range"; -222,"Data out of range"; -113,"Undefined header"',
       });
-      assert.deepEqual(received(psu, before), [':VOLT 99;:CURR 99;:BOGUS', 'SYST:ERR?', 'SYST:ERR?', 'SYST:ERR?', 'SYST:ERR?']);
+      assert.deepEqual(received(psu, before), [':VOLT -1;:CURR -1;:BOGUS', 'SYST:ERR?', 'SYST:ERR?', 'SYST:ERR?', 'SYST:ERR?']);
       assert.equal(psu.errorQueue.length, 0);
     });
 
@@ -173,9 +173,9 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
     it('with the error check off, nothing but the command is sent and errors stay in the queue', async () => {
       const d = await thePsu({ errorCheck: false });
       const before = psu.commandLog.length;
-      await run(d, 'write', { command: 'VOLT 99' });
+      await run(d, 'write', { command: 'VOLT -1' });
       await new Promise((r) => setTimeout(r, 30));
-      assert.deepEqual(received(psu, before), ['VOLT 99']);
+      assert.deepEqual(received(psu, before), ['VOLT -1']);
       assert.equal(psu.errorQueue[0].code, -222);
     });
   });

@@ -82,6 +82,7 @@ const TEXT_PROBES: Record<string, unknown[]> = {
   measureQuery: ['', 'MEAS?', 'MEAS', ' READ? '],
   readQuery: ['', 'READ?', 'READ'],
   telemetryQueries: ['', 'v=MEAS?', 'MEAS?\n\ni=:MEAS:CURR? CH1', 'v=MEAS', '1v=MEAS?'],
+  outputLimits: ['', ' ', 'CH1: 30 V, 0.5 A', 'ch2:5v\n\nCH1: .5 A , 12 V', 'CH1 30 V', 'CH1: 30 mV', 'CH1: -3 V', 'CH1: 3 V, 4 V', 'CH1: 3 V\nCH1: 1 A', 'CH0: 1 V', 'CH16: 1 V', 'CH17: 1 V', 'CH1:', 'CH1: 5'],
   property: ['', 'payload', 'door.closed'],
   value: ['', '3.5', 'abc', 'true', '{"a":1}', '{bad'],
 };

@@ -113,9 +113,9 @@ describe('instrument nodes (workcell-instrument-device, workcell-instrument) aga
     await allReady();
     const caught = new Received(helper.getNode('caught'));
     const outcome = new Received(helper.getNode('outcome2'));
-    helper.getNode('seq2').receive({ payload: 'go', params: { command: 'VOLT 99' } });
+    helper.getNode('seq2').receive({ payload: 'go', params: { command: 'VOLT -1' } });
     const err = (await caught.nth(1)).error as { message: string; source: { id: string } };
-    assert.match(err.message, /(^|: )PSU: write "VOLT 99" → -222,"Data out of range"$/);
+    assert.match(err.message, /(^|: )PSU: write "VOLT -1" → -222,"Data out of range"$/);
     assert.equal(err.source.id, 'psu');
     const o = (await outcome.nth(1)).payload as { outcome: string; error: string | { message: string } };
     assert.equal(o.outcome, 'failed');
@@ -136,6 +136,23 @@ describe('instrument nodes (workcell-instrument-device, workcell-instrument) aga
     helper.getNode('psu').receive({ operation: 'query', params: { command: ':OUTP? CH2' } });
     assert.equal((await out.nth(2)).payload, 'ON');
     assert.deepEqual(psu.commandLog.slice(before).map((e) => e.message), [':OUTP? CH2', 'SYST:ERR?']);
+  });
+
+  it('output limits typed in the device node refuse a level above them before anything is sent; the refusal reaches Catch nodes', async () => {
+    await helper.load(nodes, flow(dmmPort, psuPort, [], { outputLimits: 'CH1: 12 V, 0.5 A\nCH2: 5 V' }));
+    await allReady();
+    const caught = new Received(helper.getNode('caught'));
+    const out = new Received(helper.getNode('psuOut'));
+    const before = psu.commandLog.length;
+    helper.getNode('psu').receive({ operation: 'write', params: { command: ':APPL CH1,13,0.1' } });
+    const err = (await caught.nth(1)).error as { message: string; source: { id: string } };
+    assert.match(err.message, /(^|: )PSU: write refused: ":APPL CH1,13,0\.1" \(string\) sets CH1's voltage to 13 V, above CH1's limit of 12 V; nothing was sent$/);
+    assert.equal(err.source.id, 'psu');
+    assert.deepEqual(psu.commandLog.slice(before), []);
+    // CH2's current is not limited here (the preset's 10 A applies only when the field is blank).
+    helper.getNode('psu').receive({ operation: 'write', params: { command: ':APPL CH2,5,10' } });
+    assert.deepEqual((await out.nth(1)).payload, { command: ':APPL CH2,5,10' });
+    assert.equal(psu.output(2).currentLimit, 10);
   });
 
   it('telemetry reaches flows through the cell status node (topic "telemetry")', async () => {
@@ -164,6 +181,7 @@ describe('instrument nodes (workcell-instrument-device, workcell-instrument) aga
     const presets = await helper.request().get('/workcell/instrument/presets').expect(200);
     const dp821 = presets.body.presets.find((p: { id: string }) => p.id === 'rigol-dp821');
     assert.deepEqual(dp821.safeCommands, [':OUTP CH1,OFF', ':OUTP CH2,OFF']);
+    assert.deepEqual(dp821.ratings, [{ volts: 60, amps: 1 }, { volts: 8, amps: 10 }], 'the editor shows the ratings as the output limits\' placeholder');
   });
 
   it('a bad configuration is a clear node error and the action node says so', async () => {

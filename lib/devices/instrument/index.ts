@@ -2,5 +2,6 @@
 export * from './instrument-device';
 export * from './operations';
 export * from './presets';
+export * from './output-limits';
 export * from './scpi-error';
 export * from './scpi-response';

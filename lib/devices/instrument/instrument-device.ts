@@ -16,6 +16,8 @@ import { instrumentPreset, type InstrumentPreset, type TelemetryQuery } from './
 import { ScpiCommandError, formatScpiError } from './scpi-error';
 import { ScpiLink, QUERY_INTERRUPTED, opcReply } from './scpi-link';
 import { containsQuery, parseScpiNumbers, unitOfQuery } from './scpi-response';
+import { hasOutputLimits, outputLimitProblem, type OutputLimit, type OutputLimitSettings } from './output-limits';
+import { findControlCharacter } from '../../io/control-characters';
 
 /** What ends a program message on the wire. */
 export type ScpiTerminator = '\n' | '\r\n' | '\r';
@@ -39,6 +41,12 @@ export interface ScpiInstrumentOptions {
   /** Output command template with `{channel}` and `{state}`; '' for none. */
   outputCommand?: string;
   channels?: number;
+  /**
+   * The most each output may be set to (`volts`, `amps`, CH1 first), checked before anything is
+   * sent (see `outputLimitProblem`). Default: the preset's ratings (DP821: CH1 60 V / 1 A, CH2
+   * 8 V / 10 A); `[]` for none.
+   */
+  outputLimits?: readonly OutputLimit[];
   /** Commands `safe()` sends before draining the error queue and `*CLS`. */
   safeCommands?: readonly string[];
   /** Written at once to stop the instrument. Default `ABOR`. */
@@ -92,6 +100,11 @@ export function describeIdentity(idn: string): string {
  * check on, each is followed by draining `SYST:ERR?` until `0,"No error"`; any error fails the
  * operation as a `ScpiCommandError` ("DMM: write "VOLT 99" → -222,"Data out of range"").
  *
+ * Checks before anything is sent (`checkLimits`), for the commands of messages and, when the
+ * device is made, for the configured ones: no control character (0x00–0x1F, 0x7F; the refusal
+ * names it as `\x03 (^C)` and its position), and no output level above the output limits
+ * (`outputLimits`, by default the preset's ratings; see `outputLimitProblem`).
+ *
  * Stop: the stop command (`ABOR`) is written at once, past anything queued. The instrument
  * never answers a query that `ABOR` interrupted, and a reply already on its way may still
  * arrive, so before the next request the driver resynchronises: it drops the replies still owed
@@ -119,6 +132,8 @@ export class ScpiInstrumentDevice extends Device {
   readonly readQuery: string;
   readonly outputCommand: string;
   readonly channels: number;
+  /** The output limits in force, CH1 first (see `ScpiInstrumentOptions.outputLimits`). */
+  readonly outputLimits: readonly OutputLimit[];
   readonly safeCommands: readonly string[];
   readonly stopCommand: string;
   readonly initCommands: readonly string[];
@@ -134,6 +149,7 @@ export class ScpiInstrumentDevice extends Device {
   /** Unit of the function last configured by a MEASure/CONFigure command, for `READ?`-style queries. */
   private lastUnit: string | undefined;
   private closed = false;
+  private readonly limitSettings: OutputLimitSettings;
 
   /** Validates the options (throws a RangeError or EndpointError naming the bad one); connects on `open()`. */
   constructor(options: ScpiInstrumentOptions) {
@@ -156,11 +172,15 @@ export class ScpiInstrumentDevice extends Device {
     if (!(this.timeoutMs > 0)) throw new RangeError(`${this.name}: the reply timeout must be more than 0 ms, got ${this.timeoutMs}`);
     if (!(this.telemetryIntervalMs >= 0)) throw new RangeError(`${this.name}: the telemetry interval must be 0 (off) or more, got ${this.telemetryIntervalMs}`);
     if (!(Number.isInteger(this.channels) && this.channels >= 0)) throw new RangeError(`${this.name}: the number of output channels must be a whole number, got ${this.channels}`);
+    this.outputLimits = (options.outputLimits ?? preset.ratings).map((l) => ({ ...l }));
+    this.limitSettings = { channels: this.channels, limits: this.outputLimits, ratings: preset.ratings };
+    this.checkOutputLimits();
     this.checkConfiguredQuery('measure query', this.measureQuery);
     this.checkConfiguredQuery('read query', this.readQuery);
     for (const q of this.telemetryQueries) this.checkConfiguredQuery(`telemetry query ${q.name}`, q.query);
     for (const c of [...this.safeCommands, ...this.initCommands, this.stopCommand]) {
       if (containsQuery(c) || /[\r\n]/.test(c)) throw new RangeError(`${this.name}: ${JSON.stringify(c)} cannot be a stop, safe or init command: it must be one line without ?`);
+      this.checkConfiguredCommand('stop, safe or init command', c);
     }
     if (this.outputCommand && !this.outputCommand.includes('{state}')) {
       throw new RangeError(`${this.name}: the output command ${JSON.stringify(this.outputCommand)} needs a {state} placeholder (ON/OFF)`);
@@ -270,18 +290,33 @@ export class ScpiInstrumentDevice extends Device {
     }
   }
 
-  /** Commands are checked for shape before anything is sent: a query must ask, a write must not. */
+  /**
+   * Commands are checked before anything is sent: no control character (CR and LF included:
+   * one program message per operation; on a serial line some instruments act on a control byte
+   * at once, ^C as a device clear), a query must ask, a write must not, and no output level
+   * beyond the output limits (`outputLimitProblem`).
+   */
   protected override checkLimits(op: OperationSpec, params: Record<string, unknown>): void {
-    const refuse = (why: string, value: unknown) =>
-      new WorkcellError('invalid-command', `${this.name}: ${op.name} refused: ${why}; nothing was sent`, { subject: this.name, operation: op.name, value });
+    const refuse = (why: string, value: unknown, code = 'invalid-command') =>
+      new WorkcellError(code, `${this.name}: ${op.name} refused: ${why}; nothing was sent`, { subject: this.name, operation: op.name, value });
     const command = (params.command ?? params.query) as string | undefined;
-    if (command !== undefined && /[\r\n]/.test(command)) throw refuse(`${showValue(command)} contains a line break (send one program message per operation)`, command);
+    const control = command === undefined ? undefined : findControlCharacter(command);
+    if (control) {
+      const what = control.code === 0x0a || control.code === 0x0d
+        ? `a line break, ${control.shown}, at character ${control.position} (send one program message per operation)`
+        : `the control character ${control.shown} at character ${control.position}, which an instrument may act on at once (on RS-232 some take ^C as a device clear)`;
+      throw refuse(`${showValue(command)} contains ${what}`, command);
+    }
     if (command !== undefined && command.trim() === '' && op.name !== 'measure') throw refuse('the command is empty', command);
     if ((op.name === 'query' || op.name === 'measure') && command !== undefined && command.trim() !== '' && !containsQuery(command)) {
       throw refuse(`${showValue(command)} is not a query (a query contains ?); use write for commands without a reply`, command);
     }
     if (op.name === 'write' && command !== undefined && containsQuery(command)) {
       throw refuse(`${showValue(command)} contains a query (?) whose reply nobody would read; use query`, command);
+    }
+    if (command !== undefined && hasOutputLimits(this.limitSettings)) {
+      const problem = outputLimitProblem(command, this.limitSettings);
+      if (problem) throw refuse(problem, command, 'limit');
     }
     if (op.name === 'output') {
       const channel = params.channel as number;
@@ -437,5 +472,27 @@ export class ScpiInstrumentDevice extends Device {
     if (!query || !containsQuery(query) || /[\r\n]/.test(query)) {
       throw new RangeError(`${this.name}: the ${what} ${JSON.stringify(query)} must be one line containing ? (a query)`);
     }
+    this.checkConfiguredCommand(what, query);
+  }
+
+  /** A configured command goes on the wire as the messages' do: the same control-character and output-limit checks. */
+  private checkConfiguredCommand(what: string, command: string): void {
+    const control = findControlCharacter(command);
+    if (control) throw new RangeError(`${this.name}: the ${what} ${JSON.stringify(command)} contains the control character ${control.shown} at character ${control.position}`);
+    const problem = hasOutputLimits(this.limitSettings) ? outputLimitProblem(command, this.limitSettings) : undefined;
+    if (problem) throw new RangeError(`${this.name}: the ${what} ${JSON.stringify(command)} is refused: ${problem}`);
+  }
+
+  /** Limits are magnitudes for channels the device has. */
+  private checkOutputLimits(): void {
+    if (this.outputLimits.length > this.channels && this.outputLimits.slice(this.channels).some((l) => l.volts !== undefined || l.amps !== undefined)) {
+      throw new RangeError(`${this.name}: the output limits name CH${this.outputLimits.length}, but the device has ${this.channels} output channel${this.channels === 1 ? '' : 's'}`);
+    }
+    this.outputLimits.forEach((l, i) => {
+      for (const [key, unit] of [['volts', 'V'], ['amps', 'A']] as const) {
+        const v = l[key];
+        if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${this.name}: the CH${i + 1} output limit must be a number of ${unit}, 0 or more, got ${showValue(v)}`);
+      }
+    });
   }
 }

@@ -67,8 +67,8 @@ export const INSTRUMENT_OPERATIONS: OperationTable = [
     name: 'write',
     label: 'Write',
     description:
-      'Send a command that has no reply (no ?), e.g. `CONF:VOLT:DC 10` or `:APPL CH1,5,0.5`. With the error check on, the error queue is read afterwards ' +
-      'and any SCPI error fails the step, naming the command.',
+      'Send a command that has no reply (no ?), e.g. `CONF:VOLT:DC 10` or `:APPL CH1,5,0.5`. An output level above the device\'s output limits is refused before anything is sent. ' +
+      'With the error check on, the error queue is read afterwards and any SCPI error fails the step, naming the command.',
     params: [{ name: 'command', label: 'Command', type: 'string', required: true, maxLength: 1000, description: 'SCPI command(s), `;`-separated, without ?' }],
     result: '`{command}`',
   },

@@ -1,3 +1,5 @@
+import type { ChannelRating } from './output-limits';
+
 /** A named telemetry reading: the query that produces it. */
 export interface TelemetryQuery {
   /** Key of the reading in the telemetry event (`voltage`, `ch1_current`). */
@@ -25,6 +27,12 @@ export interface InstrumentPreset {
   readonly outputCommand: string;
   /** Number of outputs `output` accepts (channels 1…n); 0 without outputs. */
   readonly channels: number;
+  /**
+   * The outputs' ratings from the maker's data sheet, CH1 first: the default output limits
+   * (checked before a level is sent, see output-limits.ts) and what `MAXimum` sets. Empty when
+   * the model is not known (a generic instrument has no limits unless configured).
+   */
+  readonly ratings: readonly ChannelRating[];
   /** Sent first by `safe()`, in order: by default every output off. */
   readonly safeCommands: readonly string[];
   /** Written past anything queued to stop what the instrument is doing. */
@@ -53,6 +61,7 @@ export const INSTRUMENT_PRESETS: Readonly<Record<string, InstrumentPreset>> = {
     readQuery: 'READ?',
     outputCommand: '',
     channels: 0,
+    ratings: [],
     safeCommands: [],
     stopCommand: 'ABOR',
     telemetry: [{ name: 'reading', query: 'READ?' }],
@@ -64,6 +73,11 @@ export const INSTRUMENT_PRESETS: Readonly<Record<string, InstrumentPreset>> = {
     readQuery: ':MEAS:VOLT?',
     outputCommand: DP821_OUTPUT,
     channels: 2,
+    // Rigol DP800 series data sheet: CH1 60 V / 1 A, CH2 8 V / 10 A.
+    ratings: [
+      { volts: 60, amps: 1 },
+      { volts: 8, amps: 10 },
+    ],
     safeCommands: allOutputsOff(DP821_OUTPUT, 2),
     stopCommand: 'ABOR',
     telemetry: [
@@ -80,6 +94,7 @@ export const INSTRUMENT_PRESETS: Readonly<Record<string, InstrumentPreset>> = {
     readQuery: 'READ?',
     outputCommand: 'OUTP {state}',
     channels: 1,
+    ratings: [],
     safeCommands: ['OUTP OFF'],
     stopCommand: 'ABOR',
     telemetry: [{ name: 'reading', query: 'READ?' }],
