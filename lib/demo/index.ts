@@ -14,6 +14,8 @@ import { PACKAGE_NAME, prepareDemoUserDir } from './user-dir';
 export { loadExamples, combinedFlows, nodeTypes } from './examples';
 export type { ExampleFlow, FlowNode } from './examples';
 export { startDemoSimulators, DEMO_GANTRY_TRAVEL } from './simulators';
+export { DEMO_PART, probeVolts } from './part-under-test';
+export type { ProbePosition } from './part-under-test';
 export type { DemoSimulatorOptions, DemoSimulators, DemoSimulatorAddress } from './simulators';
 export { prepareDemoUserDir } from './user-dir';
 export { spawnNodeRed } from './node-red-child';

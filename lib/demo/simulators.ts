@@ -1,5 +1,6 @@
 import { GrblSimulator } from '../simulators/grbl';
 import { Dmm34461A, RigolDP821 } from '../simulators/scpi';
+import { probeVolts } from './part-under-test';
 
 /** One simulated device of the demo cell and where it listens. */
 export interface DemoSimulatorAddress {
@@ -57,8 +58,10 @@ export interface DemoSimulatorOptions {
 /**
  * Starts the demo cell's simulated devices, each on a free TCP port of `host`: a GRBL 1.1h
  * gantry (homing enabled, so it powers up in Alarm until homed, with soft limits), a Keysight
- * 34461A DMM and a Rigol DP821 power supply. If one fails to start, the ones already started
- * are closed before the error is rethrown.
+ * 34461A DMM and a Rigol DP821 power supply, wired together through the part under test
+ * (part-under-test.ts): CH1 feeds the part, and the DMM's DC volts input is the part's voltage
+ * where the gantry holds the probe, read at each reading. If one fails to start, the ones
+ * already started are closed before the error is rethrown.
  */
 export async function startDemoSimulators(options: DemoSimulatorOptions = {}): Promise<DemoSimulators> {
   const host = options.host ?? '127.0.0.1';
@@ -72,8 +75,10 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
   });
   // The DMM's timeScale multiplies measurement time, so it is the inverse of a speed-up.
   const dmm = new Dmm34461A({ timeScale: 1 / timeScale });
-  // Channel 1 feeds a 100 Ω load so its current reading is not zero once the output is on.
+  // Channel 1 feeds the part, a 100 Ω track, so its current reading is not zero once the output is on.
   const psu = new RigolDP821({ loadOhms: [100, Infinity] });
+  // The DMM measures what the supply feeds the part, where the gantry holds the probe.
+  dmm.connectInput('VOLT:DC', () => probeVolts(psu.output(1).measuredV, gantry.machinePosition));
   const started: Array<{ close(): Promise<void> }> = [];
   const addresses: DemoSimulatorAddress[] = [];
   const entries = [

@@ -237,7 +237,11 @@ describe('examples/ (Import › Examples)', function () {
       const o = (await outcome.nth(1, 25_000)).payload as Payload;
       assert.equal(o.outcome, 'completed', `outcome ${JSON.stringify(o)}; errors: ${JSON.stringify(errors.messages.map((m) => (m.error as { message: string }).message))}`);
       assert.equal(readings.messages.length, 3);
-      for (const r of readings.messages) assert.equal(typeof (r.payload as { value: unknown }).value, 'number');
+      // The DMM measures what CH1 (5 V) feeds the part, where the probe touches it: the track's
+      // voltage at X -60, -150 and -240 (lib/demo/part-under-test.ts), within the meter's noise.
+      const volts = readings.messages.map((r) => (r.payload as { value: number; unit: string }).value);
+      assert.deepEqual(readings.messages.map((r) => (r.payload as { unit: string }).unit), ['V', 'V', 'V']);
+      [4, 2.5, 1].forEach((expected, i) => assert.ok(Math.abs(volts[i] - expected) < 1e-3, `reading ${i + 1}: ${volts[i]} V, expected ${expected} V`));
       assert.ok(poweredWhileMeasuring >= 3, 'the DMM measured while CH1 was on');
       assert.deepEqual(simulators!.gantry.machinePosition, { x: -5, y: -5, z: -2 });
       assert.equal(simulators!.psu.output(1).enabled, false, 'CH1 is off after the scan');

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync }
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadExamples, nodeTypes, packageRoot, startDemoSimulators } from '../../lib/demo';
+import { DEMO_PART, loadExamples, nodeTypes, packageRoot, probeVolts, startDemoSimulators } from '../../lib/demo';
 import { freePort } from '../support/node-red-process';
 import { timePassed } from '../support/event-order';
 
@@ -323,8 +323,8 @@ describe('npm start: the demo cell', function () {
 });
 
 describe('the demo simulators', () => {
-  /** A TCP client that sends lines and waits for the reply matching `reply`. */
-  async function lineClient(port: number): Promise<{ send(line: string, reply: RegExp): Promise<void>; close(): void }> {
+  /** A TCP client that sends lines and waits for the reply matching `reply`; resolves with what it received. */
+  async function lineClient(port: number): Promise<{ send(line: string, reply: RegExp): Promise<string>; close(): void }> {
     const socket = connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     socket.setEncoding('utf8');
@@ -335,6 +335,7 @@ describe('the demo simulators', () => {
         received = '';
         socket.write(`${line}\n`);
         while (!reply.test(received)) await new Promise((r) => setTimeout(r, 5));
+        return received;
       },
       close: () => socket.destroy(),
     };
@@ -355,6 +356,50 @@ describe('the demo simulators', () => {
       await dmm.send('CONF:VOLT:DC;:VOLT:NPLC 100;:SAMP:COUN 50;:INIT;*IDN?', /\n/);
       await psu.send(':OUTP CH2,ON;*IDN?', /\n/);
       assert.equal(sims.describeState(), 'gantry Idle at X-12.500 Y-3.000 Z0.000, spindle on, coolant flood and mist on; DMM measuring; power supply CH1 off, CH2 on');
+    } finally {
+      for (const c of clients) c.close();
+      await sims.close();
+    }
+  });
+
+  it('model the part: the probe sees CH1\'s voltage divided along the track at its X (clamped to the track\'s ends) while it is down on it, else 0 V', () => {
+    assert.deepEqual(DEMO_PART, { fedAtX: 0, groundedAtX: -300, touchesAtZ: -5 });
+    assert.equal(probeVolts(5, { x: -60, y: -50, z: -10 }), 4);
+    assert.equal(probeVolts(5, { x: -240, y: -170, z: -5 }), 1);
+    assert.equal(probeVolts(5, { x: 10, y: 0, z: -10 }), 5);
+    assert.equal(probeVolts(5, { x: -320, y: 0, z: -10 }), 0);
+    assert.equal(probeVolts(5, { x: -60, y: -50, z: -4.9 }), 0);
+    assert.equal(probeVolts(0, { x: -60, y: -50, z: -10 }), 0);
+  });
+
+  it('wire the DMM to the part the power supply feeds: its DC volts follow CH1\'s output where the gantry holds the probe', async () => {
+    const sims = await startDemoSimulators({ timeScale: 10 });
+    const address = (envVar: string) => sims.addresses.find((a) => a.envVar === envVar)!.port;
+    const clients = await Promise.all(['GANTRY_ADDRESS', 'DMM_ADDRESS', 'PSU_ADDRESS'].map((v) => lineClient(address(v))));
+    try {
+      const [grbl, dmm, psu] = clients;
+      const volts = async () => Number((await dmm.send('MEAS:VOLT:DC?', /\n/)).trim());
+      const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) < 1e-3, `${what}: ${got} V, expected ${want} V`);
+      // G4 P0 answers once the moves before it are done.
+      await grbl.send('$X', /ok\r\n/);
+      await grbl.send('G0 X-60 Y-50', /ok\r\n/);
+      await grbl.send('G0 Z-10', /ok\r\n/);
+      await grbl.send('G4 P0', /ok\r\n/);
+      near(await volts(), 0, 'probe on the part, CH1 off');
+      await psu.send(':APPL CH1,5,0.1;:OUTP CH1,ON;*OPC?', /\n/);
+      near(await volts(), 4, 'CH1 at 5 V, probe at X -60 of the track from X 0 (fed) to X -300 (grounded)');
+      await grbl.send('G0 X-150', /ok\r\n/);
+      await grbl.send('G4 P0', /ok\r\n/);
+      near(await volts(), 2.5, 'probe at X -150');
+      await psu.send(':APPL CH1,3;*OPC?', /\n/);
+      near(await volts(), 1.5, 'CH1 at 3 V');
+      await grbl.send('G0 Z-2', /ok\r\n/);
+      await grbl.send('G4 P0', /ok\r\n/);
+      near(await volts(), 0, 'probe lifted off the part');
+      await grbl.send('G0 Z-10', /ok\r\n/);
+      await grbl.send('G4 P0', /ok\r\n/);
+      await psu.send(':OUTP CH1,OFF;*OPC?', /\n/);
+      near(await volts(), 0, 'CH1 off');
     } finally {
       for (const c of clients) c.close();
       await sims.close();

@@ -322,6 +322,22 @@ describe('SCPI simulators', () => {
       assert.equal(new Set(values).size > 150, true);
     });
 
+    it('reads a connected input at each reading (and for RANGe:AUTO ONCE), until setInput fixes it again', async () => {
+      const { client, sim } = await serve(new Dmm34461A({ timeScale: 0.01 }));
+      sim.setNoise('VOLT:DC', 0);
+      let supply = 2;
+      sim.connectInput('VOLT:DC', () => supply);
+      assert.equal(sim.inputValue('VOLT:DC'), 2);
+      assert.equal(await client.query('MEAS:VOLT:DC?'), '+2.00000000E+00');
+      supply = 50;
+      assert.equal(await client.query('MEAS:VOLT:DC?'), '+5.00000000E+01');
+      client.send('VOLT:DC:RANG:AUTO ONCE\n');
+      assert.equal(await client.query('VOLT:DC:RANG?'), '+1.00000000E+02', 'the range that fits 50 V');
+      sim.setInput('VOLT:DC', 3);
+      supply = 7;
+      assert.equal(await client.query('MEAS:VOLT:DC?'), '+3.00000000E+00');
+    });
+
     it('measures every function and reports an overload beyond 120 % of the range', async () => {
       const { client, sim } = await serve(new Dmm34461A({ timeScale: 0.01 }));
       sim.setInput('CURR:DC', 0.0123, 0);

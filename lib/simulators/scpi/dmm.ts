@@ -79,7 +79,8 @@ export interface DmmReading {
  * A digital multimeter simulator modelled on the Keysight 34461A (Truevolt, 6½ digits), speaking
  * its SCPI command set over any stream or TCP.
  *
- * Measurement model: each function has a "true" input ({@link setInput}) to which gaussian noise
+ * Measurement model: each function has a "true" input ({@link setInput}, or {@link connectInput}
+ * for one that follows something else) to which gaussian noise
  * of a configurable sigma is added per reading. A reading takes NPLC/50 s × `timeScale`
  * (50 Hz mains), so `TRIG:COUN` × `SAMP:COUN` readings at 100 PLC take long enough to abort.
  * Above 120 % of the selected range (or of the top range with autorange) the reading is an
@@ -105,7 +106,7 @@ export class Dmm34461A extends ScpiInstrument {
 
   private func: DmmFunction = 'VOLT:DC';
   private readonly settings = {} as Record<DmmFunction, FunctionSettings>;
-  private readonly inputs = {} as Record<DmmFunction, { value: number; sigma: number }>;
+  private readonly inputs = {} as Record<DmmFunction, { value: number; sigma: number; source?: () => number }>;
   private triggerCount = 1;
   private sampleCount = 1;
   private triggerSource: TriggerSource = 'IMMediate';
@@ -131,7 +132,24 @@ export class Dmm34461A extends ScpiInstrument {
    */
   setInput(fn: DmmFunction, value: number, sigma?: number): void {
     this.inputs[fn].value = value;
+    this.inputs[fn].source = undefined;
     if (sigma !== undefined) this.setNoise(fn, sigma);
+  }
+
+  /**
+   * Wires a function's input to something outside the meter (a supply feeding a part, a probe's
+   * position): `source()` is read for the "true" value each time a reading is taken (and for
+   * `RANGe:AUTO ONCE`), until `setInput` sets a fixed value again. Noise is added as for
+   * `setInput`.
+   */
+  connectInput(fn: DmmFunction, source: () => number): void {
+    this.inputs[fn].source = source;
+  }
+
+  /** The "true" value at a function's input now. */
+  inputValue(fn: DmmFunction): number {
+    const input = this.inputs[fn];
+    return input.source ? input.source() : input.value;
   }
 
   /** Sets the standard deviation of the reading noise of one function (0 for exact readings). */
@@ -239,7 +257,7 @@ export class Dmm34461A extends ScpiInstrument {
   private sample(): number {
     const info = FUNCTIONS[this.func];
     const input = this.inputs[this.func];
-    const value = input.value + this.gaussian() * input.sigma;
+    const value = this.inputValue(this.func) + this.gaussian() * input.sigma;
     if (!Number.isFinite(value)) return value < 0 ? -9.9e37 : 9.9e37;
     if (info.ranges.length === 0) return value;
     const s = this.settings[this.func];
@@ -385,7 +403,7 @@ export class Dmm34461A extends ScpiInstrument {
           setArgs: [1, 1],
           set: (ctx) => {
             if (mnemonicMatches('ONCE', ctx.raw(0))) {
-              const v = Math.abs(this.inputs[fn].value);
+              const v = Math.abs(this.inputValue(fn));
               this.settings[fn].range = info.ranges.find((r) => v <= 1.2 * r) ?? info.ranges[info.ranges.length - 1];
               this.settings[fn].autoRange = false;
             } else {
