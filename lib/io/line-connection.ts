@@ -172,8 +172,9 @@ export class LineConnection extends EventEmitter<LineConnectionEvents> {
    */
   waitConnected(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.status === 'connected') return Promise.resolve();
     if (this.status === 'closed' || this.closing) return Promise.reject(new ConnectionClosedError(this.description, undefined));
+    if (this.status === 'connected') return Promise.resolve();
+    if (this.status === 'disconnected') return Promise.reject(new NotConnectedError(this.description, undefined, this.statusDetail.reason ?? this.status));
     return new Promise((resolve, reject) => {
       const onStatus = (status: ConnectionStatus, detail: StatusDetail) => {
         if (status === 'connected') finish(resolve);

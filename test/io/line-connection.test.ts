@@ -436,6 +436,55 @@ describe('LineConnection over TCP', () => {
     assert.deepEqual(peer.lines, ['OUTP OFF', '*OPC?', '*CLS']);
   });
 
+  it('with reconnection off, stays disconnected after a loss (waitConnected says why) until open() is called again', async () => {
+    await connect({ reconnect: false });
+    await waitFor(() => peer.sockets.length === 1, 'the server side of the socket');
+    const lost = until(connection, 'status', (status: ConnectionStatus) => status === 'disconnected');
+    peer.dropClients();
+    await lost;
+    assert.deepEqual(connection.statusDetail, { reason: 'the peer closed the connection' });
+    await assert.rejects(connection.waitConnected(), (error: Error) => error instanceof NotConnectedError && /not connected \(the peer closed the connection\)/.test(error.message));
+    const attempts: number[] = [];
+    connection.on('connecting', ({ attempt }) => attempts.push(attempt));
+    await delay(50);
+    assert.deepEqual(attempts, [], 'no attempt of its own');
+    const back = until(connection, 'connected');
+    connection.open();
+    await back;
+    assert.deepEqual(attempts, [0]);
+  });
+
+  it('waitConnected resolves once connected (at once when it is), rejects with the signal\'s reason, when the connection is or gets closed, and when it gives up', async () => {
+    const port = peer.port;
+    await peer.close();
+    const givingUp = new LineConnection(new TcpTransport('127.0.0.1', port), { reconnect: false });
+    givingUp.open();
+    await assert.rejects(givingUp.waitConnected(), (error: Error) =>
+      error instanceof NotConnectedError && error.message.startsWith(`tcp://127.0.0.1:${port}: cannot write: not connected (tcp://127.0.0.1:${port}: cannot open: connection refused`));
+    await givingUp.close();
+
+    connection = new LineConnection(new TcpTransport('127.0.0.1', port), { reconnect: { minMs: 10, maxMs: 10, jitter: 0 } });
+    connection.open();
+    const reason = new Error('gave up waiting');
+    const controller = new AbortController();
+    const aborted = connection.waitConnected(controller.signal);
+    controller.abort(reason);
+    await assert.rejects(aborted, (error) => error === reason);
+    const waiting = connection.waitConnected();
+    peer = await new Peer().listen(port);
+    await waiting;
+    await connection.waitConnected();
+    const closing = connection.close();
+    await assert.rejects(connection.waitConnected(), ConnectionClosedError, 'while closing');
+    await closing;
+    await assert.rejects(connection.waitConnected(), ConnectionClosedError, 'once closed');
+
+    connection = new LineConnection(new TcpTransport('127.0.0.1', port), { reconnect: { minMs: 10_000 } });
+    const closedWhileWaiting = connection.waitConnected();
+    await connection.close();
+    await assert.rejects(closedWhileWaiting, ConnectionClosedError, 'closed while waiting');
+  });
+
   it('reports every status change in order, ending with closed', async () => {
     const statuses: ConnectionStatus[] = [];
     connection = new LineConnection(new TcpTransport('127.0.0.1', peer.port), { reconnect: { minMs: 10, maxMs: 10, jitter: 0 } });
