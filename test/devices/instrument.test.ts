@@ -337,5 +337,26 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       assert.deepEqual(event.readings, { ch1_voltage: 5, ch1_current: 0.5, ch2_voltage: 0, ch2_current: 0 });
       assert.deepEqual(event.units, { ch1_voltage: 'V', ch1_current: 'A', ch2_voltage: 'V', ch2_current: 'A' });
     });
+
+    it('a failed read is a warning and the next read comes all the same; no read goes out while an operation runs', async () => {
+      dmm.setInput('VOLT:DC', 1.5, 0);
+      const d = await theDmm({ telemetryIntervalMs: 20 });
+      const warnings: string[] = [];
+      d.on('warning', (w: string) => warnings.push(w));
+      const readings: unknown[] = [];
+      d.on('telemetry', (t: { readings: { reading: unknown } }) => readings.push(t.readings.reading));
+      dmm.faults.garbleNextResponse = true;
+      const deadline = Date.now() + 5000;
+      while (readings.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(readings[0], 1.5);
+      assert.match(warnings[0], /^DMM: telemetry read failed: DMM: telemetry: the reply to "READ\?" is not a number: /);
+      // A measurement of 200 ms (10 PLC at real speed), ten telemetry periods: telemetry waits for it to end.
+      dmm.timeScale = 1;
+      const from = dmm.commandLog.length;
+      await run(d, 'measure', { timeoutMs: 10_000 });
+      const during = received(dmm, from);
+      const at = during.indexOf('MEAS:VOLT:DC?');
+      assert.equal(during[at + 1], 'SYST:ERR?', `nothing between the operation's query and its error check: ${JSON.stringify(during)}`);
+    });
   });
 });
