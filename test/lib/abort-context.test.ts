@@ -623,7 +623,7 @@ describe('AbortContext', () => {
       const report = await cell.cancelRun(run.id, 'operator');
       assert.deepEqual(byDevice(report), { arm: 'stopped/safe', gripper: 'timed-out/safe' });
       const gripperReport = report.devices.find((d) => d.device === 'gripper')!;
-      assert.ok(gripperReport.stopMs >= 25);
+      assert.ok(gripperReport.stopMs >= 24, 'at least the timeout (to the timer\'s millisecond)');
       assert.match(gripperReport.stopError ?? '', /gripper: stop: no acknowledgement within 25 ms/);
       assert.deepEqual([arm.owner, gripper.owner], [null, null]);
     });
