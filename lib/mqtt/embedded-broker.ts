@@ -5,6 +5,8 @@ export interface EmbeddedBroker {
   /** `mqtt://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** Ends every client's connection without a goodbye (their wills go out); the broker keeps listening. */
+  dropClients(): void;
   /** Stops listening, ends every client's connection (their wills go out) and closes the broker. */
   close(): Promise<void>;
 }
@@ -44,6 +46,9 @@ export async function startEmbeddedBroker(options: { host?: string; port?: numbe
   return {
     url: `mqtt://${host}:${port}`,
     port,
+    dropClients() {
+      for (const s of sockets) s.destroy();
+    },
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((r) => server.close(() => r()));

@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { helper, controlNodes, placed, delay, loggedErrors, Received } from '../support/flow-harness';
+import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
+import { mosquittoInstalled, startMosquitto, type Mosquitto } from '../support/mosquitto';
+import type { AbortContext } from '../../lib';
+
+const mqttNodes = [...controlNodes, (require('../../nodes/mqtt').default ?? require('../../nodes/mqtt')) as (red: unknown) => void];
+
+interface CellMqtt {
+  estopTopic?: string;
+  commandTopic?: string;
+  statusTopic?: string;
+  heartbeatTopic?: string;
+  heartbeat?: string;
+  brokerLoss?: 'warn' | 'trip';
+}
+
+/** A cell linked to `url`, a sequence "Quick" (ends at once) and "Long" (a 30 s wait), a memory device, a catch node. */
+function mqttFlow(url: string, protocol: 4 | 5, cell: CellMqtt, broker: Record<string, unknown> = {}): object[] {
+  return placed([
+    { id: 't1', type: 'tab', label: 'test' },
+    { id: 'broker', type: 'workcell-mqtt', name: 'test broker', broker: url, protocol: String(protocol), backoffMin: '0.05', backoffMax: '0.2', ...broker },
+    { id: 'cell', type: 'workcell-abort-context', name: 'Cell M', safeTimeout: '1', stopTimeout: '1', mqtt: 'broker', ...cell },
+    { id: 'd1', type: 'workcell-memory-device', name: 'dev1', cell: 'cell', safeGroup: '0', ownership: 'wait' },
+    { id: 'quick', type: 'workcell-sequence', z: 't1', name: 'Quick', cell: 'cell', wires: [['started', 'qend'], ['outcome']] },
+    { id: 'qend', type: 'workcell-sequence-end', z: 't1', cell: 'cell', wires: [] },
+    { id: 'long', type: 'workcell-sequence', z: 't1', name: 'Long', cell: 'cell', wires: [['lwait'], ['outcome']] },
+    { id: 'lwait', type: 'workcell-wait', z: 't1', cell: 'cell', mode: 'delay', delay: '30', units: 's', wires: [['lend']] },
+    { id: 'lend', type: 'workcell-sequence-end', z: 't1', cell: 'cell', wires: [] },
+    { id: 'started', type: 'helper', z: 't1' },
+    { id: 'outcome', type: 'helper', z: 't1' },
+    { id: 'catcher', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 't1' },
+  ]);
+}
+
+/** A test client: every message it receives, and a way to wait for one that fits. */
+class Peer {
+  readonly messages: { topic: string; text: string; retain: boolean; correlation?: string }[] = [];
+  private constructor(readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      this.messages.push({ topic, text: payload.toString(), retain: packet.retain, correlation: packet.properties?.correlationData?.toString() });
+      this.client.emit('peer-message' as never);
+    });
+  }
+  static async connect(url: string, options: IClientOptions = {}): Promise<Peer> {
+    return new Peer(await connectAsync(url, { reconnectPeriod: 50, ...options }));
+  }
+  /** The first message on `topic` fitting `fits` (already received or to come), within 5 s. */
+  next(topic: string, fits: (m: { text: string; retain: boolean; correlation?: string }) => boolean = () => true, from = 0): Promise<{ text: string; retain: boolean; correlation?: string; json: Record<string, unknown> }> {
+    const find = () => this.messages.slice(from).find((m) => m.topic === topic && fits(m));
+    return new Promise((resolve, reject) => {
+      const done = (m: (typeof this.messages)[number]) => {
+        clearTimeout(timer);
+        this.client.off('peer-message' as never, check);
+        let json: Record<string, unknown> = {};
+        try {
+          json = JSON.parse(m.text) as Record<string, unknown>;
+        } catch {
+          // not JSON
+        }
+        resolve({ ...m, json });
+      };
+      const check = () => {
+        const m = find();
+        if (m) done(m);
+      };
+      const timer = setTimeout(() => {
+        this.client.off('peer-message' as never, check);
+        reject(new Error(`no message on ${topic} within 5 s; got ${JSON.stringify(this.messages)}`));
+      }, 5000);
+      this.client.on('peer-message' as never, check);
+      check();
+    });
+  }
+  async end(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+/** Resolves when `check()` holds, looking after every event-loop turn (at most 5 s). */
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (check()) return;
+    await delay(5);
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+async function connected(cell: () => AbortContext | undefined): Promise<AbortContext> {
+  await until('the cell is deployed', () => cell() !== undefined);
+  return cell()!;
+}
+
+/** The broker node's link is connected (its users have subscribed by then). */
+async function linkUp(): Promise<void> {
+  const node = helper.getNode('broker') as unknown as { link: { connected: boolean } };
+  await until('the broker link is connected', () => node.link.connected);
+  await delay(20); // the SUBACK of the subscriptions sent with the connection
+}
+
+describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', function () {
+  let broker: EmbeddedBroker;
+  let peer: Peer;
+  beforeEach(async () => {
+    broker = await startEmbeddedBroker();
+    peer = await Peer.connect(broker.url, { protocolVersion: 4 });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    forgetLatches();
+    await peer.end();
+    await broker.close();
+  });
+
+  it('a retained "tripped" trips the cell and keeps reset refused, naming the topic, until "clear"; the trip survives a reconnection', async () => {
+    await peer.client.publishAsync('cell/estop', 'tripped', { retain: true, qos: 1 });
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop', commandTopic: 'cell/cmd' }));
+    const cell = await connected(() => getCell('cell'));
+    await until('the retained stop tripped the cell', () => cell.state === 'aborted');
+    assert.match(cell.activeTrips['mqtt-estop'], /remote emergency stop on "cell\/estop"/);
+    await assert.rejects(cell.reset('test'), /trip source mqtt-estop is still active \(remote emergency stop on "cell\/estop"; publish "clear" there to release it\)/);
+
+    // The connection drops and comes back: the retained stop arrives again, reset stays refused.
+    broker.dropClients();
+    const node = helper.getNode('broker') as unknown as { link: { connected: boolean; once(e: string, f: () => void): void } };
+    await until('the link noticed the loss', () => !node.link.connected);
+    await linkUp();
+    await assert.rejects(cell.reset('test'), /trip source mqtt-estop is still active/);
+
+    await peer.client.publishAsync('cell/estop', JSON.stringify({ state: 'clear', by: 'panel 2' }), { retain: true, qos: 1 });
+    await until('the clear arrived', () => cell.activeTrips['mqtt-estop'] === undefined);
+    assert.equal(cell.state, 'aborted', 'a clear does not reset the cell');
+    await cell.reset('test');
+    assert.equal(cell.state, 'ready');
+  });
+
+  it('a malformed payload is a logged error that changes nothing: a ready cell stays ready, a tripped cell stays tripped', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    await peer.client.publishAsync('cell/estop', 'stop please', { qos: 1 });
+    await until('the error is logged', () => loggedErrors().some((e) => /unreadable payload "stop please" \(string\)/.test(e)));
+    assert.match(loggedErrors().join('\n'), /cell "Cell M": remote emergency stop on topic "cell\/estop": unreadable payload "stop please" \(string\); expected "tripped", "clear" or .*; nothing changed/);
+    assert.equal(cell.state, 'ready');
+
+    await peer.client.publishAsync('cell/estop', JSON.stringify({ state: 'tripped', by: 'MES' }), { qos: 1 });
+    await until('tripped', () => cell.state === 'aborted');
+    assert.match(cell.activeTrips['mqtt-estop'], / by MES;/);
+    await peer.client.publishAsync('cell/estop', JSON.stringify({ state: 'cleared' }), { qos: 1 });
+    await until('the second error is logged', () => loggedErrors().some((e) => /the remote emergency stop stays tripped/.test(e)));
+    assert.ok(cell.activeTrips['mqtt-estop'], 'still tripped');
+    await assert.rejects(cell.reset('test'), /mqtt-estop/);
+  });
+
+  it('commands on MQTT 3.1.1: start a sequence by name with parameters (answered started, then ended), hold, resume, cancel, clear; the id correlates; a refusal is answered', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { commandTopic: 'cell/cmd' }));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    await peer.client.subscribeAsync('cell/cmd/reply', { qos: 1 });
+    const started = new Received(helper.getNode('started'));
+    const send = (body: object) => peer.client.publishAsync('cell/cmd', JSON.stringify(body), { qos: 1 });
+
+    await send({ command: 'start', sequence: 'Quick', parameters: { recipe: 'A', count: 3 }, id: 'c1', by: 'MES' });
+    const first = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c1"'));
+    assert.deepEqual({ ...first.json, run: typeof first.json.run }, { id: 'c1', command: 'start', ok: true, event: 'started', cell: 'Cell M', sequence: 'Quick', run: 'string' });
+    const ended = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c1"') && m.text.includes('"ended"'));
+    assert.equal(ended.json.run, first.json.run);
+    assert.equal(ended.json.outcome, 'completed');
+    assert.equal(ended.json.ok, true);
+    const injected = await started.nth(1);
+    assert.deepEqual(injected.payload, { recipe: 'A', count: 3 });
+    assert.equal(injected.source, 'mqtt cell/cmd (MES)');
+
+    await send({ command: 'start', sequence: 'Long', id: 'c2' });
+    const long = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c2"'));
+    await send({ command: 'start', sequence: 'Long', id: 'c3' });
+    const busy = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c3"'));
+    assert.equal(busy.json.ok, false);
+    assert.match(String(busy.json.error), /sequence "Long": refused a new start: run .* is still in progress/);
+
+    await send({ command: 'hold', id: 'c4' });
+    assert.deepEqual((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c4"'))).json, { id: 'c4', command: 'hold', ok: true, cell: 'Cell M', state: 'held' });
+    await send({ command: 'resume', id: 'c5' });
+    assert.equal((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c5"'))).json.state, 'running');
+    await send({ command: 'cancel', run: long.json.run, id: 'c6' });
+    const cancelled = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c6"'));
+    assert.equal(cancelled.json.ok, true);
+    const longEnded = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c2"') && m.text.includes('"ended"'));
+    assert.equal(longEnded.json.outcome, 'cancelled');
+    assert.equal(longEnded.json.ok, false);
+
+    await send({ command: 'start', sequence: 'Nope', id: 'c7' });
+    assert.match(String((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c7"'))).json.error), /cannot start sequence "Nope" in cell "Cell M": it has no deployed sequence node of that name/);
+    await send({ command: 'launch', id: 'c8' });
+    assert.match(String((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c8"'))).json.error), /unknown command "launch" \(string\); expected one of start, hold, resume, reset, cancel, clear/);
+    await send({ command: 'reset', id: 'c9' });
+    assert.match(String((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c9"'))).json.error), /cannot reset cell "Cell M": it is ready, not aborted/);
+    await cell.estop('test');
+    await send({ command: 'clear', device: 'dev1', id: 'c10' });
+    // clear reaches the cell's clearDevice: a device that owes nothing is refused, with why.
+    const clear = (await peer.next('cell/cmd/reply', (m) => m.text.includes('"c10"'))).json;
+    assert.equal(clear.ok, false);
+    assert.match(String(clear.error), /cannot clear device "dev1" of cell "Cell M": it owes nothing/);
+    await send({ command: 'reset', id: 'c11' });
+    assert.deepEqual((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c11"'))).json, { id: 'c11', command: 'reset', ok: true, cell: 'Cell M', state: 'ready' });
+    // A command published retained runs once, live; the broker's replay at a reconnection is refused.
+    await peer.client.publishAsync('cell/cmd', JSON.stringify({ command: 'hold', id: 'r1' }), { qos: 1, retain: true });
+    assert.equal((await peer.next('cell/cmd/reply', (m) => m.text.includes('"r1"'))).json.state, 'held');
+    await cell.resume('test');
+    const n = peer.messages.length;
+    broker.dropClients();
+    assert.match(String((await peer.next('cell/cmd/reply', (m) => m.text.includes('"r1"'), n)).json.error), /MQTT command on "cell\/cmd" refused: it is a retained message/);
+    assert.equal(cell.state, 'ready');
+    await peer.client.publishAsync('cell/cmd', '', { qos: 1, retain: true });
+  });
+
+  it('status: retained JSON republished on change; the last will says offline when the connection is lost, a graceful close too', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { statusTopic: 'cell/status' }));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    const watcher = await Peer.connect(broker.url, { protocolVersion: 4 });
+    try {
+      await watcher.client.subscribeAsync('cell/status', { qos: 1 });
+      const first = await watcher.next('cell/status', (m) => m.retain);
+      assert.equal(first.json.state, 'ready');
+      assert.equal(first.json.online, true);
+      assert.deepEqual((first.json.devices as { device: string }[]).map((d) => d.device), ['dev1']);
+      const from = watcher.messages.length;
+      await cell.estop('test stop');
+      const tripped = await watcher.next('cell/status', (m) => m.text.includes('"aborted"'), from);
+      assert.equal(tripped.json.online, true);
+      // Coalesced: the whole stop (aborting, aborted, device health) is a few messages, not one per event.
+      assert.ok(watcher.messages.length - from <= 3, `status messages for one stop: ${watcher.messages.length - from}`);
+
+      // The connection drops: when the cell's link is back, it publishes its status again.
+      const beforeDrop = watcher.messages.length;
+      broker.dropClients();
+      await watcher.next('cell/status', (m) => m.text.includes('"online":true'), beforeDrop);
+      const n = watcher.messages.length;
+      await helper.unload();
+      assert.deepEqual((await watcher.next('cell/status', (m) => m.text.includes('"offline"'), n)).json, { cell: 'Cell M', online: false, state: 'offline' });
+    } finally {
+      await watcher.end();
+    }
+  });
+
+  it('the last will is the offline status: published by the broker when the connection drops without a goodbye', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { statusTopic: 'cell/status' }, { backoffMin: '2', backoffMax: '2' }));
+    await connected(() => getCell('cell'));
+    await linkUp();
+    await peer.client.subscribeAsync('cell/status', { qos: 1 });
+    await peer.next('cell/status', (m) => m.text.includes('"online":true'));
+    // Drop only the cell's connection: the peer's own stays (it was connected first).
+    const n = peer.messages.length;
+    const link = (helper.getNode('broker') as unknown as { link: { client: { stream: { destroy(): void } } } }).link;
+    link.client.stream.destroy();
+    const will = await peer.next('cell/status', (m) => m.text.includes('"offline"'), n);
+    assert.deepEqual(will.json, { cell: 'Cell M', online: false, state: 'offline' });
+  });
+
+  it('the heartbeat topic feeds the dead-man watchdog: beats keep the cell ready, their loss trips it', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { heartbeatTopic: 'cell/hb', heartbeat: '0.3' }));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    for (let i = 0; i < 6; i++) {
+      await peer.client.publishAsync('cell/hb', String(i), { qos: 1 });
+      await delay(100);
+    }
+    assert.equal(cell.state, 'ready');
+    await until('the heartbeat is lost', () => cell.state === 'aborted');
+    assert.match(cell.activeTrips.heartbeat, /heartbeat lost: none within 300 ms/);
+  });
+
+  it('a lost broker connection is a trip source when configured (reset refused until it is back), otherwise a warning', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop', brokerLoss: 'trip' }));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    await broker.close();
+    await until('the loss tripped the cell', () => cell.state === 'aborted');
+    assert.match(cell.activeTrips['mqtt-link'], /MQTT broker "test broker": connection lost: /);
+    await assert.rejects(cell.reset('test'), /trip source mqtt-link is still active/);
+    broker = await startEmbeddedBroker({ port: broker.port }); // afterEach closes this one
+    await linkUp();
+    await until('the link source cleared', () => cell.activeTrips['mqtt-link'] === undefined);
+    await cell.reset('test');
+    assert.equal(cell.state, 'ready');
+  });
+
+  it('with "warn", a lost broker connection is logged and the cell keeps running', async () => {
+    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    broker.dropClients();
+    await until('a warning', () => (helper.log().args as [{ level: number; msg: unknown }][]).some(([e]) => e.level === 30 && /connection lost/.test(String(e.msg))));
+    assert.equal(cell.state, 'ready');
+  });
+
+  it('a cell whose broker node is missing does not start: its nodes refuse with the reason', async () => {
+    const flow = mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }).filter((n) => (n as { id: string }).id !== 'broker');
+    await helper.load(mqttNodes, flow);
+    assert.equal(getCell('cell'), undefined);
+    assert.match(loggedErrors().join('\n'), /cell "Cell M": its MQTT broker node broker is not deployed/);
+  });
+});
+
+describe('MQTT: against Mosquitto with credentials and MQTT 5', function () {
+  const ci = process.env.CI === 'true' || process.env.CI === '1';
+  let mosquitto: Mosquitto;
+  before(function () {
+    if (!mosquittoInstalled()) {
+      if (ci) assert.fail('mosquitto is missing: apt-get install -y mosquitto (the MQTT tests need it under CI)');
+      this.skip();
+    }
+  });
+  beforeEach(async () => {
+    mosquitto = await startMosquitto({ users: { cell: 'secret-1', mes: 'secret-2' } });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    forgetLatches();
+    await mosquitto.close();
+  });
+
+  const credentials = (password: string) => ({ broker: { user: 'cell', password } });
+
+  it('MQTT 5: a command is answered on its response topic with its correlation data; the remote stop trips and clears', async () => {
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'line/estop', commandTopic: 'line/cmd', statusTopic: 'line/status' }), credentials('secret-1'));
+    const cell = await connected(() => getCell('cell'));
+    await linkUp();
+    const mes = await Peer.connect(mosquitto.url, { protocolVersion: 5, username: 'mes', password: 'secret-2' });
+    try {
+      await mes.client.subscribeAsync('mes/answers', { qos: 1 });
+      await mes.client.publishAsync('line/cmd', JSON.stringify({ command: 'start', sequence: 'Quick', parameters: { n: 1 } }), {
+        qos: 1,
+        properties: { responseTopic: 'mes/answers', correlationData: Buffer.from('corr-42') },
+      });
+      const first = await mes.next('mes/answers', (m) => m.text.includes('"started"'));
+      assert.equal(first.correlation, 'corr-42');
+      const ended = await mes.next('mes/answers', (m) => m.text.includes('"ended"'));
+      assert.equal(ended.correlation, 'corr-42');
+      assert.equal(ended.json.outcome, 'completed');
+
+      await mes.client.publishAsync('line/estop', 'tripped', { qos: 1, retain: true });
+      await until('tripped', () => cell.state === 'aborted');
+      await mes.client.publishAsync('line/cmd', JSON.stringify({ command: 'reset' }), { qos: 1, properties: { responseTopic: 'mes/answers', correlationData: Buffer.from('corr-43') } });
+      const refused = await mes.next('mes/answers', (m) => m.correlation === 'corr-43');
+      assert.equal(refused.json.ok, false);
+      assert.match(String(refused.json.error), /trip source mqtt-estop is still active/);
+      await mes.client.publishAsync('line/estop', 'clear', { qos: 1, retain: true });
+      await until('cleared', () => cell.activeTrips['mqtt-estop'] === undefined);
+      await mes.client.publishAsync('line/cmd', JSON.stringify({ command: 'reset' }), { qos: 1, properties: { responseTopic: 'mes/answers', correlationData: Buffer.from('corr-44') } });
+      assert.equal((await mes.next('mes/answers', (m) => m.correlation === 'corr-44')).json.state, 'ready');
+      await mes.client.subscribeAsync('line/status', { qos: 1 });
+      assert.equal((await mes.next('line/status', (m) => m.retain)).json.state, 'ready');
+    } finally {
+      await mes.end();
+    }
+  });
+
+  it('MQTT 3.1.1 against Mosquitto: the reply topic with the id; wrong credentials are refused and, configured so, trip the cell', async () => {
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 4, { commandTopic: 'line/cmd' }), credentials('secret-1'));
+    await connected(() => getCell('cell'));
+    await linkUp();
+    const mes = await Peer.connect(mosquitto.url, { protocolVersion: 4, username: 'mes', password: 'secret-2' });
+    try {
+      await mes.client.subscribeAsync('line/cmd/reply', { qos: 1 });
+      await mes.client.publishAsync('line/cmd', JSON.stringify({ command: 'hold', id: 7 }), { qos: 1 });
+      assert.deepEqual((await mes.next('line/cmd/reply')).json, { id: 7, command: 'hold', ok: true, cell: 'Cell M', state: 'held' });
+    } finally {
+      await mes.end();
+    }
+    await helper.unload();
+
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'line/estop', brokerLoss: 'trip' }), credentials('wrong'));
+    const cell = await connected(() => getCell('cell'));
+    await until('the refusal tripped the cell', () => cell.state === 'aborted');
+    assert.match(cell.activeTrips['mqtt-link'], /connection lost: .*(Not authorized|Bad User Name or Password)/i);
+  });
+});
