@@ -214,7 +214,8 @@ export class CellLink {
       await answer({ command: cmd, ok: true, cell: this.options.cell.name, state: this.options.cell.state, ...extra });
     } catch (err) {
       const error = describeError(err);
-      this.options.log.warn(`cell "${this.options.cell.name}": MQTT command on "${m.topic}" refused: ${error}`);
+      // The refusal is answered to whoever asked (as a Catch node gets a node's error): logged as information.
+      this.options.log.info(`cell "${this.options.cell.name}": MQTT command on "${m.topic}" refused: ${error}`);
       await answer({ command: request?.command ?? null, ok: false, cell: this.options.cell.name, error }).catch((e: unknown) =>
         this.options.log.warn(`cell "${this.options.cell.name}": could not answer an MQTT command: ${describeError(e)}`),
       );

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { helper, controlNodes, placed, delay, loggedErrors, Received } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
@@ -39,10 +40,11 @@ function mqttFlow(url: string, protocol: 4 | 5, cell: CellMqtt, broker: Record<s
 /** A test client: every message it receives, and a way to wait for one that fits. */
 class Peer {
   readonly messages: { topic: string; text: string; retain: boolean; correlation?: string }[] = [];
+  private readonly arrived = new EventEmitter();
   private constructor(readonly client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
       this.messages.push({ topic, text: payload.toString(), retain: packet.retain, correlation: packet.properties?.correlationData?.toString() });
-      this.client.emit('peer-message' as never);
+      this.arrived.emit('message');
     });
   }
   static async connect(url: string, options: IClientOptions = {}): Promise<Peer> {
@@ -54,7 +56,7 @@ class Peer {
     return new Promise((resolve, reject) => {
       const done = (m: (typeof this.messages)[number]) => {
         clearTimeout(timer);
-        this.client.off('peer-message' as never, check);
+        this.arrived.off('message', check);
         let json: Record<string, unknown> = {};
         try {
           json = JSON.parse(m.text) as Record<string, unknown>;
@@ -68,10 +70,10 @@ class Peer {
         if (m) done(m);
       };
       const timer = setTimeout(() => {
-        this.client.off('peer-message' as never, check);
+        this.arrived.off('message', check);
         reject(new Error(`no message on ${topic} within 5 s; got ${JSON.stringify(this.messages)}`));
       }, 5000);
-      this.client.on('peer-message' as never, check);
+      this.arrived.on('message', check);
       check();
     });
   }
