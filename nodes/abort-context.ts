@@ -5,6 +5,7 @@ import { ABORT_CONTEXT_FIELDS } from './shared/node-fields';
 import { configureLatchStore, getLatch, setLatch } from './shared/latch-store';
 import { brokerLinkOf } from './shared/broker-node';
 import { startSequenceByName } from './shared/sequence-start';
+import { setCellLink } from './shared/cell-links';
 import { CellLink } from '../lib/mqtt';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 
@@ -89,6 +90,7 @@ export = function (RED: RedAPI): void {
           log: { info: (t) => node.log(t), warn: (t) => node.warn(t), error: (t) => node.error(t) },
         })
       : undefined;
+    setCellLink(def.id, cellLink);
 
     node.on('close', (removed: boolean, done: () => void) => {
       const cell = node.cell;
@@ -99,7 +101,10 @@ export = function (RED: RedAPI): void {
         setLatch(def.id, !removed && latched ? cell.tripSources : null);
         unregisterCell(def.id, cell);
         // The offline status goes out and the cell leaves its broker link before done().
-        if (cellLink) void cellLink.close().then(done, done);
+        if (cellLink) {
+          setCellLink(def.id, undefined);
+          void cellLink.close().then(done, done);
+        }
         else done();
       };
       const busy = cell.activeRuns.length > 0 || cell.devices.some((d) => d.status === 'busy' || d.owner !== null);

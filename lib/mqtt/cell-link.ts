@@ -116,6 +116,11 @@ export class CellLink {
     }
   }
 
+  /** The broker link this cell uses. */
+  get link(): BrokerLink {
+    return this.options.link;
+  }
+
   /** The status as published on the status topic. */
   status(): Record<string, unknown> {
     const cell = this.options.cell;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { helper, controlNodes, placed, delay, loggedErrors, Received } from '../support/flow-harness';
+import { helper, controlNodes, placed, delay, loggedErrors, recordStatuses, Received } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
 import { mosquittoInstalled, startMosquitto, type Mosquitto } from '../support/mosquitto';
@@ -30,6 +30,7 @@ function mqttFlow(url: string, protocol: 4 | 5, cell: CellMqtt, broker: Record<s
     { id: 'long', type: 'workcell-sequence', z: 't1', name: 'Long', cell: 'cell', wires: [['lwait'], ['outcome']] },
     { id: 'lwait', type: 'workcell-wait', z: 't1', cell: 'cell', mode: 'delay', delay: '30', units: 's', wires: [['lend']] },
     { id: 'lend', type: 'workcell-sequence-end', z: 't1', cell: 'cell', wires: [] },
+    { id: 'cs', type: 'workcell-cell-status', z: 't1', cell: 'cell', wires: [[]] },
     { id: 'started', type: 'helper', z: 't1' },
     { id: 'outcome', type: 'helper', z: 't1' },
     { id: 'catcher', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
@@ -291,13 +292,22 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
     assert.equal(cell.state, 'ready');
   });
 
-  it('with "warn", a lost broker connection is logged and the cell keeps running', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }));
-    const cell = await connected(() => getCell('cell'));
-    await linkUp();
-    broker.dropClients();
-    await until('a warning', () => (helper.log().args as [{ level: number; msg: unknown }][]).some(([e]) => e.level === 30 && /connection lost/.test(String(e.msg))));
-    assert.equal(cell.state, 'ready');
+  it('with "warn", a lost broker connection is logged and the cell keeps running; the cell status node shows the connection', async () => {
+    const recorded = recordStatuses();
+    try {
+      await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }, { backoffMin: '0.5', backoffMax: '0.5' }));
+      const cell = await connected(() => getCell('cell'));
+      await linkUp();
+      assert.deepEqual(recorded.statuses.get('cs'), { fill: 'green', shape: 'dot', text: 'ready · MQTT connected' });
+      broker.dropClients();
+      await until('a warning', () => (helper.log().args as [{ level: number; msg: unknown }][]).some(([e]) => e.level === 30 && /connection lost/.test(String(e.msg))));
+      assert.equal(cell.state, 'ready');
+      assert.deepEqual(recorded.statuses.get('cs'), { fill: 'green', shape: 'ring', text: 'ready · MQTT disconnected' });
+      await linkUp();
+      assert.equal(recorded.statuses.get('cs')?.text, 'ready · MQTT connected');
+    } finally {
+      recorded.stop();
+    }
   });
 
   it('a cell whose broker node is missing does not start: its nodes refuse with the reason', async () => {
