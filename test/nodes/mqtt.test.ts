@@ -5,6 +5,8 @@ import { helper, controlNodes, placed, delay, loggedErrors, recordStatuses, Rece
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
 import { mosquittoInstalled, startMosquitto, type Mosquitto } from '../support/mosquitto';
+import { makeTestCertificates, type TestCertificates } from '../support/test-certificates';
+import { readFileSync, rmSync } from 'node:fs';
 import type { AbortContext } from '../../lib';
 
 const mqttNodes = [...controlNodes, (require('../../nodes/mqtt').default ?? require('../../nodes/mqtt')) as (red: unknown) => void];
@@ -387,5 +389,51 @@ describe('MQTT: against Mosquitto with credentials and MQTT 5', function () {
     const cell = await connected(() => getCell('cell'));
     await until('the refusal tripped the cell', () => cell.state === 'aborted');
     assert.match(cell.activeTrips['mqtt-link'], /connection lost: .*(Not authorized|Bad User Name or Password)/i);
+  });
+});
+
+describe('MQTT: TLS against Mosquitto (a throw-away CA)', function () {
+  let mosquitto: Mosquitto;
+  let certs: TestCertificates;
+  before(async () => {
+    assert.ok(mosquittoInstalled(), 'mosquitto is missing: apt-get install -y mosquitto');
+    certs = await makeTestCertificates();
+    mosquitto = await startMosquitto({ tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey } });
+  });
+  after(async () => {
+    await mosquitto?.close();
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    forgetLatches();
+  });
+
+  it('connects with the CA by path, and with the CA as a credential (PEM text)', async () => {
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'tls/estop' }, { caPath: certs.ca }));
+    await connected(() => getCell('cell'));
+    await linkUp();
+    await helper.unload();
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'tls/estop' }), { broker: { ca: readFileSync(certs.ca, 'utf8') } });
+    await connected(() => getCell('cell'));
+    await linkUp();
+  });
+
+  it('a broker certificate its CA did not sign is refused (and trips the cell when so configured); without verification it connects', async () => {
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'tls/estop', brokerLoss: 'trip' }, { caPath: certs.otherCa }));
+    const cell = await connected(() => getCell('cell'));
+    await until('the refused connection tripped the cell', () => cell.state === 'aborted');
+    assert.match(cell.activeTrips['mqtt-link'], /connection lost: .*(certificate|self.signed|verify)/i);
+    await helper.unload();
+    forgetLatches();
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'tls/estop' }, { rejectUnauthorized: false }));
+    await connected(() => getCell('cell'));
+    await linkUp();
+  });
+
+  it('an unreadable CA file: the broker node says so and its cell does not start', async () => {
+    await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'tls/estop' }, { caPath: '/nonexistent/ca.pem' }));
+    assert.equal(getCell('cell'), undefined);
+    assert.match(loggedErrors().join('\n'), /MQTT broker "test broker": cannot read the CA certificate file "\/nonexistent\/ca\.pem": ENOENT/);
   });
 });

@@ -55,14 +55,15 @@ async function listening(port: number, child: ChildProcess, log: () => string): 
 /**
  * Start Mosquitto with a generated configuration: one listener on 127.0.0.1, anonymous clients
  * allowed unless `users` is given (then a password file made with mosquitto_passwd, and only
- * those users).
+ * those users), and TLS on the listener with `tls` (PEM files; the URL is then `mqtts://`).
  */
-export async function startMosquitto(options: { users?: Record<string, string> } = {}): Promise<Mosquitto> {
+export async function startMosquitto(options: { users?: Record<string, string>; tls?: { ca: string; cert: string; key: string } } = {}): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'workcell-mosquitto-'));
   // Started as root, Mosquitto drops to its own user before it reads the password file.
   chmodSync(dir, 0o755);
   const port = await freePort();
   const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr'];
+  if (options.tls) lines.push(`cafile ${options.tls.ca}`, `certfile ${options.tls.cert}`, `keyfile ${options.tls.key}`);
   if (options.users) {
     const file = join(dir, 'passwords');
     writeFileSync(file, '');
@@ -84,7 +85,7 @@ export async function startMosquitto(options: { users?: Record<string, string> }
     throw err;
   }
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     async close() {
       if (child.exitCode === null) {
