@@ -247,6 +247,15 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
       const n = watcher.messages.length;
       await helper.unload();
       assert.deepEqual((await watcher.next('cell/status', (m) => m.text.includes('"offline"'), n)).json, { cell: 'Cell M', online: false, state: 'offline' });
+      // Teardown finished before Node-RED was told the nodes were done: the broker already holds
+      // the offline status as the retained one when unload returns.
+      const late = await Peer.connect(broker.url, { protocolVersion: 4 });
+      try {
+        await late.client.subscribeAsync('cell/status', { qos: 1 });
+        assert.deepEqual((await late.next('cell/status', (m) => m.retain)).json, { cell: 'Cell M', online: false, state: 'offline' });
+      } finally {
+        await late.end();
+      }
     } finally {
       await watcher.end();
     }
