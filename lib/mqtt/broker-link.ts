@@ -55,6 +55,25 @@ export interface LinkStateChange {
   detail: string;
 }
 
+/** How long a closing link waits for the broker to acknowledge messages still in flight. */
+const CLOSE_DRAIN_MS = 1000;
+
+/** Resolves true once mqtt.js has no unacknowledged outgoing message (at once if none), false after `ms`. */
+function outgoingDrained(client: MqttClient, ms: number): Promise<boolean> {
+  if (Object.keys(client.outgoing).length === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      client.off('outgoingEmpty', onEmpty);
+      resolve(false);
+    }, ms);
+    const onEmpty = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    client.once('outgoingEmpty', onEmpty);
+  });
+}
+
 interface Subscription {
   user: LinkUser;
   topic: string;
@@ -121,8 +140,10 @@ export class BrokerLink extends EventEmitter {
 
   /**
    * Remove a user and its subscriptions (unsubscribed from the broker while connected). After the
-   * last user the connection is closed: resolves once it is (a clean DISCONNECT, so the broker
-   * does not publish the will).
+   * last user the connection is closed: resolves once it is: a clean DISCONNECT, so the broker
+   * does not publish the will, once the messages in flight are acknowledged; if they are not
+   * within 1 s (one sent just before a lost connection may never be, under a clean session),
+   * the socket is ended without it.
    */
   async deregister(user: LinkUser): Promise<void> {
     if (!this.users.delete(user)) return;
@@ -240,7 +261,12 @@ export class BrokerLink extends EventEmitter {
     this.setState('closing', '');
     this.closing = (async () => {
       // A graceful DISCONNECT when connected (the will is not published); otherwise just end.
-      await client.endAsync(!client.connected).catch(() => undefined);
+      // mqtt.js waits for every unacknowledged QoS 1 message first, and one sent just before a
+      // lost connection may never be acknowledged under a clean session: wait for them at most
+      // CLOSE_DRAIN_MS, then end the socket without DISCONNECT (the broker then publishes the
+      // will, the same offline status the users have just published).
+      const drained = client.connected && (await outgoingDrained(client, CLOSE_DRAIN_MS));
+      await client.endAsync(!drained).catch(() => undefined);
       this.client = undefined;
       this.closing = undefined;
       this.setState('idle', '');

@@ -11,6 +11,9 @@ export const REMOTE_ESTOP_SOURCE = 'mqtt-estop';
 /** The trip source a lost broker connection sets (when configured to trip). */
 export const BROKER_LOSS_SOURCE = 'mqtt-link';
 
+/** How long a closing cell waits for the broker to acknowledge its offline status. */
+const OFFLINE_PUBLISH_MS = 1000;
+
 /** The commands the command topic takes. */
 export const CELL_COMMANDS = ['start', 'hold', 'resume', 'reset', 'cancel', 'clear'] as const;
 export type CellCommand = (typeof CELL_COMMANDS)[number];
@@ -137,8 +140,9 @@ export class CellLink {
   }
 
   /**
-   * Leave the broker: the status topic gets the offline status (when connected), then the user
-   * deregisters (the last one closes the connection). Resolves when both are done.
+   * Leave the broker: the status topic gets the offline status (when connected; waiting at most
+   * 1 s for the broker's acknowledgement), then the user deregisters (the last one closes the
+   * connection). Resolves when both are done.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -146,7 +150,12 @@ export class CellLink {
     if (this.statusTimer) clearTimeout(this.statusTimer);
     for (const off of this.unlisten.splice(0)) off();
     const { link, status } = this.options;
-    if (status && link.connected) await link.publish(status, JSON.stringify(this.offline()), { retain: true }).catch(() => undefined);
+    if (status && link.connected) {
+      // Bounded: a broker that stops acknowledging must not hold up Node-RED's close.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([link.publish(status, JSON.stringify(this.offline()), { retain: true }).catch(() => undefined), new Promise((r) => (timer = setTimeout(r, OFFLINE_PUBLISH_MS)))]);
+      clearTimeout(timer);
+    }
     await link.deregister(this.user);
   }
 

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { helper, controlNodes, placed, delay, loggedErrors, recordStatuses, Received } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
+import { startEmbeddedBroker } from '../../lib/mqtt';
 import { mosquittoInstalled, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates';
 import { readFileSync, rmSync } from 'node:fs';
@@ -106,12 +106,57 @@ async function linkUp(): Promise<void> {
   await delay(20); // the SUBACK of the subscriptions sent with the connection
 }
 
-describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', function () {
-  let broker: EmbeddedBroker;
+/** A broker a suite runs against: the embedded aedes, or Mosquitto (with a password file). */
+interface TestBroker {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface BrokerVariant {
+  title: string;
+  protocol: 4 | 5;
+  /** Start the broker (on `port` when given: a restart). */
+  start(port?: number): Promise<TestBroker>;
+  /** Users of the broker's password file, when it has one: the cell's and the peers'. */
+  users?: { cell: [string, string]; peer: [string, string] };
+}
+
+const VARIANTS: BrokerVariant[] = [
+  { title: 'embedded aedes, MQTT 3.1.1', protocol: 4, start: (port) => startEmbeddedBroker({ port }) },
+  {
+    title: 'Mosquitto with a password file, MQTT 5',
+    protocol: 5,
+    start: (port) => startMosquitto({ port, users: { cell: 'secret-1', mes: 'secret-2' } }),
+    users: { cell: ['cell', 'secret-1'], peer: ['mes', 'secret-2'] },
+  },
+  {
+    title: 'Mosquitto with a password file, MQTT 3.1.1',
+    protocol: 4,
+    start: (port) => startMosquitto({ port, users: { cell: 'secret-1', mes: 'secret-2' } }),
+    users: { cell: ['cell', 'secret-1'], peer: ['mes', 'secret-2'] },
+  },
+];
+
+/** Drop the cell's broker connection without a goodbye (its socket destroyed): the broker publishes its will, the link reconnects. */
+function dropCellConnection(): void {
+  const link = (helper.getNode('broker') as unknown as { link: { client: { stream: { destroy(): void } } } }).link;
+  link.client.stream.destroy();
+}
+
+for (const variant of VARIANTS) describe(`MQTT: a cell linked to a broker (${variant.title})`, function () {
+  let broker: TestBroker;
   let peer: Peer;
+  const peerOptions: IClientOptions = { protocolVersion: variant.protocol, ...(variant.users ? { username: variant.users.peer[0], password: variant.users.peer[1] } : {}) };
+  const P = variant.protocol;
+  /** Load a flow, with the cell's broker credentials when the broker has users. */
+  const load = (flow: object[]) => helper.load(mqttNodes, flow, variant.users ? { broker: { user: variant.users.cell[0], password: variant.users.cell[1] } } : {});
+  before(() => {
+    if (variant.users) assert.ok(mosquittoInstalled(), 'mosquitto is missing: apt-get install -y mosquitto (the MQTT tests need /usr/sbin/mosquitto and mosquitto_passwd)');
+  });
   beforeEach(async () => {
-    broker = await startEmbeddedBroker();
-    peer = await Peer.connect(broker.url, { protocolVersion: 4 });
+    broker = await variant.start();
+    peer = await Peer.connect(broker.url, peerOptions);
   });
   afterEach(async () => {
     await helper.unload();
@@ -122,15 +167,15 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
 
   it('a retained "tripped" trips the cell and keeps reset refused, naming the topic, until "clear"; the trip survives a reconnection', async () => {
     await peer.client.publishAsync('cell/estop', 'tripped', { retain: true, qos: 1 });
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop', commandTopic: 'cell/cmd' }));
+    await load(mqttFlow(broker.url, P, { estopTopic: 'cell/estop', commandTopic: 'cell/cmd' }));
     const cell = await connected(() => getCell('cell'));
     await until('the retained stop tripped the cell', () => cell.state === 'aborted');
     assert.match(cell.activeTrips['mqtt-estop'], /remote emergency stop on "cell\/estop"/);
     await assert.rejects(cell.reset('test'), /trip source mqtt-estop is still active \(remote emergency stop on "cell\/estop"; publish "clear" there to release it\)/);
 
     // The connection drops and comes back: the retained stop arrives again, reset stays refused.
-    broker.dropClients();
-    const node = helper.getNode('broker') as unknown as { link: { connected: boolean; once(e: string, f: () => void): void } };
+    dropCellConnection();
+    const node = helper.getNode('broker') as unknown as { link: { connected: boolean } };
     await until('the link noticed the loss', () => !node.link.connected);
     await linkUp();
     await assert.rejects(cell.reset('test'), /trip source mqtt-estop is still active/);
@@ -143,7 +188,7 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
   });
 
   it('a malformed payload is a logged error that changes nothing: a ready cell stays ready, a tripped cell stays tripped', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }));
+    await load(mqttFlow(broker.url, P, { estopTopic: 'cell/estop' }));
     const cell = await connected(() => getCell('cell'));
     await linkUp();
     await peer.client.publishAsync('cell/estop', 'stop please', { qos: 1 });
@@ -160,8 +205,8 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
     await assert.rejects(cell.reset('test'), /mqtt-estop/);
   });
 
-  it('commands on MQTT 3.1.1: start a sequence by name with parameters (answered started, then ended), hold, resume, cancel, clear; the id correlates; a refusal is answered', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { commandTopic: 'cell/cmd' }));
+  it('commands on the reply topic with the id: start a sequence by name with parameters (answered started, then ended), hold, resume, cancel, clear; the id correlates; a refusal is answered', async () => {
+    await load(mqttFlow(broker.url, P, { commandTopic: 'cell/cmd' }));
     const cell = await connected(() => getCell('cell'));
     await linkUp();
     await peer.client.subscribeAsync('cell/cmd/reply', { qos: 1 });
@@ -216,17 +261,17 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
     assert.equal((await peer.next('cell/cmd/reply', (m) => m.text.includes('"r1"'))).json.state, 'held');
     await cell.resume('test');
     const n = peer.messages.length;
-    broker.dropClients();
+    dropCellConnection();
     assert.match(String((await peer.next('cell/cmd/reply', (m) => m.text.includes('"r1"'), n)).json.error), /MQTT command on "cell\/cmd" refused: it is a retained message/);
     assert.equal(cell.state, 'ready');
     await peer.client.publishAsync('cell/cmd', '', { qos: 1, retain: true });
   });
 
   it('status: retained JSON republished on change; the last will says offline when the connection is lost, a graceful close too', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { statusTopic: 'cell/status' }));
+    await load(mqttFlow(broker.url, P, { statusTopic: 'cell/status' }));
     const cell = await connected(() => getCell('cell'));
     await linkUp();
-    const watcher = await Peer.connect(broker.url, { protocolVersion: 4 });
+    const watcher = await Peer.connect(broker.url, peerOptions);
     try {
       await watcher.client.subscribeAsync('cell/status', { qos: 1 });
       const first = await watcher.next('cell/status', (m) => m.retain);
@@ -242,14 +287,14 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
 
       // The connection drops: when the cell's link is back, it publishes its status again.
       const beforeDrop = watcher.messages.length;
-      broker.dropClients();
+      dropCellConnection();
       await watcher.next('cell/status', (m) => m.text.includes('"online":true'), beforeDrop);
       const n = watcher.messages.length;
       await helper.unload();
       assert.deepEqual((await watcher.next('cell/status', (m) => m.text.includes('"offline"'), n)).json, { cell: 'Cell M', online: false, state: 'offline' });
       // Teardown finished before Node-RED was told the nodes were done: the broker already holds
       // the offline status as the retained one when unload returns.
-      const late = await Peer.connect(broker.url, { protocolVersion: 4 });
+      const late = await Peer.connect(broker.url, peerOptions);
       try {
         await late.client.subscribeAsync('cell/status', { qos: 1 });
         assert.deepEqual((await late.next('cell/status', (m) => m.retain)).json, { cell: 'Cell M', online: false, state: 'offline' });
@@ -262,21 +307,19 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
   });
 
   it('the last will is the offline status: published by the broker when the connection drops without a goodbye', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { statusTopic: 'cell/status' }, { backoffMin: '2', backoffMax: '2' }));
+    await load(mqttFlow(broker.url, P, { statusTopic: 'cell/status' }, { backoffMin: '2', backoffMax: '2' }));
     await connected(() => getCell('cell'));
     await linkUp();
     await peer.client.subscribeAsync('cell/status', { qos: 1 });
     await peer.next('cell/status', (m) => m.text.includes('"online":true'));
-    // Drop only the cell's connection: the peer's own stays (it was connected first).
     const n = peer.messages.length;
-    const link = (helper.getNode('broker') as unknown as { link: { client: { stream: { destroy(): void } } } }).link;
-    link.client.stream.destroy();
+    dropCellConnection();
     const will = await peer.next('cell/status', (m) => m.text.includes('"offline"'), n);
     assert.deepEqual(will.json, { cell: 'Cell M', online: false, state: 'offline' });
   });
 
   it('the heartbeat topic feeds the dead-man watchdog: beats keep the cell ready, their loss trips it', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { heartbeatTopic: 'cell/hb', heartbeat: '0.3' }));
+    await load(mqttFlow(broker.url, P, { heartbeatTopic: 'cell/hb', heartbeat: '0.3' }));
     const cell = await connected(() => getCell('cell'));
     await linkUp();
     for (let i = 0; i < 6; i++) {
@@ -289,14 +332,14 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
   });
 
   it('a lost broker connection is a trip source when configured (reset refused until it is back), otherwise a warning', async () => {
-    await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop', brokerLoss: 'trip' }));
+    await load(mqttFlow(broker.url, P, { estopTopic: 'cell/estop', brokerLoss: 'trip' }));
     const cell = await connected(() => getCell('cell'));
     await linkUp();
     await broker.close();
     await until('the loss tripped the cell', () => cell.state === 'aborted');
     assert.match(cell.activeTrips['mqtt-link'], /MQTT broker "test broker": connection lost: /);
     await assert.rejects(cell.reset('test'), /trip source mqtt-link is still active/);
-    broker = await startEmbeddedBroker({ port: broker.port }); // afterEach closes this one
+    broker = await variant.start(broker.port); // afterEach closes this one
     await linkUp();
     await until('the link source cleared', () => cell.activeTrips['mqtt-link'] === undefined);
     await cell.reset('test');
@@ -306,11 +349,11 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
   it('with "warn", a lost broker connection is logged and the cell keeps running; the cell status node shows the connection', async () => {
     const recorded = recordStatuses();
     try {
-      await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }, { backoffMin: '0.5', backoffMax: '0.5' }));
+      await load(mqttFlow(broker.url, P, { estopTopic: 'cell/estop' }, { backoffMin: '0.5', backoffMax: '0.5' }));
       const cell = await connected(() => getCell('cell'));
       await linkUp();
       assert.deepEqual(recorded.statuses.get('cs'), { fill: 'green', shape: 'dot', text: 'ready · MQTT connected' });
-      broker.dropClients();
+      dropCellConnection();
       await until('a warning', () => (helper.log().args as [{ level: number; msg: unknown }][]).some(([e]) => e.level === 30 && /connection lost/.test(String(e.msg))));
       assert.equal(cell.state, 'ready');
       assert.deepEqual(recorded.statuses.get('cs'), { fill: 'green', shape: 'ring', text: 'ready · MQTT disconnected' });
@@ -322,8 +365,8 @@ describe('MQTT: a cell linked to a broker (embedded aedes, MQTT 3.1.1)', functio
   });
 
   it('a cell whose broker node is missing does not start: its nodes refuse with the reason', async () => {
-    const flow = mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }).filter((n) => (n as { id: string }).id !== 'broker');
-    await helper.load(mqttNodes, flow);
+    const flow = mqttFlow(broker.url, P, { estopTopic: 'cell/estop' }).filter((n) => (n as { id: string }).id !== 'broker');
+    await load(flow);
     assert.equal(getCell('cell'), undefined);
     assert.match(loggedErrors().join('\n'), /cell "Cell M": its MQTT broker node broker is not deployed/);
   });

@@ -56,12 +56,13 @@ async function listening(port: number, child: ChildProcess, log: () => string): 
  * Start Mosquitto with a generated configuration: one listener on 127.0.0.1, anonymous clients
  * allowed unless `users` is given (then a password file made with mosquitto_passwd, and only
  * those users), and TLS on the listener with `tls` (PEM files; the URL is then `mqtts://`).
+ * `port`: a given one (a restart on the port a test's clients know), else a free one.
  */
-export async function startMosquitto(options: { users?: Record<string, string>; tls?: { ca: string; cert: string; key: string } } = {}): Promise<Mosquitto> {
+export async function startMosquitto(options: { users?: Record<string, string>; tls?: { ca: string; cert: string; key: string }; port?: number } = {}): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'workcell-mosquitto-'));
   // Started as root, Mosquitto drops to its own user before it reads the password file.
   chmodSync(dir, 0o755);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr'];
   if (options.tls) lines.push(`cafile ${options.tls.ca}`, `certfile ${options.tls.cert}`, `keyfile ${options.tls.key}`);
   if (options.users) {
