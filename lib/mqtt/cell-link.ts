@@ -73,7 +73,8 @@ interface CommandRequest {
  *   clears the source (the cell stays latched until a reset). The payload is read by
  *   `readRemoteStop`; an unreadable one is logged as an error and changes nothing: a tripped
  *   cell stays tripped. The source is kept while the connection is down; a retained `tripped`
- *   comes again with every reconnection.
+ *   comes again with every reconnection. A cell that starts latched by a remote stop (its
+ *   stored latch names `mqtt-estop`) starts with the source active, until `clear` arrives.
  * - Commands (`command` topic): a JSON object `{"command": …, "id": …}` with `start` (and
  *   `sequence`, optional `parameters`), `hold`, `resume`, `reset`, `cancel` (and `run`),
  *   `clear` (and `device`); optional `by` names who asks (the source, `mqtt <by>`). Each is
@@ -106,6 +107,12 @@ export class CellLink {
     this.user = { id: `cell "${cell.name}"`, will: options.status ? { topic: options.status, payload: JSON.stringify(this.offline()) } : undefined };
     if (options.heartbeat && !options.watchdog) {
       throw new WorkcellError('no-heartbeat', `cell "${cell.name}": the MQTT heartbeat topic "${options.heartbeat}" needs the cell's heartbeat period`, { subject: cell.name, operation: 'mqtt' });
+    }
+    // A cell that comes back latched by a remote stop (a restart over its stored latch) keeps the
+    // source active until the topic says "clear": until the broker's retained state arrives it
+    // is not known, and a reset must not slip in before it does.
+    if (options.estop && cell.state === 'aborted' && cell.tripSources.some((s) => s.startsWith(`${REMOTE_ESTOP_SOURCE}:`))) {
+      cell.setTripSource(REMOTE_ESTOP_SOURCE, true, `remote emergency stop on "${options.estop}" latched the cell before it started; publish "clear" there to release it`);
     }
     link.register(this.user);
     if (options.estop) link.subscribe(this.user, options.estop, (m) => this.onRemoteStop(m));

@@ -3,10 +3,12 @@ import { EventEmitter } from 'node:events';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { helper, controlNodes, placed, delay, loggedErrors, recordStatuses, Received } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
-import { startEmbeddedBroker } from '../../lib/mqtt';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
 import { mosquittoInstalled, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AbortContext } from '../../lib';
 
 const mqttNodes = [...controlNodes, (require('../../nodes/mqtt').default ?? require('../../nodes/mqtt')) as (red: unknown) => void];
@@ -487,5 +489,47 @@ describe('MQTT: TLS against Mosquitto (a throw-away CA)', function () {
     await helper.load(mqttNodes, mqttFlow(mosquitto.url, 5, { estopTopic: 'tls/estop' }, { caPath: '/nonexistent/ca.pem' }));
     assert.equal(getCell('cell'), undefined);
     assert.match(loggedErrors().join('\n'), /MQTT broker "test broker": cannot read the CA certificate file "\/nonexistent\/ca\.pem": ENOENT/);
+  });
+});
+
+describe('MQTT: a cell latched by a remote stop across a restart of Node-RED', function () {
+  let userDir: string;
+  let broker: EmbeddedBroker;
+  beforeEach(async () => {
+    userDir = mkdtempSync(join(tmpdir(), 'workcell-mqtt-latch-'));
+    helper.settings({ userDir });
+    broker = await startEmbeddedBroker();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    forgetLatches();
+    helper.settings({ userDir: undefined });
+    rmSync(userDir, { recursive: true, force: true });
+    await broker.close();
+  });
+
+  it('comes back with the remote stop active: reset is refused before the broker has said anything, until "clear"', async () => {
+    const peer = await Peer.connect(broker.url, { protocolVersion: 4 });
+    try {
+      await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }));
+      const cell = await connected(() => getCell('cell'));
+      await linkUp();
+      // Not retained: after the restart the broker has nothing to say about it.
+      await peer.client.publishAsync('cell/estop', 'tripped', { qos: 1 });
+      await until('tripped', () => cell.state === 'aborted');
+      await helper.unload();
+      forgetLatches();
+      await helper.load(mqttNodes, mqttFlow(broker.url, 4, { estopTopic: 'cell/estop' }));
+      const again = getCell('cell')!;
+      assert.equal(again.state, 'aborted');
+      await assert.rejects(again.reset('test'), /trip source mqtt-estop is still active \(remote emergency stop on "cell\/estop" latched the cell before it started; publish "clear" there to release it\)/);
+      await linkUp();
+      await peer.client.publishAsync('cell/estop', 'clear', { qos: 1 });
+      await until('cleared', () => again.activeTrips['mqtt-estop'] === undefined);
+      await again.reset('test');
+      assert.equal(again.state, 'ready');
+    } finally {
+      await peer.end();
+    }
   });
 });
