@@ -235,8 +235,14 @@ for (const variant of VARIANTS) describe(`MQTT: a cell linked to a broker (${var
 
     await send({ command: 'hold', id: 'c4' });
     assert.deepEqual((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c4"'))).json, { id: 'c4', command: 'hold', ok: true, cell: 'Cell M', state: 'held' });
+    // A start while held waits at the sequence's input (a checkpoint): no "started" until resume.
+    await send({ command: 'start', sequence: 'Quick', id: 'h1' });
+    await send({ command: 'reset', id: 'h2' }); // answered after the cell has taken h1
+    await peer.next('cell/cmd/reply', (m) => m.text.includes('"h2"'));
+    assert.equal(peer.messages.some((m) => m.text.includes('"h1"')), false, 'no answer to a start while held');
     await send({ command: 'resume', id: 'c5' });
     assert.equal((await peer.next('cell/cmd/reply', (m) => m.text.includes('"c5"'))).json.state, 'running');
+    assert.equal((await peer.next('cell/cmd/reply', (m) => m.text.includes('"h1"') && m.text.includes('"ended"'))).json.outcome, 'completed');
     await send({ command: 'cancel', run: long.json.run, id: 'c6' });
     const cancelled = await peer.next('cell/cmd/reply', (m) => m.text.includes('"c6"'));
     assert.equal(cancelled.json.ok, true);
