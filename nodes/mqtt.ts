@@ -65,9 +65,17 @@ export = function (RED: RedAPI): void {
     }
     const link = new BrokerLink(options);
     node.link = link;
+    // A lost connection is a warning once; the retries that follow are logged as information.
+    let up = false;
     link.on('state', (s: { state: string; detail: string }) => {
-      if (s.state === 'disconnected') node.warn(`${link.name}: ${s.detail}`);
-      else if (s.state === 'connected') node.log(`${link.name}: connected`);
+      if (s.state === 'disconnected') {
+        if (up) node.warn(`${link.name}: connection lost: ${s.detail}`);
+        else node.log(`${link.name}: not connected: ${s.detail}`);
+        up = false;
+      } else if (s.state === 'connected') {
+        up = true;
+        node.log(`${link.name}: connected`);
+      }
     });
     node.on('close', (done: () => void) => {
       // The cells leave in their own close handlers; wait for the connection to close after them.

@@ -92,13 +92,15 @@ interface CommandRequest {
  *   old beat the broker replays is not a live supervisor).
  * - Broker loss: with `brokerLoss: 'trip'` a lost (or failed) connection makes the trip source
  *   `mqtt-link` active and reconnection clears it (the cell stays latched until a reset);
- *   with `'warn'` it is a logged warning.
+ *   with `'warn'` it is a logged warning, once per loss (not at every retry).
  */
 export class CellLink {
   private readonly user: LinkUser;
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly unlisten: (() => void)[] = [];
   private closed = false;
+  /** A lost connection was told (with `brokerLoss: 'warn'`): once per loss. */
+  private lossTold = false;
   readonly replyTopic: string | undefined;
 
   constructor(private readonly options: CellLinkOptions) {
@@ -179,6 +181,7 @@ export class CellLink {
   private onLinkState(c: LinkStateChange): void {
     const { cell, link, log, brokerLoss } = this.options;
     if (c.state === 'connected') {
+      this.lossTold = false;
       if (cell.activeTrips[BROKER_LOSS_SOURCE] !== undefined) {
         cell.setTripSource(BROKER_LOSS_SOURCE, false);
         log.info(`cell "${cell.name}": ${link.name}: connected again; the cell stays latched until a reset`);
@@ -188,7 +191,9 @@ export class CellLink {
       const why = `${link.name}: connection lost: ${c.detail}`;
       if (brokerLoss === 'trip') {
         void cell.setTripSource(BROKER_LOSS_SOURCE, true, why)?.catch(() => undefined);
-      } else {
+      } else if (!this.lossTold) {
+        // Once per loss, not at every retry.
+        this.lossTold = true;
         log.warn(`cell "${cell.name}": ${why}`);
       }
     }

@@ -367,6 +367,14 @@ for (const variant of VARIANTS) describe(`MQTT: a cell linked to a broker (${var
       assert.deepEqual(recorded.statuses.get('cs'), { fill: 'green', shape: 'ring', text: 'ready · MQTT disconnected' });
       await linkUp();
       assert.equal(recorded.statuses.get('cs')?.text, 'ready · MQTT connected');
+      // A broker that stays away: retried, but told once per loss.
+      const link = (helper.getNode('broker') as unknown as { link: NodeJS.EventEmitter }).link;
+      let failures = 0;
+      link.on('state', (c: { state: string }) => (failures += c.state === 'disconnected' ? 1 : 0));
+      await broker.close();
+      await until('two failed retries after the loss', () => failures >= 3);
+      const cellWarnings = (helper.log().args as [{ level: number; msg: unknown }][]).filter(([e]) => e.level === 30 && /^cell "Cell M": .*connection lost/.test(String(e.msg)));
+      assert.equal(cellWarnings.length, 2, 'one warning for each of the two losses');
     } finally {
       recorded.stop();
     }
