@@ -83,7 +83,7 @@ export interface FanoutResult {
   facts: Record<string, string>;
 }
 
-interface Listener {
+export interface Listener {
   /** Which listener: `native` (bench/frame-listener.c, a separate process) or `worker` (a JavaScript worker thread). */
   kind: 'native' | 'worker';
   port: number;
@@ -98,7 +98,7 @@ interface Listener {
  * is there; the JavaScript worker otherwise. The native one measures the package, not the
  * listener: a JavaScript listener adds an event-loop callback per socket to the last frame's time.
  */
-async function startListener(): Promise<Listener> {
+export async function startListener(): Promise<Listener> {
   if (process.env.WORKCELL_FANOUT_LISTENER !== 'worker') {
     const native = buildNativeListener();
     if (native) return startNativeListener(native);

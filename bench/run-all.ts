@@ -6,6 +6,7 @@
 import { driversTable, runDrivers } from './estop-drivers';
 import { fanoutTable, runFanout } from './estop-fanout';
 import { runGrblStreaming, streamingSection } from './grbl-streaming';
+import { mqttTripTable, runMqttTrip } from './mqtt-trip';
 import { overheadTable, runOverhead } from './sequence-overhead';
 import { fmt, machineFacts } from './stats';
 
@@ -29,6 +30,11 @@ async function main(): Promise<void> {
   const drivers = await runDrivers();
   console.log(`\n## E-stop through the real drivers (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
   console.log(driversTable(drivers));
+
+  t = performance.now();
+  const mqtt = await runMqttTrip();
+  console.log(`\n## Remote trip over MQTT (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(mqttTripTable(mqtt));
 
   t = performance.now();
   const streaming = await runGrblStreaming();

@@ -3,6 +3,10 @@ import { registerCell, setCellFailure, setWatchdog, unregisterCell } from './sha
 import { configure, nodeLabel } from './shared/editor-fields';
 import { ABORT_CONTEXT_FIELDS } from './shared/node-fields';
 import { configureLatchStore, getLatch, setLatch } from './shared/latch-store';
+import { brokerLinkOf } from './shared/broker-node';
+import { startSequenceByName } from './shared/sequence-start';
+import { setCellLink } from './shared/cell-links';
+import { CellLink } from '../lib/mqtt';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './shared/red';
 
 interface AbortContextNode extends RedNode {
@@ -32,6 +36,20 @@ export = function (RED: RedAPI): void {
       return;
     }
     const config = configured.config;
+    // A cell whose MQTT broker node is missing or did not start does not start either: a remote
+    // emergency stop it cannot hear must not look armed.
+    let link: ReturnType<typeof brokerLinkOf> | undefined;
+    if (config.mqtt) {
+      try {
+        link = brokerLinkOf(RED, config.mqtt, nodeLabel('cell', def));
+      } catch (err) {
+        const why = (err as Error).message;
+        node.error(why);
+        setCellFailure(def.id, why);
+        node.on('close', () => setCellFailure(def.id, undefined));
+        return;
+      }
+    }
     node.cell = new AbortContext({
       name: config.name || `cell ${def.id}`,
       safeTimeoutMs: config.safeTimeout,
@@ -56,6 +74,24 @@ export = function (RED: RedAPI): void {
     const watchdog = heartbeatMs > 0 ? new Watchdog(node.cell, 'heartbeat', heartbeatMs) : undefined;
     setWatchdog(def.id, watchdog);
 
+    // The cell's MQTT link (remote emergency stop, commands, status, heartbeat): see lib/mqtt/cell-link.ts.
+    const cellLink = link
+      ? new CellLink({
+          cell: node.cell,
+          link,
+          watchdog,
+          estop: config.estopTopic,
+          command: config.commandTopic,
+          reply: config.replyTopic,
+          status: config.statusTopic,
+          heartbeat: config.heartbeatTopic,
+          brokerLoss: config.brokerLoss,
+          startSequence: (name, parameters, source) => startSequenceByName(RED, def.id, node.cell.name, name, parameters, source),
+          log: { info: (t) => node.log(t), warn: (t) => node.warn(t), error: (t) => node.error(t) },
+        })
+      : undefined;
+    setCellLink(def.id, cellLink);
+
     node.on('close', (removed: boolean, done: () => void) => {
       const cell = node.cell;
       watchdog?.stop();
@@ -64,7 +100,12 @@ export = function (RED: RedAPI): void {
         const latched = (cell.state === 'aborted' || cell.state === 'aborting') && cell.latchPersistent;
         setLatch(def.id, !removed && latched ? cell.tripSources : null);
         unregisterCell(def.id, cell);
-        done();
+        // The offline status goes out and the cell leaves its broker link before done().
+        if (cellLink) {
+          setCellLink(def.id, undefined);
+          void cellLink.close().then(done, done);
+        }
+        else done();
       };
       const busy = cell.activeRuns.length > 0 || cell.devices.some((d) => d.status === 'busy' || d.owner !== null);
       if (!busy || cell.state === 'aborted') {

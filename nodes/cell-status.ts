@@ -3,6 +3,7 @@ import { cellFailure, getCell, noCellError } from './shared/cell-registry';
 import { configure, nodeLabel } from './shared/editor-fields';
 import { CELL_STATUS_FIELDS } from './shared/node-fields';
 import { sendOutputs } from './shared/flows-stopping';
+import { cellLinkOf } from './shared/cell-links';
 import { NodeDef, NodeMessage, RedAPI, RedNode } from './shared/red';
 
 interface CellStatusDef extends NodeDef {
@@ -18,6 +19,8 @@ export = function (RED: RedAPI): void {
    * report (`topic: "stop-report"`), every device telemetry reading (`topic: "telemetry"`,
    * only from devices configured to poll) and every change of a device's stop debt
    * (`topic: "stop-debt"`: a device not known to be stopped and safe, or known so again). Any input message asks for a snapshot (`topic: "snapshot"`).
+   * Its status shows the cell's state and, for a cell with an MQTT link, the connection
+   * (`ready · MQTT connected`; a ring while it is not connected).
    * The ends of runs stopped by a redeploy and the state changes they cause still reach the
    * nodes wired to it (handed over at once, before Node-RED closes them).
    */
@@ -36,7 +39,15 @@ export = function (RED: RedAPI): void {
       node.on('input', (_msg, _send, done) => done(error));
       return;
     }
-    const show = () => node.status({ fill: FILL[cell.state], shape: 'dot', text: cell.state });
+    // A cell with an MQTT link: its connection shows too (a ring while it is not connected).
+    const mqtt = cellLinkOf(def.cell)?.link;
+    const show = () =>
+      node.status(
+        mqtt
+          ? { fill: FILL[cell.state], shape: mqtt.connected ? 'dot' : 'ring', text: `${cell.state} · MQTT ${mqtt.connected ? 'connected' : mqtt.state}` }
+          : { fill: FILL[cell.state], shape: 'dot', text: cell.state },
+      );
+    mqtt?.on('state', show);
     // While Node-RED is about to stop the flows (runs ending on a redeploy), what this node
     // emits is handed at once to the nodes wired to it: routed as usual, it would arrive after
     // they had closed.
@@ -74,6 +85,7 @@ export = function (RED: RedAPI): void {
       done();
     });
     node.on('close', () => {
+      mqtt?.off('state', show);
       cell.off('state', onState);
       cell.off('device-health', onHealth);
       cell.off('run-end', onRunEnd);

@@ -4,6 +4,7 @@ import { shortText } from './shared/checkpoint-input';
 import { configure, nodeLabel } from './shared/editor-fields';
 import { SEQUENCE_FIELDS } from './shared/node-fields';
 import { deliveringAtOnce, onFlowsStopping, sendOutputs } from './shared/flows-stopping';
+import { startObservers } from './shared/sequence-start';
 import { DoneFn, NodeDef, NodeMessage, NodeStatus, RedAPI, RedNode, SendFn, closeTimeoutMs } from './shared/red';
 
 const STATUS_MS = 100;
@@ -41,7 +42,10 @@ export = function (RED: RedAPI): void {
     const node = this;
     const configured = configure(node, SEQUENCE_FIELDS, def, nodeLabel('sequence', def));
     if (!configured.ok) {
-      node.on('input', (_msg, _send, done) => done(configured.error));
+      node.on('input', (msg, _send, done) => {
+        startObservers.get(msg)?.refused(configured.error);
+        done(configured.error);
+      });
       return;
     }
     const { concurrency, timeout: timeoutMs, policy } = configured.config;
@@ -107,6 +111,7 @@ export = function (RED: RedAPI): void {
         if (active.size === 0) startNext();
       });
       showStatus();
+      startObservers.get(p.msg)?.started(run);
       p.msg.workcell = ref;
       p.send([p.msg, null]);
     };
@@ -119,7 +124,9 @@ export = function (RED: RedAPI): void {
         if (!cell) throw noCell();
         start(cell, next);
       } catch (err) {
-        next.done(err instanceof Error ? err : new Error(describeError(err)));
+        const error = err instanceof Error ? err : new Error(describeError(err));
+        startObservers.get(next.msg)?.refused(error);
+        next.done(error);
         startNext();
       }
     };
@@ -151,10 +158,11 @@ export = function (RED: RedAPI): void {
       start(cell, p);
     };
 
-    const refuse = (err: unknown, done: DoneFn): void => {
+    const refuse = (err: unknown, p: Pending): void => {
       const error = err instanceof Error ? err : new Error(describeError(err));
       node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
-      done(error);
+      startObservers.get(p.msg)?.refused(error);
+      p.done(error);
     };
 
     node.on('input', (msg, send, done) => {
@@ -170,7 +178,7 @@ export = function (RED: RedAPI): void {
           return;
         }
       } catch (err) {
-        refuse(err, done);
+        refuse(err, p);
         return;
       }
       // The input is a checkpoint: a held cell makes a new run wait before it starts.
@@ -181,10 +189,10 @@ export = function (RED: RedAPI): void {
           try {
             admit(held, p);
           } catch (err) {
-            refuse(err, done);
+            refuse(err, p);
           }
         },
-        (err: unknown) => refuse(err, done),
+        (err: unknown) => refuse(err, p),
       );
     });
 
@@ -198,7 +206,11 @@ export = function (RED: RedAPI): void {
     const stopRuns = (removed: boolean): Promise<unknown> => {
       if (stopping) return stopping;
       closing = true;
-      for (const p of pending.splice(0)) p.done(new Error(`sequence "${label}": closed by a redeploy before this message's run could start`));
+      for (const p of pending.splice(0)) {
+        const error = new Error(`sequence "${label}": closed by a redeploy before this message's run could start`);
+        startObservers.get(p.msg)?.refused(error);
+        p.done(error);
+      }
       const cell = getCell(def.cell);
       if (!cell || active.size === 0) return (stopping = Promise.resolve());
       const why = `redeploy: sequence "${label}" ${removed ? 'removed' : 'restarted'}`;

@@ -10,6 +10,8 @@ import { combinedFlows, loadExamples } from './examples';
 import { spawnNodeRed } from './node-red-child';
 import { startDemoSimulators } from './simulators';
 import { PACKAGE_NAME, prepareDemoUserDir } from './user-dir';
+import { startEmbeddedBroker } from '../mqtt/embedded-broker';
+import { mqttTopicsHelp } from './mqtt-topics';
 
 export { loadExamples, combinedFlows, nodeTypes } from './examples';
 export type { ExampleFlow, FlowNode } from './examples';
@@ -83,7 +85,10 @@ export function demoTimeScale(env: NodeJS.ProcessEnv): number {
  * 127.0.0.1, prepares the userDir (`$WORKCELL_DEMO_DIR`, default `<repo>/.demo`) with the
  * examples as its flows, and starts Node-RED on 127.0.0.1:`$PORT` (default 1880) with the
  * simulators' addresses in its environment (`GANTRY_ADDRESS`, `DMM_ADDRESS`, `PSU_ADDRESS`,
- * which the example flows' device config nodes name as `${…}`). Resolves once the flows run.
+ * which the example flows' device config nodes name as `${…}`) and `MQTT_BROKER`: `$MQTT_BROKER`
+ * when set, else an embedded broker (aedes, MQTT 3.1.1) on a free port of 127.0.0.1, closed with
+ * the simulators; the MQTT example's topics are printed with mosquitto_pub / mosquitto_sub
+ * commands to try. Resolves once the flows run.
  * When Node-RED has exited it prints the devices' state, read from the simulators (`Workcell
  * demo: devices at shutdown: …`), then closes the simulators.
  * If anything fails on the way, what was started is stopped again before the error is thrown.
@@ -102,17 +107,21 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
   const simulators = await startDemoSimulators({ host: HOST, timeScale });
   let nodeRed: ReturnType<typeof spawnNodeRed> | undefined;
+  let broker: { url: string; close(): Promise<void> } | undefined;
   try {
+    // The MQTT example's broker: $MQTT_BROKER when given, else an embedded one on a free port.
+    broker = env.MQTT_BROKER ? { url: env.MQTT_BROKER, close: async () => undefined } : await startEmbeddedBroker({ host: HOST });
     const userDir = prepareDemoUserDir({ dir: userDirPath, packageRoot: root, host: HOST, port, flows: combinedFlows(examples) });
     print(`Workcell demo: simulators listening on ${HOST}`);
     for (const a of simulators.addresses) print(`  ${a.envVar}=${a.address}  (${a.label})`);
+    print(`  MQTT_BROKER=${broker.url}  (${env.MQTT_BROKER ? 'from $MQTT_BROKER' : 'embedded aedes broker, MQTT 3.1.1'})`);
     const fromCwd = relative(process.cwd(), userDir.dir);
     const shownDir = fromCwd === '' ? '.' : fromCwd.startsWith('..') ? userDir.dir : fromCwd;
     if (userDir.newSecret) print(`Workcell demo: generated a credential secret in ${join(shownDir, 'credential-secret')}`);
     if (userDir.flows === 'written') print(`Workcell demo: flows from examples/ (${examples.map((e) => e.label).join('; ')}) written to ${join(shownDir, 'flows.json')}`);
     if (userDir.flows === 'kept') print(`Workcell demo: keeping the flows deployed in ${join(shownDir, 'flows.json')}; delete that file to start again from examples/`);
 
-    nodeRed = spawnNodeRed({ packageRoot: root, userDir: userDir.dir, settingsFile: userDir.settingsFile, host: HOST, port, env: simulators.env, onLine: print });
+    nodeRed = spawnNodeRed({ packageRoot: root, userDir: userDir.dir, settingsFile: userDir.settingsFile, host: HOST, port, env: { ...simulators.env, MQTT_BROKER: broker.url }, onLine: print });
     try {
       await nodeRed.ready(options.readyTimeoutMs ?? 60_000);
     } catch (err) {
@@ -126,13 +135,17 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     print(`  userDir ${shownDir}; Import › Examples › @workcell/node-red-workcell has the example flows.`);
     print('  Ctrl+C stops Node-RED (devices brought to their safe state) and the simulators.');
     print('');
+    for (const line of mqttTopicsHelp(broker.url)) print(line);
+    print('');
 
     const child = nodeRed;
+    const mqttBroker = broker;
     const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
     const ended = child.exited.then(async ({ code, signal }) => {
       // Node-RED's close handlers have done what they could; show what they left behind.
       print(`Workcell demo: devices at shutdown: ${simulators.describeState()}`);
       await simulators.close();
+      await mqttBroker.close();
       return code ?? (signal ? 1 : 0);
     });
     let stopping: Promise<void> | undefined;
@@ -151,6 +164,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   } catch (err) {
     if (nodeRed) await nodeRed.stop(5000);
     await simulators.close();
+    await broker?.close();
     throw err;
   }
 }

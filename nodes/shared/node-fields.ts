@@ -14,14 +14,71 @@ import { BetweenFields, EditorField, FieldProblem, FieldTable, FieldValues, Save
 const MAX_TIMER_S = 2_147_483;
 const MAX_DELAY_MS = 24 * 3600 * 1000;
 
-export const ABORT_CONTEXT_FIELDS = fieldTable({
-  name: text('name'),
-  safeTimeout: seconds('safe routine timeout', { min: 0, aboveMin: true, max: 3600, default: 10 }),
-  stopTimeout: seconds('stop acknowledgement timeout', { min: 0, aboveMin: true, max: 3600, default: 2 }),
-  resetTimeout: seconds('reset timeout', { min: 0, aboveMin: true, max: 3600, default: 10 }),
-  redeploy: choice('on redeploy', ['stop-affected', 'estop-cell'], 'stop-affected'),
-  heartbeat: seconds('heartbeat period', { min: 0, max: 3600, default: 0, optional: true, note: ' (0 for none)', blankMeans: 'none' }),
-});
+/** An MQTT topic a cell publishes or subscribes to: blank for none; no wildcards (`+`, `#`). */
+function topic(label: string): EditorField<string> {
+  return text(label, { trim: true }, (t) => {
+    if (/[+#\u0000]/.test(t)) throw new FieldProblem('a topic without the wildcards + and #, or blank for none');
+    return t;
+  });
+}
+
+const CELL_TOPICS = ['estopTopic', 'commandTopic', 'replyTopic', 'statusTopic', 'heartbeatTopic'] as const;
+
+export const ABORT_CONTEXT_FIELDS = fieldTable(
+  {
+    name: text('name'),
+    safeTimeout: seconds('safe routine timeout', { min: 0, aboveMin: true, max: 3600, default: 10 }),
+    stopTimeout: seconds('stop acknowledgement timeout', { min: 0, aboveMin: true, max: 3600, default: 2 }),
+    resetTimeout: seconds('reset timeout', { min: 0, aboveMin: true, max: 3600, default: 10 }),
+    redeploy: choice('on redeploy', ['stop-affected', 'estop-cell'], 'stop-affected'),
+    heartbeat: seconds('heartbeat period', { min: 0, max: 3600, default: 0, optional: true, note: ' (0 for none)', blankMeans: 'none' }),
+    mqtt: configNode('MQTT broker'),
+    estopTopic: topic('remote emergency-stop topic'),
+    commandTopic: topic('command topic'),
+    replyTopic: topic('reply topic'),
+    statusTopic: topic('status topic'),
+    heartbeatTopic: topic('heartbeat topic'),
+    brokerLoss: choice('on broker connection loss', ['warn', 'trip'], 'warn'),
+  },
+  (v) => {
+    const problems: BetweenFields[] = [];
+    const named = CELL_TOPICS.filter((k) => v[k] !== '');
+    if (!v.mqtt && (named.length || v.brokerLoss === 'trip')) {
+      problems.push({ field: 'MQTT broker', sentence: `MQTT topics and "trip on broker loss" need an MQTT broker; none is chosen` });
+    }
+    if (v.heartbeatTopic && v.heartbeat === 0) {
+      problems.push({ field: 'heartbeat period', sentence: `the heartbeat topic "${v.heartbeatTopic}" needs a heartbeat period greater than 0 (the dead-man watchdog it feeds)` });
+    }
+    return problems;
+  },
+);
+
+/** The MQTT protocol versions a broker link speaks: 5, or 4 (MQTT 3.1.1). */
+export const MQTT_PROTOCOLS = [5, 4] as const;
+
+export const MQTT_FIELDS = fieldTable(
+  {
+    name: text('name'),
+    broker: text('broker URL', { trim: true, editorDefault: 'mqtt://127.0.0.1:1883' }, (t) => {
+      // ${NAME}: an environment variable Node-RED substitutes at deploy (the demo's broker).
+      if (!/^((mqtts?|wss?):\/\/[^\s/]+\S*|\$\{[^}\s]+\})$/.test(t)) throw new FieldProblem('a broker URL such as mqtt://127.0.0.1:1883 (mqtt, mqtts, ws or wss)');
+      return t;
+    }),
+    clientId: text('client id', { trim: true }),
+    protocol: choice('protocol', MQTT_PROTOCOLS, 5),
+    keepalive: number('keepalive', { min: 1, max: 65535, integer: true, default: 15, unit: 'seconds' }),
+    rejectUnauthorized: flag('verify the broker certificate', true),
+    caPath: text('CA certificate file', { trim: true }),
+    certPath: text('client certificate file', { trim: true }),
+    keyPath: text('client key file', { trim: true }),
+    backoffMin: seconds('shortest reconnect delay', { min: 0, max: 3600, default: 0.5 }),
+    backoffMax: seconds('longest reconnect delay', { min: 0, max: 3600, default: 15 }),
+  },
+  (v) =>
+    v.backoffMax < v.backoffMin
+      ? [{ field: 'longest reconnect delay', sentence: `longest reconnect delay (${v.backoffMax / 1000} s) must not be shorter than the shortest (${v.backoffMin / 1000} s)` }]
+      : [],
+);
 
 export const SEQUENCE_FIELDS = fieldTable({
   name: text('name'),
@@ -272,6 +329,7 @@ export function deviceActionFields(operations: OperationTable, editorOperation =
  */
 export const EDITOR_FIELDS: Readonly<Record<string, FieldTable<Record<string, unknown>>>> = {
   'workcell-abort-context': ABORT_CONTEXT_FIELDS,
+  'workcell-mqtt': MQTT_FIELDS,
   'workcell-sequence': SEQUENCE_FIELDS,
   'workcell-sequence-end': SEQUENCE_END_FIELDS,
   'workcell-estop': ESTOP_FIELDS,

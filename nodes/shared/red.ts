@@ -71,6 +71,8 @@ export interface RedAPI {
     createNode(node: RedNode, def: NodeDef): void;
     registerType(type: string, ctor: (this: RedNode, def: NodeDef) => void, options?: { credentials?: Record<string, { type: string }>; settings?: Record<string, unknown> }): void;
     getNode(id: string): RedNode | null;
+    /** Every node of the deployed flows, as saved (Node-RED 4: `flows.eachNode`). */
+    eachNode?(callback: (node: NodeDef) => void): void;
   };
   httpAdmin: {
     get(path: string, ...handlers: Handler[]): void;

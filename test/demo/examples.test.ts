@@ -5,6 +5,8 @@ import { helper, Received, delay } from '../support/flow-harness';
 import { LOG_LEVEL, LogRecorder } from '../support/node-red-log';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { ExampleFlow, loadExamples, nodeTypes, packageRoot, startDemoSimulators, DemoSimulators } from '../../lib/demo';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
+import { connectAsync, type MqttClient } from 'mqtt';
 
 const root = packageRoot(__dirname);
 const examples = loadExamples(join(root, 'examples'));
@@ -51,6 +53,9 @@ const CORE_NODES: Record<string, string> = {
   template: 'function/80-template.js',
   delay: 'function/89-delay.js',
   trigger: 'function/89-trigger.js',
+  'mqtt in': 'network/10-mqtt.js',
+  'mqtt out': 'network/10-mqtt.js',
+  'mqtt-broker': 'network/10-mqtt.js',
 };
 
 function coreNodeModules(example: ExampleFlow): unknown[] {
@@ -79,16 +84,25 @@ function example(prefix: string): ExampleFlow {
 
 type Payload = Record<string, unknown>;
 
+/** Resolves when `check()` holds, looking every 10 ms (at most 10 s). */
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await delay(10);
+  assert.ok(check(), 'the condition came true');
+}
+
 describe('examples/ (Import › Examples)', function () {
   this.timeout(30_000);
   let simulators: DemoSimulators | undefined;
+  let broker: EmbeddedBroker | undefined;
   const savedEnv: Record<string, string | undefined> = {};
 
   before(async () => {
     // Example flows name the demo simulators' addresses as ${GANTRY_ADDRESS} and the like.
     // Ten times real speed: homing takes under a second instead of seven.
     simulators = await startDemoSimulators({ timeScale: 10 });
-    for (const [k, v] of Object.entries(simulators.env)) {
+    // The MQTT example names its broker ${MQTT_BROKER}: the demo's embedded one.
+    broker = await startEmbeddedBroker();
+    for (const [k, v] of Object.entries({ ...simulators.env, MQTT_BROKER: broker.url })) {
       savedEnv[k] = process.env[k];
       process.env[k] = v;
     }
@@ -99,6 +113,7 @@ describe('examples/ (Import › Examples)', function () {
       else process.env[k] = v;
     }
     await simulators?.close();
+    await broker?.close();
   });
   let log: LogRecorder;
   beforeEach(() => {
@@ -284,6 +299,76 @@ describe('examples/ (Import › Examples)', function () {
       const again = (await outcome.nth(2, 25_000)).payload as Payload;
       assert.equal(again.outcome, 'completed');
       assert.deepEqual(gantry.machinePosition, { x: -5, y: -5, z: -2 });
+      await stopAndCheckLog();
+    });
+  });
+  describe('09 MQTT remote start, remote stop and heartbeat, end to end against the embedded broker', () => {
+    const flow = () => example('09 ');
+    let client: MqttClient;
+    const received: { topic: string; json: Payload; text: string }[] = [];
+    beforeEach(async () => {
+      received.length = 0;
+      client = await connectAsync(broker!.url, { protocolVersion: 4, reconnectPeriod: 0 });
+      client.on('message', (topic, payload) => {
+        let json: Payload = {};
+        try {
+          json = JSON.parse(payload.toString()) as Payload;
+        } catch {
+          // text
+        }
+        received.push({ topic, json, text: payload.toString() });
+      });
+      await client.subscribeAsync('workcell/demo/#', { qos: 1 });
+    });
+    afterEach(async () => {
+      // No retained stop or status is left for the next test.
+      await client.publishAsync('workcell/demo/estop', '', { qos: 1, retain: true });
+      await client.publishAsync('workcell/demo/status', '', { qos: 1, retain: true });
+      await client.endAsync();
+    });
+
+    async function reply(fits: (m: Payload) => boolean, ms = 15_000): Promise<Payload> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const m = received.find((r) => r.topic === 'workcell/demo/command/reply' && fits(r.json));
+        if (m) return m.json;
+        assert.ok(Date.now() < deadline, `no reply fits; got ${JSON.stringify(received)}`);
+        await delay(10);
+      }
+    }
+
+    it('a remote start runs "Remote job" to completion, answered started then ended; the in-flow supervisor publishes its heartbeat', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const cell = getCell('wc09-cell')!;
+      await until(() => received.some((r) => r.topic === 'workcell/demo/status' && r.json.online === true));
+      await client.publishAsync('workcell/demo/command', JSON.stringify({ command: 'start', sequence: 'Remote job', parameters: { recipe: 'A' }, id: 'job-1' }), { qos: 1 });
+      const started = await reply((m) => m.id === 'job-1' && m.event === 'started');
+      const ended = await reply((m) => m.id === 'job-1' && m.event === 'ended');
+      assert.equal(ended.run, started.run);
+      assert.equal(ended.outcome, 'completed');
+      assert.ok(received.some((r) => r.topic === 'workcell/demo/heartbeat' && r.text === 'alive'), 'the in-flow supervisor beats on the heartbeat topic');
+      assert.equal(cell.state, 'ready');
+      await stopAndCheckLog();
+    });
+
+    it('a retained remote stop mid-run aborts the run; reset is refused until "clear", then a reset command re-enables the cell', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const cell = getCell('wc09-cell')!;
+      await until(() => received.some((r) => r.topic === 'workcell/demo/status' && r.json.online === true));
+      await client.publishAsync('workcell/demo/command', JSON.stringify({ command: 'start', sequence: 'Remote job', id: 'job-2' }), { qos: 1 });
+      await reply((m) => m.id === 'job-2' && m.event === 'started');
+      await client.publishAsync('workcell/demo/estop', 'tripped', { qos: 1, retain: true });
+      const ended = await reply((m) => m.id === 'job-2' && m.event === 'ended');
+      assert.equal(ended.outcome, 'aborted');
+      await until(() => cell.state === 'aborted');
+      await client.publishAsync('workcell/demo/command', JSON.stringify({ command: 'reset', id: 'r1' }), { qos: 1 });
+      assert.match(String((await reply((m) => m.id === 'r1')).error), /trip source mqtt-estop is still active \(remote emergency stop on "workcell\/demo\/estop"/);
+      await client.publishAsync('workcell/demo/estop', 'clear', { qos: 1, retain: true });
+      await until(() => cell.activeTrips['mqtt-estop'] === undefined);
+      await client.publishAsync('workcell/demo/command', JSON.stringify({ command: 'reset', id: 'r2' }), { qos: 1 });
+      assert.equal((await reply((m) => m.id === 'r2')).state, 'ready');
       await stopAndCheckLog();
     });
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connectAsync } from 'mqtt';
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -194,6 +195,21 @@ describe('npm start: the demo cell', function () {
     for (const p of Object.values(sims)) assert.ok(p > 0 && p !== port);
     // The DMM answers *IDN? like the real one (several clients may talk to it; the GRBL bridge takes one, so it is left alone).
     assert.match(await scpiQuery(sims.DMM_ADDRESS, '*IDN?'), /^Keysight Technologies,34461A,/);
+
+    // No $MQTT_BROKER: an embedded broker on a free port, the topics to try printed, and the
+    // MQTT example's cell publishes its retained status there.
+    const brokerLine = demo.lines.find((l) => /^\s+MQTT_BROKER=mqtt:\/\/127\.0\.0\.1:\d+\s+\(embedded aedes broker, MQTT 3\.1\.1\)/.test(l));
+    assert.ok(brokerLine, 'the embedded broker is announced');
+    const brokerUrl = brokerLine.trim().split(/\s+/)[0].slice('MQTT_BROKER='.length);
+    assert.ok(demo.lines.some((l) => l.includes(`mosquitto_pub -h 127.0.0.1 -p ${new URL(brokerUrl).port} -r -t workcell/demo/estop -m tripped`)), 'the remote stop to try is printed');
+    const mqttClient = await connectAsync(brokerUrl, { protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      const status = new Promise<Record<string, unknown>>((resolve) => mqttClient.on('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)));
+      await mqttClient.subscribeAsync('workcell/demo/status', { qos: 1 });
+      assert.equal((await status).cell, 'Remote cell');
+    } finally {
+      await mqttClient.endAsync();
+    }
 
     const settings = await fetch(`${url}settings`);
     assert.equal(settings.status, 200);

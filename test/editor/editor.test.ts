@@ -225,7 +225,25 @@ describe('editor (Chromium + a real Node-RED)', function () {
     const h = await help('workcell-abort-context');
     assert.equal(h.title, 'abort context');
     assert.ok(h.headings.includes('Properties') && h.headings.includes('Details'), `help sections: ${h.headings}`);
-    assert.deepEqual(h.properties, ['Namestring', 'Safe routineseconds', 'Stop ackseconds', 'Resetseconds', 'Heartbeatseconds', 'On redeploychoice']);
+    assert.deepEqual(h.properties, [
+      'Namestring',
+      'Safe routineseconds',
+      'Stop ackseconds',
+      'Resetseconds',
+      'Heartbeatseconds',
+      'MQTT brokerworkcell-mqtt',
+      'E-stop topicstring',
+      'Command topicstring',
+      'Reply topicstring',
+      'Status topicstring',
+      'Heartbeat topicstring',
+      'On broker losschoice',
+      'On redeploychoice',
+    ]);
+    // The MQTT broker node's help renders every property too (help() checks each line).
+    const mqttHelp = await help('workcell-mqtt');
+    assert.equal(mqttHelp.title, 'MQTT broker');
+    assert.equal(mqttHelp.properties.length, 10);
     assert.match(h.text, /latch/);
     assert.match(h.text, /redeploy/i);
   });
