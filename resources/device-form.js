@@ -158,7 +158,9 @@
         var values = spec.type === 'boolean' ? ['true', 'false'] : (spec.values || []).slice();
         var options = values.map(function (v) { return { value: v, label: v }; });
         if (optional) options.unshift({ value: '', label: '—' });
-        return { value: 'workcell-' + spec.type, types: [{ value: 'workcell-' + spec.type, label: spec.type, options: options }] };
+        // An icon, not a type name: the user sees a choice, never the words "enum" or "boolean".
+        var icon = spec.type === 'boolean' ? 'red/images/typedInput/bool.svg' : 'fa fa-list-ul';
+        return { value: 'workcell-' + spec.type, types: [{ value: 'workcell-' + spec.type, label: spec.label || spec.name, icon: icon, options: options }] };
       }
       default:
         return { value: 'str', types: ['str'] };
