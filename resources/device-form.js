@@ -23,7 +23,8 @@
     'errors.integer': '__label__ must be a whole number', 'errors.min': '__label__ must be at least __min__',
     'errors.max': '__label__ must be at most __max__', 'errors.enum': '__label__ must be one of __values__',
     'errors.json': '__label__ must be valid JSON', 'errors.maxLength': '__label__ must be at most __max__ characters',
-    'errors.unknownOperation': 'Unknown operation "__operation__"'
+    'errors.unknownOperation': 'Unknown operation "__operation__"',
+    'errors.otherCell': 'device "__device__" belongs to cell "__deviceCell__", but sequence "__sequence__" that feeds this node runs in cell "__sequenceCell__"'
   };
 
   function t(key, vars) {
@@ -273,5 +274,29 @@
     node.params = out;
   }
 
-  window.WorkcellDeviceForm = { prepare: prepare, save: save };
+  /**
+   * The action node's `device` validator: a device of another cell than a sequence that feeds
+   * the node would refuse that sequence's runs at run time (a run of another cell); the editor
+   * says so before deploy, naming both cells.
+   */
+  function sameCell(deviceId) {
+    var device = deviceId && RED.nodes.node(deviceId);
+    if (!device || !device.cell || typeof RED.nodes.getAllUpstreamNodes !== 'function') return true;
+    var cellName = function (id) { var c = RED.nodes.node(id); return (c && (c.name || c.id)) || id; };
+    var upstream = RED.nodes.getAllUpstreamNodes(this);
+    for (var i = 0; i < upstream.length; i++) {
+      var n = upstream[i];
+      if (n.type === 'workcell-sequence' && n.cell && n.cell !== device.cell) {
+        return t('errors.otherCell', {
+          device: device.name || device.id,
+          deviceCell: cellName(device.cell),
+          sequence: n.name || n.id,
+          sequenceCell: cellName(n.cell)
+        });
+      }
+    }
+    return true;
+  }
+
+  window.WorkcellDeviceForm = { prepare: prepare, save: save, sameCell: sameCell };
 })();

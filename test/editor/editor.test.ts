@@ -14,6 +14,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 declare const RED: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const WorkcellDeviceForm: unknown;
+declare const WorkcellCellField: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 /** The slice of a DOM element the page callbacks read (the test compiles without the DOM lib). */
 interface DomElement {
   textContent: string | null;
@@ -619,6 +620,45 @@ describe('editor (Chromium + a real Node-RED)', function () {
     await page.waitForSelector('#node-input-param-mode', { state: 'attached' });
     const labels = await page.evaluate(() => $('.workcell-device-params .red-ui-typedInput-type-label').map((_i: number, e: DomElement) => (e.textContent ?? '').trim()).get());
     for (const l of labels) assert.doesNotMatch(l, /^(enum|boolean)$/, `typedInput labels: ${JSON.stringify(labels)}`);
+  });
+
+  it('a device node fed by a sequence of another cell is flagged before deploy, naming both cells', async () => {
+    const result = await page.evaluate(() => {
+      RED.view.importNodes([
+        { id: 'xc-seq', type: 'workcell-sequence', z: 't1', x: 160, y: 480, name: 'Other cell', cell: 'wc-cell', concurrency: 'reject', timeout: '', policy: 'fail-run', wires: [['xc-gantry'], []] },
+        { id: 'xc-gantry', type: 'workcell-gantry', z: 't1', x: 420, y: 480, name: '', device: 'wc-gantrydev', operation: 'home', params: {}, wires: [[]] },
+        { id: 'ok-seq', type: 'workcell-sequence', z: 't1', x: 160, y: 560, name: 'Same cell', cell: 'wc-cell2', concurrency: 'reject', timeout: '', policy: 'fail-run', wires: [['ok-gantry'], []] },
+        { id: 'ok-gantry', type: 'workcell-gantry', z: 't1', x: 420, y: 560, name: '', device: 'wc-gantrydev', operation: 'home', params: {}, wires: [[]] },
+      ]);
+      const [other, same] = ['xc-gantry', 'ok-gantry'].map((id) => {
+        const n = RED.nodes.node(id);
+        RED.editor.validateNode(n);
+        return { valid: n.valid, errors: n.validationErrors };
+      });
+      return { other, same };
+    });
+    assert.equal(result.other.valid, false);
+    assert.deepEqual(result.other.errors, ['device "mill" belongs to cell "Cell B", but sequence "Other cell" that feeds this node runs in cell "Cell A"']);
+    assert.equal(result.same.valid, true);
+  });
+
+  it('a new node starts on the only cell when there is one', async () => {
+    // Two cells: a new sequence's cell is the user's choice.
+    await page.evaluate(() => RED.view.importNodes([{ id: 'new-seq', type: 'workcell-sequence', z: 't1', x: 160, y: 640, name: '', cell: '', wires: [[], []] }]));
+    await edit('new-seq');
+    assert.equal(await page.evaluate(() => $('#node-input-cell').val()), '_ADD_');
+    await closeTrays();
+    // One cell left: it is preselected, and saved with the node.
+    await page.evaluate(() => {
+      for (const id of ['xc-seq', 'xc-gantry', 'ok-seq', 'ok-gantry', 'wc-inst', 'wc-gantry']) RED.nodes.remove(id);
+      for (const id of ['wc-instdev', 'wc-gantrydev', 'wc-cell2']) RED.nodes.remove(id);
+    });
+    assert.deepEqual(await page.evaluate(() => WorkcellCellField.cells().map((c: { id: string }) => c.id)), ['wc-cell']);
+    await edit('new-seq');
+    assert.equal(await page.evaluate(() => $('#node-input-cell').val()), 'wc-cell');
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    assert.equal(await page.evaluate(() => RED.nodes.node('new-seq').cell), 'wc-cell');
   });
 
   it('the editor raised no page errors and logged no console errors', () => {
