@@ -622,6 +622,38 @@ describe('editor (Chromium + a real Node-RED)', function () {
     for (const l of labels) assert.doesNotMatch(l, /^(enum|boolean)$/, `typedInput labels: ${JSON.stringify(labels)}`);
   });
 
+  it("the device form applies the operation table's rules across parameters: a G1 move needs a feed, a move an axis; a node saved against them is flagged", async () => {
+    await edit('wc-gantry');
+    await page.waitForSelector('#node-input-param-feed', { state: 'attached' });
+    const error = (param: string) => page.evaluate((p) => $(`.workcell-device-param[data-param="${p}"] .workcell-device-param-error`).text(), param);
+    const set = (param: string, value: string) =>
+      page.evaluate(
+        ([p, v]) => {
+          $(`#node-input-param-${p}`).typedInput('value', v);
+          $(`#node-input-param-${p}`).trigger('change');
+        },
+        [param, value],
+      );
+    assert.equal(await error('feed'), '', 'x and a feed: a valid G1 move');
+    await set('feed', '');
+    assert.equal(await error('feed'), 'Feed rate is required when rapid is false');
+    await set('rapid', 'true');
+    assert.equal(await error('feed'), '', 'a rapid (G0) move needs no feed');
+    await set('x', '');
+    assert.equal(await page.evaluate(() => $('.workcell-device-op-error').text()), 'Give at least one of X, Y, Z');
+    await set('z', '-1');
+    assert.equal(await page.evaluate(() => $('.workcell-device-op-error').is(':visible')), false);
+    // Saved against the rules (a G1 move without a feed), the node is flagged before deploy.
+    await set('rapid', 'false');
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = RED.nodes.node('wc-gantry');
+      return { params: n.params, valid: n.valid, errors: n.validationErrors };
+    });
+    assert.deepEqual(saved, { params: { mode: 'absolute', z: -1, rapid: false, coordinates: 'work' }, valid: false, errors: ['Feed rate is required when rapid is false'] });
+  });
+
   it('a device node fed by a sequence of another cell is flagged before deploy, naming both cells', async () => {
     const result = await page.evaluate(() => {
       RED.view.importNodes([
