@@ -120,7 +120,7 @@ const HELP_SECTIONS: Record<string, string[]> = {
   'workcell-sequence': ['Inputs', 'Outputs', 'Details'],
   'workcell-sequence-end': ['Inputs', 'Details'],
   'workcell-estop': ['Inputs', 'Outputs', 'Details'],
-  'workcell-cell-status': ['Inputs', 'Outputs', 'Details'],
+  'workcell-cell-status': ['Properties', 'Inputs', 'Outputs', 'Details'],
   'workcell-wait': ['Inputs', 'Outputs', 'Details'],
   'workcell-serial': ['Properties', 'Details'],
   'workcell-gantry-device': ['Properties', 'Details'],
@@ -225,7 +225,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
   }
 
   /** i18n keys that were not found show up as the raw key: no dialog may contain one. */
-  const RAW_KEY = /\b(abort-context|sequence|sequence-end|estop|cell-status|wait|deviceForm)\.(label|placeholder|tip|errors|mode|units|operator|source|onTimeout|action|outcome|concurrency|policy|redeploy)\b/;
+  const RAW_KEY = /\b(abort-context|sequence|sequence-end|estop|cell-status|wait|deviceForm)\.(label|placeholder|tip|errors|mode|units|operator|source|onTimeout|action|outcome|concurrency|policy|redeploy|devices)\b/;
 
   it('the palette has a workcell category with every flow node, labelled without the prefix, with its own icon', async () => {
     const palette = await page.evaluate((types) => {
@@ -325,7 +325,12 @@ describe('editor (Chromium + a real Node-RED)', function () {
     await closeTrays();
 
     await edit('wc-status');
-    assert.deepEqual(await page.evaluate(() => [$('#node-input-name').val(), $('#node-input-cell').val()]), ['Watch', 'wc-cell']);
+    assert.deepEqual(await page.evaluate(() => [$('#node-input-name').val(), $('#node-input-cell').val(), $('#node-input-devices').val(), $('#node-input-devices option:selected').text()]), [
+      'Watch',
+      'wc-cell',
+      'changes',
+      'connection, faults and homing (not busy/ready)',
+    ]);
 
     const endHelp = await help('workcell-sequence-end');
     assert.equal(endHelp.title, 'sequence end');
@@ -334,7 +339,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
     assert.ok(estopHelp.headings.includes('Inputs') && estopHelp.headings.includes('Outputs') && estopHelp.headings.includes('Details'));
     assert.match(estopHelp.text, /not\s+a checkpoint/);
     const statusHelp = await help('workcell-cell-status');
-    assert.deepEqual(statusHelp.properties, ['payloadany', 'topicstring', 'payloadobject']);
+    assert.deepEqual(statusHelp.properties, ['Cellworkcell-abort-context', 'Device eventschoice', 'payloadany', 'topicstring', 'payloadobject']);
     assert.match(statusHelp.text, /stop-report/);
     assert.match(statusHelp.text, /snapshot/);
   });

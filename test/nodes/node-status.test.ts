@@ -121,3 +121,72 @@ describe('node statuses say where a run is and do not go stale', function () {
     assert.deepEqual(status('seq'), {});
   });
 });
+
+describe('cell status device events', function () {
+  this.timeout(20_000);
+  beforeEach(() => devices.clear());
+  afterEach(async () => {
+    await helper.unload();
+    forgetLatches();
+  });
+
+  /** The flow with a cell status node of the given `devices` setting (absent: the saved flow of an earlier version). */
+  async function load(setting: string | undefined): Promise<Received> {
+    const status = { id: 'status', type: 'workcell-cell-status', z: 't1', cell: 'cell', wires: [['statusOut']], ...(setting === undefined ? {} : { devices: setting }) };
+    await helper.load(controlNodes, [...flow(), status, { id: 'statusOut', type: 'helper', z: 't1' }]);
+    return new Received(helper.getNode('statusOut'));
+  }
+
+  /** One run through both moves to its end. */
+  async function oneRun(): Promise<void> {
+    const outcome = new Received(helper.getNode('outcome'));
+    helper.getNode('seq').receive({ payload: 'go', params: { position: 1, ms: 1 } });
+    assert.equal(((await outcome.nth(1)).payload as { outcome: string }).outcome, 'completed');
+    await turns();
+  }
+
+  const deviceMessages = (out: Received) => out.messages.filter((m) => m.topic === 'device').map((m) => m.payload as Record<string, unknown>);
+
+  it('by default (and for a node saved without the setting) a run\'s busy/ready flips send nothing; a fault, its recovery and a change of position trust do', async () => {
+    for (const setting of [undefined, 'changes']) {
+      const out = await load(setting);
+      await oneRun();
+      assert.deepEqual(deviceMessages(out), [], `no device messages for the steps (${setting ?? 'absent'})`);
+      devices.get('dev1')!.markUntrusted();
+      devices.get('dev1')!.raiseFault('interlock open');
+      await turns();
+      const sent = deviceMessages(out);
+      assert.deepEqual(
+        sent.map((h) => [h.status, h.positionTrusted]),
+        [
+          ['ready', false],
+          ['fault', false],
+        ],
+      );
+      await helper.unload();
+      forgetLatches();
+      devices.clear();
+    }
+  });
+
+  it('"all" sends every health change, and no payload has an undefined field; "none" sends no device messages', async () => {
+    let out = await load('all');
+    await oneRun();
+    const sent = deviceMessages(out);
+    assert.equal(sent.filter((h) => h.status === 'busy').length, 2, `a busy message per step: ${JSON.stringify(sent.map((h) => h.status))}`);
+    assert.equal(sent.at(-1)!.status, 'ready');
+    for (const m of out.messages) {
+      for (const [k, v] of Object.entries(m.payload as object)) assert.notEqual(v, undefined, `${String(m.topic)} payload field ${k} is undefined`);
+    }
+    assert.ok(!('positionTrusted' in sent[0]), 'a device that does not track position has no positionTrusted field');
+    await helper.unload();
+    devices.clear();
+
+    out = await load('none');
+    await oneRun();
+    devices.get('dev1')!.raiseFault('interlock open');
+    await turns();
+    assert.deepEqual(deviceMessages(out), []);
+    assert.ok(out.messages.some((m) => m.topic === 'run'), 'the other topics are still sent');
+  });
+});
