@@ -5,6 +5,7 @@ import { helper, Received, delay } from '../support/flow-harness';
 import { LOG_LEVEL, LogRecorder } from '../support/node-red-log';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { ExampleFlow, loadExamples, nodeTypes, packageRoot, startDemoSimulators, DemoSimulators } from '../../lib/demo';
+import type { FlowNode } from '../../lib/demo/examples';
 
 const root = packageRoot(__dirname);
 const examples = loadExamples(join(root, 'examples'));
@@ -133,6 +134,31 @@ describe('examples/ (Import › Examples)', function () {
   });
 
   for (const e of examples) {
+    it(`"${e.label}" reads left to right: every wire goes right, each node leaves room for its status, comments are on the canvas`, () => {
+      const placed = e.nodes.filter((n) => typeof n.x === 'number' && typeof n.y === 'number') as (FlowNode & { x: number; y: number; name?: string; wires?: string[][] })[];
+      const byId = new Map(placed.map((n) => [n.id, n]));
+      for (const n of placed) {
+        for (const out of n.wires ?? []) {
+          for (const target of out) {
+            const t = byId.get(target)!;
+            assert.ok(t.x > n.x, `the wire ${n.id} → ${target} goes right (${n.x} → ${t.x})`);
+          }
+        }
+        // A comment's box is about its text wide, centred on x: it must start on the canvas.
+        if (n.type === 'comment') assert.ok(n.x - (6.5 * (n.name ?? '').length + 50) / 2 >= 0, `comment "${n.name}" starts on the canvas (x ${n.x})`);
+      }
+      // In one row (the same y, give or take), a node whose status shows under it (Workcell
+      // nodes, debug nodes showing their status) keeps the next node far enough right for it.
+      const showsStatus = (n: FlowNode & { tostatus?: boolean }) => n.type.startsWith('workcell-') || (n.type === 'debug' && n.tostatus === true);
+      for (const a of placed) {
+        if (a.type === 'comment' || !showsStatus(a)) continue;
+        for (const b of placed) {
+          if (b === a || b.type === 'comment' || Math.abs(b.y - a.y) >= 40 || b.x < a.x) continue;
+          assert.ok(b.x - a.x >= 175, `${b.id} sits on the status of ${a.id} (${b.x - a.x} px right of it in the same row)`);
+        }
+      }
+    });
+
     it(`"${e.label}" deploys with every node created, and no node logs an error or a warning`, async () => {
       await loadExample(e);
       await stopAndCheckLog();
