@@ -235,6 +235,110 @@ describe('examples/ (Import › Examples)', function () {
     });
   });
 
+  describe('03 Parallel branches where one failure cancels the rest, end to end', () => {
+    const flow = () => example('03 ');
+
+    it('with a part present both branches run and the run completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc03-outcome'));
+      helper.getNode('wc03-part-in').receive({});
+      await delay(10);
+      helper.getNode('wc03-start').receive({});
+      const o = (await outcome.nth(1, 15_000)).payload as Payload;
+      assert.equal(o.outcome, 'completed');
+      assert.ok((o.durationMs as number) >= 3000 - 50, `pick and place took ${o.durationMs} ms: the run waited for the slower branch`);
+      await delay(50);
+      assert.equal(outcome.messages.length, 1);
+      await stopAndCheckLog();
+    });
+
+    it('with no part the check times out: the run ends there, and the pick in flight is cancelled (place never runs)', async () => {
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc03-outcome'));
+      const errors = new Received(helper.getNode('wc03-errors'));
+      const placed = new Received(helper.getNode('wc03-place'));
+      const pickStatuses: { text?: string }[] = [];
+      helper.getNode('wc03-pick').on('call:status', (call: { args: [{ text?: string }] }) => pickStatuses.push(call.args[0]));
+      helper.getNode('wc03-start').receive({});
+      const o = (await outcome.nth(1, 10_000)).payload as Payload;
+      assert.equal(o.outcome, 'timed-out');
+      assert.equal(o.step, 'part present?');
+      assert.match(((await errors.nth(1)).error as { message: string }).message, /part present\?/);
+      // The pick in flight was cut off by the run's end, and its message went no further.
+      while (!pickStatuses.some((st) => /^timed-out/.test(st.text ?? ''))) await delay(10);
+      assert.equal(placed.messages.length, 0, 'place never ran');
+      assert.deepEqual(
+        errors.messages.map((m) => (m.error as { source: { id: string } }).source.id),
+        ['wc03-check'],
+        'the failure is reported once, by the branch that failed; the branch it cut off reports none',
+      );
+      await stopAndCheckLog();
+    });
+
+    it('E-stop mid-job: outcome "aborted" in both branches at once; reset, and the next job completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc03-outcome'));
+      const control = new Received(helper.getNode('wc03-control-out'));
+      helper.getNode('wc03-part-in').receive({});
+      await delay(10);
+      helper.getNode('wc03-start').receive({});
+      await delay(300);
+      helper.getNode('wc03-estop-in').receive({});
+      assert.equal(((await outcome.nth(1)).payload as Payload).outcome, 'aborted');
+      assert.equal(((await control.nth(1)).payload as Payload).state, 'aborted');
+      helper.getNode('wc03-reset-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'ready');
+      helper.getNode('wc03-start').receive({});
+      assert.equal(((await outcome.nth(2, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
+    });
+  });
+
+  describe('05 Hold and resume, end to end', () => {
+    const flow = () => example('05 ');
+
+    it('hold mid-batch: the node where the message waits says "held" and the run waits; resume: it completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc05-outcome'));
+      const control = new Received(helper.getNode('wc05-control-out'));
+      const statuses: { text?: string }[] = [];
+      helper.getNode('wc05-load').on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]));
+      helper.getNode('wc05-start').receive({});
+      await delay(200); // in "load"
+      helper.getNode('wc05-hold-in').receive({});
+      assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
+      await delay(1500); // "load" has ended: its message waits there before going on
+      assert.ok(statuses.some((s) => s.text === 'held'), `load says held: ${JSON.stringify(statuses)}`);
+      assert.equal(outcome.messages.length, 0, 'held: the run does not move on');
+      helper.getNode('wc05-resume-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'running');
+      assert.equal(((await outcome.nth(1, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
+    });
+
+    it('E-stop while held: outcome "aborted"; reset, and the next batch completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc05-outcome'));
+      const control = new Received(helper.getNode('wc05-control-out'));
+      helper.getNode('wc05-start').receive({});
+      await delay(200);
+      helper.getNode('wc05-hold-in').receive({});
+      assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
+      helper.getNode('wc05-estop-in').receive({});
+      assert.equal(((await outcome.nth(1)).payload as Payload).outcome, 'aborted');
+      helper.getNode('wc05-reset-in').receive({});
+      await control.nth(3);
+      assert.equal(((control.messages[2]).payload as Payload).state, 'ready');
+      helper.getNode('wc05-start').receive({});
+      assert.equal(((await outcome.nth(2, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
+    });
+  });
+
   describe('02 Gantry and DMM demo cell, end to end against the demo simulators', () => {
     const flow = () => example('02 ');
 
