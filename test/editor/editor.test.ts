@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrowserContext, Page, chromium } from 'playwright-core';
@@ -696,6 +696,28 @@ describe('editor (Chromium + a real Node-RED)', function () {
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#dialog-form', { state: 'detached' });
     assert.equal(await page.evaluate(() => RED.nodes.node('new-seq').cell), 'wc-cell');
+  });
+
+  it('every example is listed under Import › Examples and imports with every node of a known type', async () => {
+    const files = readdirSync(join(packageRoot(), 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+    assert.ok(files.length > 0, `examples: ${files}`);
+    const listed = await page.evaluate(() => $.getJSON('library/examples/flows/@workcell/node-red-workcell/'));
+    assert.deepEqual(
+      (listed as { fn?: string }[]).filter((e) => e.fn).map((e) => e.fn!.replace(/\.json$/, '')).sort(),
+      files,
+      'Import › Examples lists every example of the package',
+    );
+    for (const name of files) {
+      const result = await page.evaluate(async (n) => {
+        const flow = await $.getJSON(`library/examples/flows/@workcell/node-red-workcell/${encodeURIComponent(n)}`);
+        const unknown = flow.filter((node: { type: string }) => node.type !== 'tab' && !RED.nodes.getType(node.type)).map((node: { type: string }) => node.type);
+        const before = RED.nodes.filterNodes({}).length;
+        RED.view.importNodes(flow, { generateIds: true });
+        return { nodes: flow.length, unknown, added: RED.nodes.filterNodes({}).length - before };
+      }, name);
+      assert.deepEqual(result.unknown, [], `${name}: every node type is registered`);
+      assert.ok(result.added > 0, `${name}: its nodes were added to the workspace`);
+    }
   });
 
   it('the editor raised no page errors and logged no console errors', () => {
