@@ -296,6 +296,67 @@ describe('examples/ (Import › Examples)', function () {
     });
   });
 
+  describe('04 Gantry job with an emergency stop, end to end against the demo router', () => {
+    const flow = () => example('04 ');
+
+    async function routerReady(): Promise<void> {
+      for (;;) {
+        const d = getCell('wc04-cell')?.devices.find((h) => h.device === 'Router');
+        if (d?.status === 'ready') return;
+        await delay(20);
+      }
+    }
+
+    it('start job: homes, spindle on, engraves, spindle off, parks; outcome "completed"', async function () {
+      this.timeout(30_000);
+      await loadExample(flow());
+      await routerReady();
+      const outcome = new Received(helper.getNode('wc04-outcome'));
+      const errors = new Received(helper.getNode('wc04-errors'));
+      let cutWithSpindleOn = false;
+      const router = simulators!.router;
+      const watch = setInterval(() => {
+        if (router.machinePosition.z < -0.5 && router.spindle.on) cutWithSpindleOn = true;
+      }, 5);
+      try {
+        helper.getNode('wc04-start').receive({});
+        const o = (await outcome.nth(1, 25_000)).payload as Payload;
+        assert.equal(o.outcome, 'completed', `outcome ${JSON.stringify(o)}; errors: ${JSON.stringify(errors.messages.map((m) => (m.error as { message: string }).message))}`);
+      } finally {
+        clearInterval(watch);
+      }
+      assert.ok(cutWithSpindleOn, 'the router cut below the surface with the spindle on');
+      assert.equal(router.spindle.on, false);
+      assert.deepEqual(router.machinePosition, { x: -5, y: -5, z: -2 });
+      await stopAndCheckLog();
+    });
+
+    it('E-stop mid-cut: outcome "aborted" at the engraving, the router halted in alarm with its spindle off; reset, then a new job homes and completes', async function () {
+      this.timeout(60_000);
+      await loadExample(flow());
+      await routerReady();
+      const outcome = new Received(helper.getNode('wc04-outcome'));
+      const control = new Received(helper.getNode('wc04-control-out'));
+      const router = simulators!.router;
+      helper.getNode('wc04-start').receive({});
+      while (!(router.state === 'Run' && router.spindle.on && router.machinePosition.z < -0.5)) await delay(5);
+      helper.getNode('wc04-estop-in').receive({});
+      const o = (await outcome.nth(1)).payload as Payload;
+      assert.equal(o.outcome, 'aborted');
+      assert.equal(o.step, 'engrave');
+      const report = ((await control.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
+      assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]), [['Router', 'stopped', 'safe']]);
+      assert.equal(router.state, 'Alarm');
+      assert.equal(router.spindle.on, false, 'the spindle is off');
+      helper.getNode('wc04-reset-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'ready');
+      helper.getNode('wc04-start').receive({});
+      assert.equal(((await outcome.nth(2, 30_000)).payload as Payload).outcome, 'completed');
+      assert.deepEqual(router.machinePosition, { x: -5, y: -5, z: -2 });
+      await stopAndCheckLog();
+    });
+  });
+
   describe('05 Hold and resume, end to end', () => {
     const flow = () => example('05 ');
 
