@@ -659,6 +659,21 @@ describe('editor (Chromium + a real Node-RED)', function () {
     assert.deepEqual(saved, { params: { mode: 'absolute', z: -1, rapid: false, coordinates: 'work' }, valid: false, errors: ['Feed rate is required when rapid is false'] });
   });
 
+  it('the sequence dialog refuses a bad timeout and saves a good one', async () => {
+    await edit('wc-seq');
+    const check = (v: string) =>
+      page.evaluate((value) => {
+        $('#node-input-timeout').val(value).trigger('change');
+        return $('#node-input-timeout').hasClass('input-error');
+      }, v);
+    assert.equal(await check('-1'), true, 'a negative timeout is refused');
+    assert.equal(await check('soon'), true, 'a word is refused');
+    assert.equal(await check('45'), false);
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    assert.deepEqual(await page.evaluate(() => ({ timeout: RED.nodes.node('wc-seq').timeout, valid: RED.nodes.node('wc-seq').valid })), { timeout: '45', valid: true });
+  });
+
   it('a device node fed by a sequence of another cell is flagged before deploy, naming both cells', async () => {
     const result = await page.evaluate(() => {
       RED.view.importNodes([
