@@ -369,5 +369,26 @@
     };
   }
 
+  // Wiring decides which sequences feed a device node: a new or removed wire checks the device
+  // nodes downstream of it again (Node-RED validates a node only when it is edited or imported).
+  function recheckDownstream(link) {
+    var target = link && link.target;
+    if (!target || typeof RED.nodes.getAllDownstreamNodes !== 'function') return;
+    var nodes = [target].concat(RED.nodes.getAllDownstreamNodes(target));
+    var changed = false;
+    nodes.forEach(function (n) {
+      var device = n._def && n._def.defaults && n._def.defaults.device;
+      if (!device || typeof device.validate !== 'function' || String(n.type).indexOf('workcell-') !== 0) return;
+      var was = n.valid;
+      RED.editor.validateNode(n);
+      if (n.valid !== was) changed = true;
+    });
+    if (changed) RED.view.redraw();
+  }
+  if (RED.events && typeof RED.events.on === 'function') {
+    RED.events.on('links:add', recheckDownstream);
+    RED.events.on('links:remove', recheckDownstream);
+  }
+
   window.WorkcellDeviceForm = { prepare: prepare, save: save, sameCell: sameCell, validParams: validParams };
 })();

@@ -692,6 +692,15 @@ describe('editor (Chromium + a real Node-RED)', function () {
     assert.equal(result.other.valid, false);
     assert.deepEqual(result.other.errors, ['device "mill" belongs to cell "Cell B", but sequence "Other cell" that feeds this node runs in cell "Cell A"']);
     assert.equal(result.same.valid, true);
+    // Wiring alone flags it too: a wire from the other cell's sequence to the valid node.
+    const wired = await page.evaluate(() => {
+      RED.nodes.addLink({ source: RED.nodes.node('xc-seq'), sourcePort: 0, target: RED.nodes.node('ok-gantry') });
+      const flagged = RED.nodes.node('ok-gantry').valid;
+      const link = RED.nodes.filterLinks({ source: RED.nodes.node('xc-seq'), target: RED.nodes.node('ok-gantry') })[0];
+      RED.nodes.removeLink(link);
+      return { flagged, after: RED.nodes.node('ok-gantry').valid };
+    });
+    assert.deepEqual(wired, { flagged: false, after: true }, 'a new wire from another cell\'s sequence flags the node; removing it clears the flag');
   });
 
   it('a new node starts on the only cell when there is one', async () => {
