@@ -12,10 +12,26 @@ interface CellStatusDef extends NodeDef {
 
 const FILL = { ready: 'green', running: 'blue', held: 'yellow', aborting: 'red', aborted: 'red', resetting: 'yellow' } as const;
 
+/**
+ * What the default `changes` setting reports of a device's health: its connection, faults and
+ * position trust, not its busy/ready flips and their detail (every step makes two of those).
+ */
+function healthChange(h: DeviceHealth): string {
+  const working = h.status === 'ready' || h.status === 'busy';
+  return JSON.stringify([working ? 'working' : h.status, working ? '' : h.detail, h.fault, h.positionTrusted ?? null]);
+}
+
+/** The object without its undefined properties (a message shows every field it has). */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 export = function (RED: RedAPI): void {
   /**
-   * `workcell-cell-status`: emits every state change of its cell (`topic: "state"`), every
-   * device health change (`topic: "device"`), every run's end (`topic: "run"`), every stop
+   * `workcell-cell-status`: emits every state change of its cell (`topic: "state"`), device
+   * health changes (`topic: "device"`; by its `devices` setting: `changes` (default) when a
+   * device connects, disconnects, faults, recovers or changes position trust, not its busy/ready
+   * flips; `all`; or `none`), every run's end (`topic: "run"`), every stop
    * report (`topic: "stop-report"`), every device telemetry reading (`topic: "telemetry"`,
    * only from devices configured to poll) and every change of a device's stop debt
    * (`topic: "stop-debt"`: a device not known to be stopped and safe, or known so again). Any input message asks for a snapshot (`topic: "snapshot"`).
@@ -55,15 +71,26 @@ export = function (RED: RedAPI): void {
     const emit = (msg: NodeMessage) => sendOutputs(RED, node, send, msg);
     const onState = (e: { cell: string; from: string; to: string; source: string }) => {
       show();
-      emit({ topic: 'state', payload: { ...e, activeRuns: cell.activeRuns.length, tripSources: cell.tripSources } });
+      emit({ topic: 'state', payload: defined({ ...e, activeRuns: cell.activeRuns.length, tripSources: cell.tripSources }) });
     };
-    const onHealth = (h: DeviceHealth) => emit({ topic: 'device', payload: h });
-    const onRunEnd = (r: RunResult) => emit({ topic: 'run', payload: r });
-    const onReport = (r: StopReport) => emit({ topic: 'stop-report', payload: r });
-    const onTelemetry = (t: Record<string, unknown>) => emit({ topic: 'telemetry', payload: t });
-    const onDebt = (d: StopDebtChange) => emit({ topic: 'stop-debt', payload: { ...d, unsafe: cell.unsafeDevices } });
+    const deviceEvents = configured.config.devices;
+    // Per device, what its last "device" message said (the health as `changes` compares it).
+    const lastSent = new Map<string, string>();
+    for (const h of cell.devices) lastSent.set(h.device, healthChange(h));
+    const onHealth = (h: DeviceHealth) => {
+      if (deviceEvents === 'changes') {
+        const change = healthChange(h);
+        if (lastSent.get(h.device) === change) return;
+        lastSent.set(h.device, change);
+      }
+      emit({ topic: 'device', payload: defined(h) });
+    };
+    const onRunEnd = (r: RunResult) => emit({ topic: 'run', payload: defined(r) });
+    const onReport = (r: StopReport) => emit({ topic: 'stop-report', payload: defined(r) });
+    const onTelemetry = (t: Record<string, unknown>) => emit({ topic: 'telemetry', payload: defined(t) });
+    const onDebt = (d: StopDebtChange) => emit({ topic: 'stop-debt', payload: defined({ ...d, unsafe: cell.unsafeDevices }) });
     cell.on('state', onState);
-    cell.on('device-health', onHealth);
+    if (deviceEvents !== 'none') cell.on('device-health', onHealth);
     cell.on('run-end', onRunEnd);
     cell.on('stop-report', onReport);
     cell.on('device-telemetry', onTelemetry);

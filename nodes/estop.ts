@@ -17,6 +17,8 @@ interface EStopDef extends NodeDef {
 interface EStopNode extends RedNode {
   action: Action;
   trigger(action: Action, msg: NodeMessage, source: string): Promise<NodeMessage['payload']>;
+  /** Carry out `msg` (its action, or the configured one) and resolve with it answered; `source` overrides the message's. */
+  handle(msg: NodeMessage, source?: string): Promise<NodeMessage>;
 }
 
 /** Carry out one control action on a cell; resolves with what to put on msg.payload. */
@@ -94,8 +96,10 @@ export = function (RED: RedAPI): void {
       return payload;
     };
 
-    node.on('input', (msg, send, done) => {
-      void (async () => {
+    // One way for a message and for the editor's button: the action carried out, the answer on
+    // msg.payload sent on, an error to Catch nodes with the message.
+    node.handle = (msg, source) =>
+      (async () => {
         let action: Action = configured;
         if (msg.action !== undefined) {
           if (typeof msg.action !== 'string' || !ACTIONS.includes(msg.action as Action)) {
@@ -103,16 +107,21 @@ export = function (RED: RedAPI): void {
           }
           action = msg.action as Action;
         }
-        const source = typeof msg.source === 'string' && msg.source ? msg.source : `node "${def.name || node.id}"`;
-        msg.payload = await node.trigger(action, msg, source);
-        send(msg);
-      })().then(
-        () => done(),
-        (err: unknown) => {
-          const error = err instanceof Error ? err : new Error(describeError(err));
-          node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
-          done(error);
+        msg.payload = await node.trigger(action, msg, source ?? (typeof msg.source === 'string' && msg.source ? msg.source : `node "${def.name || node.id}"`));
+        return msg;
+      })().catch((err: unknown) => {
+        const error = err instanceof Error ? err : new Error(describeError(err));
+        node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
+        throw error;
+      });
+
+    node.on('input', (msg, send, done) => {
+      node.handle(msg).then(
+        (answered) => {
+          send(answered);
+          done();
         },
+        (err: Error) => done(err),
       );
     });
   }
@@ -125,10 +134,15 @@ export = function (RED: RedAPI): void {
       res.status(404).json({ error: `no deployed estop node ${req.params.id}` });
       return;
     }
-    target.trigger(target.action, {}, 'editor').then(
-      (payload) => res.json(payload),
-      (err: unknown) => {
-        target.error(err);
+    // The same answer a message would get: on the node's output, and errors to Catch nodes.
+    const msg: NodeMessage = { _msgid: RED.util.generateId(), action: target.action, topic: 'editor' };
+    target.handle(msg, 'editor').then(
+      (answered) => {
+        target.send(answered);
+        res.json(answered.payload);
+      },
+      (err: Error) => {
+        target.error(err, msg);
         res.status(409).json({ error: describeError(err) });
       },
     );

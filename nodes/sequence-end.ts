@@ -1,5 +1,5 @@
-import { WorkcellError, showValue } from '../lib';
-import { showCellFailure } from './shared/cell-registry';
+import { RunResult, WorkcellError, showValue } from '../lib';
+import { getCell, showCellFailure } from './shared/cell-registry';
 import { checkpointedInput } from './shared/checkpoint-input';
 import { configure, nodeLabel } from './shared/editor-fields';
 import { SEQUENCE_END_FIELDS } from './shared/node-fields';
@@ -30,6 +30,17 @@ export = function (RED: RedAPI): void {
     // Named as the user named it (the step of a failed run, the source of a cancel), or by what it does.
     const label = configured.config.name || (endAs === 'complete' ? 'sequence end' : `sequence end (${endAs})`);
     showCellFailure(node, def.cell);
+    // The outcome shown belongs to the latest run of its sequence: a later run of that sequence
+    // that ends elsewhere (aborted, failed on the way) clears it.
+    let shown: { run: string; sequence: string } | undefined;
+    const cell = getCell(def.cell);
+    const onRunEnd = (r: RunResult): void => {
+      if (!shown || r.sequence !== shown.sequence || r.run === shown.run) return;
+      shown = undefined;
+      node.status({});
+    };
+    cell?.on('run-end', onRunEnd);
+    node.on('close', () => cell?.off('run-end', onRunEnd));
     checkpointedInput(node, { cellId: def.cell, label: () => label, onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : {}) }, async (msg, _send, ctx) => {
       const run = ctx.run;
       if (!run) {
@@ -39,6 +50,7 @@ export = function (RED: RedAPI): void {
       if (action === 'complete') run.complete();
       else if (action === 'cancel') await ctx.cell.cancelRun(run.id, label);
       else run.fail(new Error(typeof msg.payload === 'string' && msg.payload ? msg.payload : `${label}: the flow failed the run (msg.payload was ${showValue(msg.payload)})`), label);
+      shown = { run: run.id, sequence: run.sequence };
       node.status({ fill: 'green', shape: 'dot', text: `${action === 'complete' ? 'completed' : action === 'cancel' ? 'cancelled' : 'failed'} ${run.id}` });
     });
   }

@@ -110,6 +110,7 @@ export = function (RED: RedAPI): void {
         p.done();
         if (active.size === 0) startNext();
       });
+      refusalShown = false;
       showStatus();
       startObservers.get(p.msg)?.started(run);
       p.msg.workcell = ref;
@@ -158,12 +159,26 @@ export = function (RED: RedAPI): void {
       start(cell, p);
     };
 
+    // A refusal shows red only while no run is in progress (a refused second start must not
+    // make a running sequence look failed: the error still reaches Catch nodes), and only until
+    // the cell is ready again (a reset) or a run starts.
+    let refusalShown = false;
     const refuse = (err: unknown, p: Pending): void => {
       const error = err instanceof Error ? err : new Error(describeError(err));
-      node.status({ fill: 'red', shape: 'ring', text: shortText(error.message) });
+      if (active.size === 0) {
+        refusalShown = true;
+        setStatus({ fill: 'red', shape: 'ring', text: shortText(error.message) });
+      }
       startObservers.get(p.msg)?.refused(error);
       p.done(error);
     };
+    const watched = getCell(def.cell);
+    const onCellState = (e: { to: string }): void => {
+      if (e.to !== 'ready' || !refusalShown) return;
+      refusalShown = false;
+      showStatus();
+    };
+    watched?.on('state', onCellState);
 
     node.on('input', (msg, send, done) => {
       // Synchronous unless the cell is held: no promise per message, and no other input can
@@ -224,6 +239,7 @@ export = function (RED: RedAPI): void {
 
     node.on('close', (removed: boolean, done: () => void) => {
       unwatch();
+      watched?.off('state', onCellState);
       // Not announced (a stop Node-RED's event did not name this node for): stop the runs now,
       // delivering their outcomes at once to what is still open.
       const stopped = deliveringAtOnce(() => stopRuns(removed));

@@ -152,10 +152,17 @@ export = function (RED: RedAPI): void {
         waiting--;
         showWaiting();
       }
-      // Hold applies to what comes next: check it again before the message moves on.
-      await ctx.cell.checkpoint(ctx.ref?.run, label).then((scope) => {
-        if (!ctx.run) scope.close();
-      });
+      // Hold applies to what comes next: check it again before the message moves on; while
+      // the message waits here, the node says so.
+      const waitsHeld = ctx.cell.state === 'held';
+      if (waitsHeld) held(true);
+      try {
+        await ctx.cell.checkpoint(ctx.ref?.run, label).then((scope) => {
+          if (!ctx.run) scope.close();
+        });
+      } finally {
+        if (waitsHeld) held(false);
+      }
       if (timedOut) {
         node.status({ fill: 'yellow', shape: 'dot', text: shortText('timed out: moved on') });
         send([null, msg]);

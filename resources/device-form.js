@@ -23,7 +23,10 @@
     'errors.integer': '__label__ must be a whole number', 'errors.min': '__label__ must be at least __min__',
     'errors.max': '__label__ must be at most __max__', 'errors.enum': '__label__ must be one of __values__',
     'errors.json': '__label__ must be valid JSON', 'errors.maxLength': '__label__ must be at most __max__ characters',
-    'errors.unknownOperation': 'Unknown operation "__operation__"'
+    'errors.unknownOperation': 'Unknown operation "__operation__"',
+    'errors.requiredWhen': '__label__ is required when __other__ is __value__',
+    'errors.atLeastOne': 'Give at least one of __labels__',
+    'errors.otherCell': 'device "__device__" belongs to cell "__deviceCell__", but sequence "__sequence__" that feeds this node runs in cell "__sequenceCell__"'
   };
 
   function t(key, vars) {
@@ -36,6 +39,7 @@
   }
 
   var tables = {}; // kind → Promise of the operation table
+  var loaded = {}; // kind → the operation table, once fetched
 
   /** The kind's operation table, fetched once per editor session. */
   function operations(kind) {
@@ -43,7 +47,10 @@
       tables[kind] = new Promise(function (resolve, reject) {
         // Relative URL: the editor may be served under a path, and adds its own auth header.
         $.getJSON('workcell/kinds/' + encodeURIComponent(kind) + '/operations')
-          .done(function (result) { resolve((result && result.operations) || []); })
+          .done(function (result) {
+            loaded[kind] = (result && result.operations) || [];
+            resolve(loaded[kind]);
+          })
           .fail(function (xhr) {
             delete tables[kind]; // let the next edit try again
             var reason = xhr && xhr.status ? xhr.status + ' ' + xhr.statusText : 'no answer';
@@ -94,11 +101,20 @@
     return String(value);
   }
 
-  /** Check one raw value against its spec as the runtime will; returns an error sentence or null. */
-  function check(spec, raw) {
+  /**
+   * Check one raw value against its spec as the runtime will; returns an error sentence or null.
+   * `other(name)` is another parameter's value as the runtime will see it (typed, or its default),
+   * for the rules across parameters (`requiredWhen`).
+   */
+  function check(spec, raw, other) {
     var label = spec.label || spec.name;
     if (raw === '' || raw === undefined || raw === null) {
-      return spec.required && spec.default === undefined ? t('errors.required', { label: label }) : null;
+      if (spec.required && spec.default === undefined) return t('errors.required', { label: label });
+      var when = spec.requiredWhen;
+      if (when && other && other(when.param) === when.equals) {
+        return t('errors.requiredWhen', { label: label, other: when.param, value: JSON.stringify(when.equals) });
+      }
+      return null;
     }
     switch (spec.type) {
       case 'number':
@@ -158,7 +174,9 @@
         var values = spec.type === 'boolean' ? ['true', 'false'] : (spec.values || []).slice();
         var options = values.map(function (v) { return { value: v, label: v }; });
         if (optional) options.unshift({ value: '', label: '—' });
-        return { value: 'workcell-' + spec.type, types: [{ value: 'workcell-' + spec.type, label: spec.type, options: options }] };
+        // An icon, not a type name: the user sees a choice, never the words "enum" or "boolean".
+        var icon = spec.type === 'boolean' ? 'red/images/typedInput/bool.svg' : 'fa fa-list-ul';
+        return { value: 'workcell-' + spec.type, types: [{ value: 'workcell-' + spec.type, label: spec.label || spec.name, icon: icon, options: options }] };
       }
       default:
         return { value: 'str', types: ['str'] };
@@ -172,6 +190,25 @@
       $('<div class="form-row form-tips"></div>').text(t('noParams')).appendTo(container);
       return;
     }
+    var inputs = {};
+    var validators = [];
+    /** Another parameter's value as the runtime will see it: typed, or its default when blank. */
+    var other = function (name) {
+      var spec = findParam(op, name);
+      if (!spec) return undefined;
+      var raw = inputs[name] ? inputs[name].typedInput('value') : '';
+      return raw === '' || raw === undefined || raw === null ? spec.default : typed(spec, raw);
+    };
+    // The rules across parameters: every field is checked again when any changes.
+    var validateAll = function () {
+      validators.forEach(function (v) { v(); });
+      if (op.atLeastOne) {
+        var given = op.atLeastOne.some(function (name) { return other(name) !== undefined; });
+        var labels = op.atLeastOne.map(function (name) { var p = findParam(op, name); return (p && p.label) || name; });
+        opError.text(given ? '' : t('errors.atLeastOne', { labels: labels.join(', ') })).toggle(!given);
+      }
+    };
+    var opError = $('<div class="form-row workcell-device-op-error"></div>').css({ color: 'var(--red-ui-text-color-error, #d6615f)', 'margin-left': '105px' }).hide();
     op.params.forEach(function (spec) {
       var id = fieldId(spec);
       var row = $('<div class="form-row workcell-device-param"></div>').attr('data-param', spec.name).appendTo(container);
@@ -191,16 +228,23 @@
       var hintText = hint(spec);
       $('<span></span>').text(hintText + (hintText && spec.description ? ' — ' : '') + (spec.description || '')).appendTo(tips);
       var error = $('<div class="workcell-device-param-error"></div>').css({ color: 'var(--red-ui-text-color-error, #d6615f)', 'margin-left': '105px' }).hide().appendTo(row);
-      var validate = function () {
-        var problem = check(spec, input.typedInput('value'));
+      inputs[spec.name] = input;
+      validators.push(function () {
+        var problem = check(spec, input.typedInput('value'), other);
         input.typedInput('validate');
         row.find('.red-ui-typedInput-container').toggleClass('input-error', !!problem);
         error.text(problem || '').toggle(!!problem);
-      };
-      input.on('change', validate);
-      row.find('input').on('keyup', validate);
-      validate();
+      });
+      input.on('change', validateAll);
+      row.find('input').on('keyup', validateAll);
     });
+    opError.appendTo(container);
+    validateAll();
+  }
+
+  function findParam(op, name) {
+    for (var i = 0; i < op.params.length; i++) if (op.params[i].name === name) return op.params[i];
+    return null;
   }
 
   /**
@@ -271,5 +315,80 @@
     node.params = out;
   }
 
-  window.WorkcellDeviceForm = { prepare: prepare, save: save };
+  /**
+   * The action node's `device` validator: a device of another cell than a sequence that feeds
+   * the node would refuse that sequence's runs at run time (a run of another cell); the editor
+   * says so before deploy, naming both cells.
+   */
+  function sameCell(deviceId) {
+    var device = deviceId && RED.nodes.node(deviceId);
+    if (!device || !device.cell || typeof RED.nodes.getAllUpstreamNodes !== 'function') return true;
+    var cellName = function (id) { var c = RED.nodes.node(id); return (c && (c.name || c.id)) || id; };
+    var upstream = RED.nodes.getAllUpstreamNodes(this);
+    for (var i = 0; i < upstream.length; i++) {
+      var n = upstream[i];
+      if (n.type === 'workcell-sequence' && n.cell && n.cell !== device.cell) {
+        return t('errors.otherCell', {
+          device: device.name || device.id,
+          deviceCell: cellName(device.cell),
+          sequence: n.name || n.id,
+          sequenceCell: cellName(n.cell)
+        });
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The action node's `params` validator: the saved parameters against the operation's rules
+   * (the same checks as the form), so a node the form flagged stays flagged until deploy. Valid
+   * until the kind's table has been fetched (the first dialog of the kind fetches it).
+   */
+  function validParams(kind) {
+    return function (params) {
+      var table = loaded[kind];
+      if (!table) {
+        operations(kind).catch(function () {});
+        return true;
+      }
+      var op = findOp(table, this.operation);
+      if (!op) return true;
+      var values = params && typeof params === 'object' ? params : {};
+      var other = function (name) {
+        var spec = findParam(op, name);
+        return values[name] !== undefined ? values[name] : spec ? spec.default : undefined;
+      };
+      for (var i = 0; i < op.params.length; i++) {
+        var problem = check(op.params[i], values[op.params[i].name] === undefined ? '' : asText(values[op.params[i].name], op.params[i]), other);
+        if (problem) return problem;
+      }
+      if (op.atLeastOne && !op.atLeastOne.some(function (name) { return values[name] !== undefined; })) {
+        return t('errors.atLeastOne', { labels: op.atLeastOne.map(function (name) { var p = findParam(op, name); return (p && p.label) || name; }).join(', ') });
+      }
+      return true;
+    };
+  }
+
+  // Wiring decides which sequences feed a device node: a new or removed wire checks the device
+  // nodes downstream of it again (Node-RED validates a node only when it is edited or imported).
+  function recheckDownstream(link) {
+    var target = link && link.target;
+    if (!target || typeof RED.nodes.getAllDownstreamNodes !== 'function') return;
+    var nodes = [target].concat(RED.nodes.getAllDownstreamNodes(target));
+    var changed = false;
+    nodes.forEach(function (n) {
+      var device = n._def && n._def.defaults && n._def.defaults.device;
+      if (!device || typeof device.validate !== 'function' || String(n.type).indexOf('workcell-') !== 0) return;
+      var was = n.valid;
+      RED.editor.validateNode(n);
+      if (n.valid !== was) changed = true;
+    });
+    if (changed) RED.view.redraw();
+  }
+  if (RED.events && typeof RED.events.on === 'function') {
+    RED.events.on('links:add', recheckDownstream);
+    RED.events.on('links:remove', recheckDownstream);
+  }
+
+  window.WorkcellDeviceForm = { prepare: prepare, save: save, sameCell: sameCell, validParams: validParams };
 })();

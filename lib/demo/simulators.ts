@@ -16,15 +16,17 @@ export interface DemoSimulatorAddress {
 /** The running simulators of the demo cell. */
 export interface DemoSimulators {
   readonly gantry: GrblSimulator;
+  /** A second GRBL machine (a CNC router), for the gantry job example: a GRBL link takes one client. */
+  readonly router: GrblSimulator;
   readonly dmm: Dmm34461A;
   readonly psu: RigolDP821;
   readonly addresses: readonly DemoSimulatorAddress[];
-  /** `{GANTRY_ADDRESS: 'tcp://…', DMM_ADDRESS: …, PSU_ADDRESS: …}`: the environment Node-RED gets. */
+  /** `{GANTRY_ADDRESS: 'tcp://…', DMM_ADDRESS: …, PSU_ADDRESS: …, ROUTER_ADDRESS: …}`: the environment Node-RED gets. */
   readonly env: Readonly<Record<string, string>>;
   /**
    * The devices' state in one line, read from the simulators themselves, as the demo prints it at
    * shutdown: `gantry Alarm at X-23.500 Y-19.583 Z-3.917, spindle off, coolant off; DMM idle;
-   * power supply CH1 off, CH2 off`. The gantry's state is GRBL's status-report state and its
+   * power supply CH1 off, CH2 off; router Idle, spindle off`. The gantry's state is GRBL's status-report state and its
    * position the machine position; the DMM is `measuring` or `idle`.
    */
   describeState(): string;
@@ -60,8 +62,9 @@ export interface DemoSimulatorOptions {
  * gantry (homing enabled, so it powers up in Alarm until homed, with soft limits), a Keysight
  * 34461A DMM and a Rigol DP821 power supply, wired together through the part under test
  * (part-under-test.ts): CH1 feeds the part, and the DMM's DC volts input is the part's voltage
- * where the gantry holds the probe, read at each reading. If one fails to start, the ones
- * already started are closed before the error is rethrown.
+ * where the gantry holds the probe, read at each reading; and a second GRBL machine (the router
+ * of the gantry job example, configured as the gantry). If one fails to start, the ones already
+ * started are closed before the error is rethrown.
  */
 export async function startDemoSimulators(options: DemoSimulatorOptions = {}): Promise<DemoSimulators> {
   const host = options.host ?? '127.0.0.1';
@@ -71,6 +74,12 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
     softLimits: { x: { ...DEMO_GANTRY_TRAVEL.x }, y: { ...DEMO_GANTRY_TRAVEL.y }, z: { ...DEMO_GANTRY_TRAVEL.z } },
     // A machine tuned for quicker homing than GRBL's default $25=500 mm/min: after an emergency
     // stop far from home, homing takes seconds rather than most of a minute.
+    homing: { seekRate: 2500, feedRate: 100 },
+  });
+  // The router of the gantry job example: the same machine, its own link (GRBL takes one client).
+  const router = new GrblSimulator({
+    timeScale,
+    softLimits: { x: { ...DEMO_GANTRY_TRAVEL.x }, y: { ...DEMO_GANTRY_TRAVEL.y }, z: { ...DEMO_GANTRY_TRAVEL.z } },
     homing: { seekRate: 2500, feedRate: 100 },
   });
   // The DMM's timeScale multiplies measurement time, so it is the inverse of a speed-up.
@@ -85,6 +94,7 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
     { label: 'GRBL 1.1h gantry', envVar: 'GANTRY_ADDRESS', sim: gantry },
     { label: 'Keysight 34461A DMM', envVar: 'DMM_ADDRESS', sim: dmm },
     { label: 'Rigol DP821 power supply', envVar: 'PSU_ADDRESS', sim: psu },
+    { label: 'GRBL 1.1h router', envVar: 'ROUTER_ADDRESS', sim: router },
   ];
   try {
     for (const { label, envVar, sim } of entries) {
@@ -99,6 +109,7 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
   let closing: Promise<void> | undefined;
   return {
     gantry,
+    router,
     dmm,
     psu,
     addresses,
@@ -109,7 +120,8 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
       const outputs = psu.outputs.map((o) => `CH${o.channel} ${o.enabled ? 'on' : 'off'}`).join(', ');
       const { x, y, z } = gantry.machinePosition;
       const at = `X${x.toFixed(3)} Y${y.toFixed(3)} Z${z.toFixed(3)}`;
-      return `gantry ${gantry.state} at ${at}, spindle ${gantry.spindle.on ? 'on' : 'off'}, coolant ${coolant}; DMM ${dmm.measuring ? 'measuring' : 'idle'}; power supply ${outputs}`;
+      const routerState = `router ${router.state}, spindle ${router.spindle.on ? 'on' : 'off'}`;
+      return `gantry ${gantry.state} at ${at}, spindle ${gantry.spindle.on ? 'on' : 'off'}, coolant ${coolant}; DMM ${dmm.measuring ? 'measuring' : 'idle'}; power supply ${outputs}; ${routerState}`;
     },
     close() {
       closing ??= Promise.allSettled(started.map((s) => s.close())).then(() => undefined);

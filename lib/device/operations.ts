@@ -23,6 +23,11 @@ export interface ParamSpec {
   readonly values?: readonly string[];
   /** Longest allowed string. */
   readonly maxLength?: number;
+  /**
+   * Required only while another parameter of the operation (after its default) has the given
+   * value, e.g. a feed rate while `rapid` is false.
+   */
+  readonly requiredWhen?: { readonly param: string; readonly equals: string | number | boolean };
 }
 
 /** One operation of a device kind. */
@@ -35,6 +40,8 @@ export interface OperationSpec {
   readonly result?: string;
   /** True for operations that move something: refused while the device's position is untrusted. */
   readonly moves?: boolean;
+  /** At least one of these parameters must be given (e.g. an axis of a move). */
+  readonly atLeastOne?: readonly string[];
 }
 
 /** A device kind's declared operations, in display order. */
@@ -59,6 +66,8 @@ export function findOperation(device: string, table: OperationTable, name: unkno
  * (the editor stores strings); anything else of the wrong type, outside its bounds or not among
  * an enum's values is refused with a sentence naming the device, the operation, the parameter
  * and the value. Unknown parameters are refused too: a typo must not silently do nothing.
+ * The operation's rules across parameters are checked last: a parameter `requiredWhen` another
+ * has a value (after defaults) must be given then, and one of `atLeastOne` must be given.
  */
 export function validateParams(device: string, op: OperationSpec, raw: unknown): Record<string, unknown> {
   const fail = (param: string, value: unknown, why: string): never => {
@@ -122,6 +131,19 @@ export function validateParams(device: string, op: OperationSpec, raw: unknown):
         break;
     }
   }
+  for (const spec of op.params) {
+    const when = spec.requiredWhen;
+    if (when && out[spec.name] === undefined && out[when.param] === when.equals) {
+      fail(spec.name, input[spec.name], `is required when ${when.param} is ${JSON.stringify(when.equals)}`);
+    }
+  }
+  if (op.atLeastOne && !op.atLeastOne.some((name) => out[name] !== undefined)) {
+    throw new WorkcellError('invalid-parameters', `${device}: ${op.name}: give at least one of ${op.atLeastOne.join(', ')}`, {
+      subject: device,
+      operation: op.name,
+      value: raw,
+    });
+  }
   return out;
 }
 
@@ -144,11 +166,13 @@ export function operationsHelp(table: OperationTable): string {
           p.min !== undefined ? `≥ ${p.min}` : '',
           p.max !== undefined ? `≤ ${p.max}` : '',
           p.required && p.default === undefined ? 'required' : '',
+          p.requiredWhen ? `required when \`${p.requiredWhen.param}\` is \`${JSON.stringify(p.requiredWhen.equals)}\`` : '',
           p.default !== undefined ? `default \`${JSON.stringify(p.default)}\`` : '',
         ].filter(Boolean);
         lines.push(`- \`msg.params.${p.name}\` — ${p.label}${p.description ? `: ${p.description}` : ''} (${bounds.join(', ')})`);
       }
-      lines.push('');
+      if (op.atLeastOne) lines.push(`At least one of ${op.atLeastOne.map((n) => `\`${n}\``).join(', ')} must be given.`, '');
+      else lines.push('');
     }
     if (op.result) lines.push(`Output \`msg.payload\`: ${op.result}`, '');
   }

@@ -88,6 +88,11 @@ type Finish = (err: unknown, stepped?: boolean) => void;
 class Context implements StepContext {
   /** Whether the handler has run a step (its errors then went through the run). */
   stepped = false;
+  /**
+   * Whether a step of this message failed on its own (before its run was cancelled), rather than
+   * being cut off by its run's end: a sibling branch cut off by a failure sees that same error.
+   */
+  ownFailure = false;
 
   constructor(
     readonly cell: AbortContext,
@@ -99,9 +104,24 @@ class Context implements StepContext {
 
   step<T>(label: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.stepped = true;
-    if (this.run) return this.run.runStep(label, fn);
+    if (this.run) return this.run.runStep(label, (signal) => this.watched(signal, fn));
     const signal = this.scope.signal;
     return abortable(signal, fn(signal));
+  }
+
+  /** `fn(signal)`, noting whether it fails while its signal is still live (a failure of its own). */
+  private watched<T>(signal: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    let work: Promise<T>;
+    try {
+      work = fn(signal);
+    } catch (err) {
+      if (!signal.aborted) this.ownFailure = true;
+      throw err;
+    }
+    return work.then(undefined, (err: unknown) => {
+      if (!signal.aborted) this.ownFailure = true;
+      throw err;
+    });
   }
 }
 
@@ -202,9 +222,10 @@ function runHandler(
     (err: unknown) => {
       if (!run) scope.close();
       // A step cut off by its run's end is not an error of its own: the run's outcome (reported
-      // once, by the sequence) says why. Outside a run there is no outcome, so it is an error.
-      if (run && run.ended && isCancellation(err) && err !== run.failure) {
-        node.status({ fill: 'grey', shape: 'ring', text: shortText(`${run.result?.outcome}: ${err.message}`) });
+      // once, by the sequence) says why; so is a sibling branch cut off by another branch's
+      // failure (it sees that failure). Outside a run there is no outcome, so it is an error.
+      if (run && run.ended && ((isCancellation(err) && err !== run.failure) || (err === run.failure && !ctx.ownFailure))) {
+        node.status({ fill: 'grey', shape: 'ring', text: shortText(`${run.result?.outcome}: ${describeError(err)}`) });
         finish(DONE);
         return;
       }

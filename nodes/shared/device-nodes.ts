@@ -84,6 +84,16 @@ export function healthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blu
   };
 }
 
+/**
+ * The status an action node shows for its device's health when it does not hold the device's
+ * step: the same health, quietly (a ring); a busy device shows only "busy" in grey, since the
+ * step's name belongs to the node running it.
+ */
+export function quietHealthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blue' | 'red' | 'grey'; shape: 'dot' | 'ring'; text: string } {
+  if (h.status === 'busy') return { fill: 'grey', shape: 'ring', text: 'busy' };
+  return { ...healthStatus(h), shape: 'ring' };
+}
+
 interface Shown {
   /** The node's own `status` (what Node-RED set up), called for health updates. */
   show: (status: object) => void;
@@ -91,27 +101,33 @@ interface Shown {
   key: string | null;
   /** The health change count when the node last set a status of its own (an error, progress, held). */
   ownAt: number;
+  /**
+   * The node shows a status of its own set while it held no step (an error, "aborted",
+   * "dropped", "held"): it stays until the node's next step or `release`.
+   */
+  kept: boolean;
+  /** Steps of this node running on the device. */
+  steps: number;
 }
 
 /**
- * Shows one device's health on its action nodes. Health changes are coalesced to one update per
- * event-loop turn, and a node is only updated when what it shows differs: a no-op step's
- * busy → ready flicker, which no one could see, costs no status traffic. The last writer still
- * wins as before: a status a node set itself (an error, progress) after the last health change
- * stays until the next health change.
+ * Shows one device's health on its action nodes. The node running the device's step shows the
+ * health in full (`busy: Move`); the others show it quietly (`quietHealthStatus`), so that where
+ * a run is can be seen on the canvas. Health changes are coalesced to one update per event-loop
+ * turn, and a node is only updated when what it shows differs: a no-op step's busy → ready
+ * flicker, which no one could see, costs no status traffic. A status the node running a step
+ * sets itself (progress) stays until the next health change; one a node sets while it runs no
+ * step (the error or "aborted" its message ended with, "held") stays until its next step.
  */
 class HealthDisplay {
   private readonly nodes = new Map<RedNode, Shown>();
   private changes = 0;
   private pending: NodeJS.Immediate | undefined;
-  /** What the last flush showed: the health's display inputs, and the status key. */
-  private flushedInputs: string | null = null;
-  private flushedKey: string | null = null;
-  private readonly onHealth = (h: DeviceHealth) => {
+  private readonly onHealth = () => {
     this.changes++;
     // Back to what every node already shows (a no-op step's busy -> ready within one turn): the
     // pending flush would change nothing, so it is dropped instead of run.
-    if (displayInputs(h) === this.flushedInputs && this.allShow(this.flushedKey)) {
+    if (this.allShown()) {
       if (this.pending) {
         clearImmediate(this.pending);
         this.pending = undefined;
@@ -127,15 +143,16 @@ class HealthDisplay {
   attach(node: RedNode): void {
     if (this.nodes.size === 0) this.device.on('health', this.onHealth);
     const own = node.status;
-    const entry: Shown = { show: (status) => own.call(node, status), key: null, ownAt: -1 };
+    const entry: Shown = { show: (status) => own.call(node, status), key: null, ownAt: -1, kept: false, steps: 0 };
     // Statuses the node sets itself (checkpoint errors, progress, held) are the node's own.
     node.status = (status: Parameters<RedNode['status']>[0]) => {
       entry.key = null;
       entry.ownAt = this.changes;
+      entry.kept = entry.steps === 0;
       own.call(node, status);
     };
     this.nodes.set(node, entry);
-    this.showOn(entry, healthStatus(this.device.health));
+    this.showOn(entry, this.desired(entry, this.device.health));
   }
 
   detach(node: RedNode): void {
@@ -143,38 +160,62 @@ class HealthDisplay {
     if (this.nodes.size === 0) this.device.off('health', this.onHealth);
   }
 
-  private allShow(key: string | null): boolean {
-    for (const entry of this.nodes.values()) if (entry.key !== key) return false;
+  /** The node starts a step on the device: it shows the health in full from the next change on. */
+  begin(node: RedNode): void {
+    const entry = this.nodes.get(node);
+    if (!entry) return;
+    entry.steps++;
+    entry.kept = false;
+  }
+
+  /** The node's step has ended. */
+  end(node: RedNode): void {
+    const entry = this.nodes.get(node);
+    if (entry && entry.steps > 0) entry.steps--;
+  }
+
+  /** The node's kept status no longer applies (its message went on): show the health again. */
+  release(node: RedNode): void {
+    const entry = this.nodes.get(node);
+    if (!entry) return;
+    entry.kept = false;
+    this.showOn(entry, this.desired(entry, this.device.health));
+  }
+
+  private desired(entry: Shown, health: DeviceHealth): ReturnType<typeof quietHealthStatus> {
+    return entry.steps > 0 ? healthStatus(health) : quietHealthStatus(health);
+  }
+
+  /** Whether a flush now would change nothing. */
+  private allShown(): boolean {
+    const health = this.device.health;
+    for (const entry of this.nodes.values()) {
+      if (entry.kept) continue;
+      if (entry.key !== statusKey(this.desired(entry, health))) return false;
+    }
     return true;
   }
 
   private flush(): void {
     this.pending = undefined;
     const health = this.device.health;
-    const status = healthStatus(health);
-    const key = statusKey(status);
-    this.flushedInputs = displayInputs(health);
-    this.flushedKey = key;
     for (const entry of this.nodes.values()) {
-      // A status of the node's own set after the last health change stays (last writer wins).
+      if (entry.kept) continue;
+      // Progress the running node set after the last health change stays (last writer wins).
       if (entry.ownAt === this.changes) continue;
-      this.showOn(entry, status, key);
+      this.showOn(entry, this.desired(entry, health));
     }
   }
 
-  private showOn(entry: Shown, status: ReturnType<typeof healthStatus>, key = statusKey(status)): void {
+  private showOn(entry: Shown, status: ReturnType<typeof quietHealthStatus>): void {
+    const key = statusKey(status);
     if (entry.key === key) return;
     entry.key = key;
     entry.show(status);
   }
 }
 
-/** What `healthStatus` depends on: equal inputs, equal status. */
-function displayInputs(h: DeviceHealth): string {
-  return `${h.status}\u0000${h.detail}\u0000${h.positionTrusted === false}`;
-}
-
-function statusKey(status: ReturnType<typeof healthStatus>): string {
+function statusKey(status: ReturnType<typeof quietHealthStatus>): string {
   return `${status.fill}|${status.shape}|${status.text}`;
 }
 
@@ -327,8 +368,9 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
       return;
     }
     const { operation: editorOperation, params: editorParams } = fields.config;
-    healthDisplay(device).attach(node);
-    node.on('close', () => healthDisplay(device).detach(node));
+    const display = healthDisplay(device);
+    display.attach(node);
+    node.on('close', () => display.detach(node));
 
     // Per node, not per message: the checkpoint's label, the progress sink, the step's label
     // for the editor's operation. A step is named by the node's name, so that an outcome
@@ -345,7 +387,7 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
         cellId: config.cellId,
         label: () => where,
         step: (msg) => stepOf(msg.operation !== undefined ? msg.operation : editorOperation),
-        onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health)),
+        onHeld: (held) => (held ? node.status({ fill: 'yellow', shape: 'ring', text: 'held' }) : display.release(node)),
       },
       (msg, send, ctx) => {
         const operation = msg.operation !== undefined ? msg.operation : editorOperation;
@@ -375,7 +417,10 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
               : { ...editorParams, ...(msg.params as object) };
         const runId = ctx.run?.id;
         return ctx
-          .step(stepOf(operation), (signal) => device.execute(operation, params, { signal, runId, onProgress }))
+          .step(stepOf(operation), (signal) => {
+            display.begin(node);
+            return device.execute(operation, params, { signal, runId, onProgress }).finally(() => display.end(node));
+          })
           .then((result) => {
             msg.payload = result;
             send(msg);

@@ -103,9 +103,13 @@ export const ESTOP_FIELDS = fieldTable({
   action: choice('action', ESTOP_ACTIONS, 'estop'),
 });
 
+/** Which device health changes a cell status node sends (`topic: "device"`). */
+export const CELL_STATUS_DEVICE_EVENTS = ['changes', 'all', 'none'] as const;
+
 export const CELL_STATUS_FIELDS = fieldTable({
   name: text('name'),
   cell: configNode('cell'),
+  devices: choice('device events', CELL_STATUS_DEVICE_EVENTS, 'changes'),
 });
 
 const WAIT_UNIT_MS = { ms: 1, s: 1000, min: 60_000 } as const;

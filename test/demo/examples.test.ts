@@ -7,6 +7,7 @@ import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { ExampleFlow, loadExamples, nodeTypes, packageRoot, startDemoSimulators, DemoSimulators } from '../../lib/demo';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
 import { connectAsync, type MqttClient } from 'mqtt';
+import type { FlowNode } from '../../lib/demo/examples';
 
 const root = packageRoot(__dirname);
 const examples = loadExamples(join(root, 'examples'));
@@ -148,6 +149,31 @@ describe('examples/ (Import › Examples)', function () {
   });
 
   for (const e of examples) {
+    it(`"${e.label}" reads left to right: every wire goes right, each node leaves room for its status, comments are on the canvas`, () => {
+      const placed = e.nodes.filter((n) => typeof n.x === 'number' && typeof n.y === 'number') as (FlowNode & { x: number; y: number; name?: string; wires?: string[][] })[];
+      const byId = new Map(placed.map((n) => [n.id, n]));
+      for (const n of placed) {
+        for (const out of n.wires ?? []) {
+          for (const target of out) {
+            const t = byId.get(target)!;
+            assert.ok(t.x > n.x, `the wire ${n.id} → ${target} goes right (${n.x} → ${t.x})`);
+          }
+        }
+        // A comment's box is about its text wide, centred on x: it must start on the canvas.
+        if (n.type === 'comment') assert.ok(n.x - (6.5 * (n.name ?? '').length + 50) / 2 >= 0, `comment "${n.name}" starts on the canvas (x ${n.x})`);
+      }
+      // In one row (the same y, give or take), a node whose status shows under it (Workcell
+      // nodes, debug nodes showing their status) keeps the next node far enough right for it.
+      const showsStatus = (n: FlowNode & { tostatus?: boolean }) => n.type.startsWith('workcell-') || (n.type === 'debug' && n.tostatus === true);
+      for (const a of placed) {
+        if (a.type === 'comment' || !showsStatus(a)) continue;
+        for (const b of placed) {
+          if (b === a || b.type === 'comment' || Math.abs(b.y - a.y) >= 40 || b.x < a.x) continue;
+          assert.ok(b.x - a.x >= 175, `${b.id} sits on the status of ${a.id} (${b.x - a.x} px right of it in the same row)`);
+        }
+      }
+    });
+
     it(`"${e.label}" deploys with every node created, and no node logs an error or a warning`, async () => {
       await loadExample(e);
       await stopAndCheckLog();
@@ -220,6 +246,171 @@ describe('examples/ (Import › Examples)', function () {
       assert.equal(outcome.messages.length, 0, 'held: the run does not move on');
       helper.getNode('wc01-resume-in').receive({});
       assert.equal(((await outcome.nth(1, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
+    });
+  });
+
+  describe('03 Parallel branches where one failure cancels the rest, end to end', () => {
+    const flow = () => example('03 ');
+
+    it('with a part present both branches run and the run completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc03-outcome'));
+      helper.getNode('wc03-part-in').receive({});
+      await delay(10);
+      helper.getNode('wc03-start').receive({});
+      const o = (await outcome.nth(1, 15_000)).payload as Payload;
+      assert.equal(o.outcome, 'completed');
+      assert.ok((o.durationMs as number) >= 3000 - 50, `pick and place took ${o.durationMs} ms: the run waited for the slower branch`);
+      await delay(50);
+      assert.equal(outcome.messages.length, 1);
+      await stopAndCheckLog();
+    });
+
+    it('with no part the check times out: the run ends there, and the pick in flight is cancelled (place never runs)', async () => {
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc03-outcome'));
+      const errors = new Received(helper.getNode('wc03-errors'));
+      const placed = new Received(helper.getNode('wc03-place'));
+      const pickStatuses: { text?: string }[] = [];
+      helper.getNode('wc03-pick').on('call:status', (call: { args: [{ text?: string }] }) => pickStatuses.push(call.args[0]));
+      helper.getNode('wc03-start').receive({});
+      const o = (await outcome.nth(1, 10_000)).payload as Payload;
+      assert.equal(o.outcome, 'timed-out');
+      assert.equal(o.step, 'part present?');
+      assert.match(((await errors.nth(1)).error as { message: string }).message, /part present\?/);
+      // The pick in flight was cut off by the run's end, and its message went no further.
+      while (!pickStatuses.some((st) => /^timed-out/.test(st.text ?? ''))) await delay(10);
+      assert.equal(placed.messages.length, 0, 'place never ran');
+      assert.deepEqual(
+        errors.messages.map((m) => (m.error as { source: { id: string } }).source.id),
+        ['wc03-check'],
+        'the failure is reported once, by the branch that failed; the branch it cut off reports none',
+      );
+      await stopAndCheckLog();
+    });
+
+    it('E-stop mid-job: outcome "aborted" in both branches at once; reset, and the next job completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc03-outcome'));
+      const control = new Received(helper.getNode('wc03-control-out'));
+      helper.getNode('wc03-part-in').receive({});
+      await delay(10);
+      helper.getNode('wc03-start').receive({});
+      await delay(300);
+      helper.getNode('wc03-estop-in').receive({});
+      assert.equal(((await outcome.nth(1)).payload as Payload).outcome, 'aborted');
+      assert.equal(((await control.nth(1)).payload as Payload).state, 'aborted');
+      helper.getNode('wc03-reset-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'ready');
+      helper.getNode('wc03-start').receive({});
+      assert.equal(((await outcome.nth(2, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
+    });
+  });
+
+  describe('04 Gantry job with an emergency stop, end to end against the demo router', () => {
+    const flow = () => example('04 ');
+
+    async function routerReady(): Promise<void> {
+      for (;;) {
+        const d = getCell('wc04-cell')?.devices.find((h) => h.device === 'Router');
+        if (d?.status === 'ready') return;
+        await delay(20);
+      }
+    }
+
+    it('start job: homes, spindle on, engraves, spindle off, parks; outcome "completed"', async function () {
+      this.timeout(30_000);
+      await loadExample(flow());
+      await routerReady();
+      const outcome = new Received(helper.getNode('wc04-outcome'));
+      const errors = new Received(helper.getNode('wc04-errors'));
+      let cutWithSpindleOn = false;
+      const router = simulators!.router;
+      const watch = setInterval(() => {
+        if (router.machinePosition.z < -0.5 && router.spindle.on) cutWithSpindleOn = true;
+      }, 5);
+      try {
+        helper.getNode('wc04-start').receive({});
+        const o = (await outcome.nth(1, 25_000)).payload as Payload;
+        assert.equal(o.outcome, 'completed', `outcome ${JSON.stringify(o)}; errors: ${JSON.stringify(errors.messages.map((m) => (m.error as { message: string }).message))}`);
+      } finally {
+        clearInterval(watch);
+      }
+      assert.ok(cutWithSpindleOn, 'the router cut below the surface with the spindle on');
+      assert.equal(router.spindle.on, false);
+      assert.deepEqual(router.machinePosition, { x: -5, y: -5, z: -2 });
+      await stopAndCheckLog();
+    });
+
+    it('E-stop mid-cut: outcome "aborted" at the engraving, the router halted in alarm with its spindle off; reset, then a new job homes and completes', async function () {
+      this.timeout(60_000);
+      await loadExample(flow());
+      await routerReady();
+      const outcome = new Received(helper.getNode('wc04-outcome'));
+      const control = new Received(helper.getNode('wc04-control-out'));
+      const router = simulators!.router;
+      helper.getNode('wc04-start').receive({});
+      while (!(router.state === 'Run' && router.spindle.on && router.machinePosition.z < -0.5)) await delay(5);
+      helper.getNode('wc04-estop-in').receive({});
+      const o = (await outcome.nth(1)).payload as Payload;
+      assert.equal(o.outcome, 'aborted');
+      assert.equal(o.step, 'engrave');
+      const report = ((await control.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
+      assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]), [['Router', 'stopped', 'safe']]);
+      assert.equal(router.state, 'Alarm');
+      assert.equal(router.spindle.on, false, 'the spindle is off');
+      helper.getNode('wc04-reset-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'ready');
+      helper.getNode('wc04-start').receive({});
+      assert.equal(((await outcome.nth(2, 30_000)).payload as Payload).outcome, 'completed');
+      assert.deepEqual(router.machinePosition, { x: -5, y: -5, z: -2 });
+      await stopAndCheckLog();
+    });
+  });
+
+  describe('05 Hold and resume, end to end', () => {
+    const flow = () => example('05 ');
+
+    it('hold mid-batch: the node where the message waits says "held" and the run waits; resume: it completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc05-outcome'));
+      const control = new Received(helper.getNode('wc05-control-out'));
+      const statuses: { text?: string }[] = [];
+      helper.getNode('wc05-load').on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]));
+      helper.getNode('wc05-start').receive({});
+      await delay(200); // in "load"
+      helper.getNode('wc05-hold-in').receive({});
+      assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
+      await delay(1500); // "load" has ended: its message waits there before going on
+      assert.ok(statuses.some((s) => s.text === 'held'), `load says held: ${JSON.stringify(statuses)}`);
+      assert.equal(outcome.messages.length, 0, 'held: the run does not move on');
+      helper.getNode('wc05-resume-in').receive({});
+      assert.equal(((await control.nth(2)).payload as Payload).state, 'running');
+      assert.equal(((await outcome.nth(1, 15_000)).payload as Payload).outcome, 'completed');
+      await stopAndCheckLog();
+    });
+
+    it('E-stop while held: outcome "aborted"; reset, and the next batch completes', async function () {
+      this.timeout(20_000);
+      await loadExample(flow());
+      const outcome = new Received(helper.getNode('wc05-outcome'));
+      const control = new Received(helper.getNode('wc05-control-out'));
+      helper.getNode('wc05-start').receive({});
+      await delay(200);
+      helper.getNode('wc05-hold-in').receive({});
+      assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
+      helper.getNode('wc05-estop-in').receive({});
+      assert.equal(((await outcome.nth(1)).payload as Payload).outcome, 'aborted');
+      helper.getNode('wc05-reset-in').receive({});
+      await control.nth(3);
+      assert.equal(((control.messages[2]).payload as Payload).state, 'ready');
+      helper.getNode('wc05-start').receive({});
+      assert.equal(((await outcome.nth(2, 15_000)).payload as Payload).outcome, 'completed');
       await stopAndCheckLog();
     });
   });

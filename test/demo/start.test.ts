@@ -191,7 +191,7 @@ describe('npm start: the demo cell', function () {
 
     // The simulators listen on ports of their own, named by the variables the flows read.
     const sims = demo.addresses();
-    assert.deepEqual(Object.keys(sims).sort(), ['DMM_ADDRESS', 'GANTRY_ADDRESS', 'PSU_ADDRESS']);
+    assert.deepEqual(Object.keys(sims).sort(), ['DMM_ADDRESS', 'GANTRY_ADDRESS', 'PSU_ADDRESS', 'ROUTER_ADDRESS']);
     for (const p of Object.values(sims)) assert.ok(p > 0 && p !== port);
     // The DMM answers *IDN? like the real one (several clients may talk to it; the GRBL bridge takes one, so it is left alone).
     assert.match(await scpiQuery(sims.DMM_ADDRESS, '*IDN?'), /^Keysight Technologies,34461A,/);
@@ -268,7 +268,7 @@ describe('npm start: the demo cell', function () {
     // The simulators' own state once Node-RED had gone: the gantry at rest, not parked (the
     // scan was cut short, not finished), every output off, no measurement running.
     const state = shutdownState(demo);
-    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off$/.exec(state);
+    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router (Alarm|Idle), spindle off$/.exec(state);
     assert.ok(m, `devices safe at shutdown: ${state}`);
     assert.notDeepEqual([m[2], m[3], m[4]].map(Number), [-5, -5, -2], `the scan was interrupted, not finished and parked: ${state}`);
     assert.ok(demo.lines.some((l) => /Workcell demo: stopped\./.test(l)));
@@ -302,7 +302,7 @@ describe('npm start: the demo cell', function () {
     demo.child.kill('SIGTERM');
     assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.lines.join('\n'));
     assert.ok(demo.lines.some((l) => /Workcell demo: SIGTERM: stopping Node-RED/.test(l)), demo.lines.join('\n'));
-    assert.match(shutdownState(demo), /^gantry \S+ at .*; power supply CH1 off, CH2 off$/);
+    assert.match(shutdownState(demo), /^gantry \S+ at .*; power supply CH1 off, CH2 off; router \S+, spindle off$/);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
 
     // The terminal closed (SIGHUP): the same clean stop, not a demo gone with Node-RED left running.
@@ -311,7 +311,7 @@ describe('npm start: the demo cell', function () {
     demo.child.kill('SIGHUP');
     assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.lines.join('\n'));
     assert.ok(demo.lines.some((l) => /Workcell demo: SIGHUP: stopping Node-RED/.test(l)), demo.lines.join('\n'));
-    assert.match(shutdownState(demo), /power supply CH1 off, CH2 off$/);
+    assert.match(shutdownState(demo), /power supply CH1 off, CH2 off; router \S+, spindle off$/);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed after SIGHUP`);
 
     // A port held by a program that accepts connections and never answers: the demo sees
@@ -357,13 +357,13 @@ describe('the demo simulators', () => {
     };
   }
 
-  it('describe their devices in one line: the gantry\'s state, position, spindle and coolant; the DMM; each power-supply output', async () => {
+  it('describe their devices in one line: the gantry\'s state, position, spindle and coolant; the DMM; each power-supply output; the router', async () => {
     const sims = await startDemoSimulators({ timeScale: 10 });
     const address = (envVar: string) => sims.addresses.find((a) => a.envVar === envVar)!.port;
     const clients = await Promise.all(['GANTRY_ADDRESS', 'DMM_ADDRESS', 'PSU_ADDRESS'].map((v) => lineClient(address(v))));
     try {
       const [grbl, dmm, psu] = clients;
-      assert.equal(sims.describeState(), 'gantry Alarm at X0.000 Y0.000 Z0.000, spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off');
+      assert.equal(sims.describeState(), 'gantry Alarm at X0.000 Y0.000 Z0.000, spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router Alarm, spindle off');
       await grbl.send('$X', /ok\r\n/);
       await grbl.send('G0 X-12.5 Y-3', /ok\r\n/);
       await grbl.send('M3 S1000', /ok\r\n/);
@@ -371,7 +371,7 @@ describe('the demo simulators', () => {
       await grbl.send('M8', /ok\r\n/);
       await dmm.send('CONF:VOLT:DC;:VOLT:NPLC 100;:SAMP:COUN 50;:INIT;*IDN?', /\n/);
       await psu.send(':OUTP CH2,ON;*IDN?', /\n/);
-      assert.equal(sims.describeState(), 'gantry Idle at X-12.500 Y-3.000 Z0.000, spindle on, coolant flood and mist on; DMM measuring; power supply CH1 off, CH2 on');
+      assert.equal(sims.describeState(), 'gantry Idle at X-12.500 Y-3.000 Z0.000, spindle on, coolant flood and mist on; DMM measuring; power supply CH1 off, CH2 on; router Alarm, spindle off');
     } finally {
       for (const c of clients) c.close();
       await sims.close();

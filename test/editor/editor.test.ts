@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrowserContext, Page, chromium } from 'playwright-core';
@@ -14,6 +14,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 declare const RED: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const WorkcellDeviceForm: unknown;
+declare const WorkcellCellField: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 /** The slice of a DOM element the page callbacks read (the test compiles without the DOM lib). */
 interface DomElement {
   textContent: string | null;
@@ -58,7 +59,7 @@ const flows = (closedPort: number) => [
   },
   { id: 'wc-memdev', type: 'workcell-memory-device', name: 'mem', cell: 'wc-cell' },
   { id: 'wc-mem', type: 'workcell-memory', ...at(420, 160), name: '', device: 'wc-memdev', operation: 'move', params: { position: 12.5 }, wires: [[]] },
-  { id: 'wc-cell2', type: 'workcell-abort-context', name: 'Cell B', safeTimeout: '1', stopTimeout: '1', redeploy: 'stop-affected' },
+  { id: 'wc-cell2', type: 'workcell-abort-context', name: 'Cell B', safeTimeout: '1', stopTimeout: '1', resetTimeout: '2', redeploy: 'stop-affected' },
   {
     id: 'wc-instdev',
     type: 'workcell-instrument-device',
@@ -75,6 +76,32 @@ const flows = (closedPort: number) => [
     critical: false,
   },
   { id: 'wc-inst', type: 'workcell-instrument', ...at(420, 240), name: '', device: 'wc-instdev', operation: 'query', params: { command: '*IDN?' }, wires: [[]] },
+  {
+    id: 'wc-gantrydev',
+    type: 'workcell-gantry-device',
+    name: 'mill',
+    serial: '',
+    address: `tcp://127.0.0.1:${closedPort}`,
+    baudRate: 115200,
+    pollInterval: 200,
+    xMin: '',
+    xMax: '',
+    yMin: '',
+    yMax: '',
+    zMin: '',
+    zMax: '',
+    allowUnlock: false,
+    safeSpindleOff: true,
+    safeCoolantOff: true,
+    estopHold: 0,
+    cancelHold: 2000,
+    programDir: '',
+    cell: 'wc-cell2',
+    safeGroup: 0,
+    ownership: 'wait',
+    critical: false,
+  },
+  { id: 'wc-gantry', type: 'workcell-gantry', ...at(420, 320), name: '', device: 'wc-gantrydev', operation: 'move', params: { x: -5, feed: 500 }, wires: [[]] },
 ];
 
 const CONTROL_TYPES: Record<string, string> = {
@@ -83,6 +110,23 @@ const CONTROL_TYPES: Record<string, string> = {
   'workcell-estop': 'estop',
   'workcell-cell-status': 'cell status',
   'workcell-wait': 'wait',
+  'workcell-gantry': 'gantry',
+  'workcell-instrument': 'instrument',
+};
+
+/** Every node type of the package with the help sections it must render, in the help's order. */
+const HELP_SECTIONS: Record<string, string[]> = {
+  'workcell-abort-context': ['Properties', 'Details'],
+  'workcell-sequence': ['Inputs', 'Outputs', 'Details'],
+  'workcell-sequence-end': ['Inputs', 'Details'],
+  'workcell-estop': ['Inputs', 'Outputs', 'Details'],
+  'workcell-cell-status': ['Properties', 'Inputs', 'Outputs', 'Details'],
+  'workcell-wait': ['Inputs', 'Outputs', 'Details'],
+  'workcell-serial': ['Properties', 'Details'],
+  'workcell-gantry-device': ['Properties', 'Details'],
+  'workcell-gantry': ['Inputs', 'Outputs', 'Details', 'Operations'],
+  'workcell-instrument-device': ['Properties', 'Details'],
+  'workcell-instrument': ['Inputs', 'Outputs', 'Details', 'Operations'],
 };
 
 describe('editor (Chromium + a real Node-RED)', function () {
@@ -92,17 +136,24 @@ describe('editor (Chromium + a real Node-RED)', function () {
   let page: Page;
   let profile: string;
   const pageErrors: string[] = [];
+  const consoleErrors: string[] = [];
 
   before(async function () {
     if (!existsSync(CHROMIUM)) throw new Error(`the editor tests need Chromium at ${CHROMIUM} (Debian package "chromium"); it is missing`);
     red = await startNodeRed({
       flows: flows(await freePort()),
       modules: { 'workcell-test-memory-kind': join(packageRoot(), 'test', 'editor', 'fixtures', 'memory-kind') },
+      // No palette catalogue: this machine has no route to the Flow Library, and the editor's
+      // console must stay free of errors that are not ours.
+      settings: { editorTheme: { palette: { catalogues: [] } } },
     });
     profile = mkdtempSync(join(tmpdir(), 'workcell-chromium-'));
     context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 900 } });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (err) => pageErrors.push(`${err.message}\n${err.stack ?? ''}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
+    });
     await page.goto(red.url);
     await page.waitForFunction(() => typeof RED !== 'undefined' && RED.nodes && RED.nodes.node('wc-estop') && $('.red-ui-palette-node').length > 0, null, { timeout: 60_000 });
     // The welcome tour of a fresh profile opens shortly after the flows load and covers the
@@ -174,9 +225,9 @@ describe('editor (Chromium + a real Node-RED)', function () {
   }
 
   /** i18n keys that were not found show up as the raw key: no dialog may contain one. */
-  const RAW_KEY = /\b(abort-context|sequence|sequence-end|estop|cell-status|wait|deviceForm)\.(label|placeholder|tip|errors|mode|units|operator|source|onTimeout|action|outcome|concurrency|policy|redeploy)\b/;
+  const RAW_KEY = /\b(abort-context|sequence|sequence-end|estop|cell-status|wait|deviceForm)\.(label|placeholder|tip|errors|mode|units|operator|source|onTimeout|action|outcome|concurrency|policy|redeploy|devices)\b/;
 
-  it('the palette has a workcell category with every control node, labelled without the prefix, with its own icon', async () => {
+  it('the palette has a workcell category with every flow node, labelled without the prefix, with its own icon', async () => {
     const palette = await page.evaluate((types) => {
       const out: Record<string, { label: string; icon: string } | null> = {};
       for (const type of Object.keys(types)) {
@@ -292,7 +343,12 @@ describe('editor (Chromium + a real Node-RED)', function () {
     await closeTrays();
 
     await edit('wc-status');
-    assert.deepEqual(await page.evaluate(() => [$('#node-input-name').val(), $('#node-input-cell').val()]), ['Watch', 'wc-cell']);
+    assert.deepEqual(await page.evaluate(() => [$('#node-input-name').val(), $('#node-input-cell').val(), $('#node-input-devices').val(), $('#node-input-devices option:selected').text()]), [
+      'Watch',
+      'wc-cell',
+      'changes',
+      'connection, faults and homing (not busy/ready)',
+    ]);
 
     const endHelp = await help('workcell-sequence-end');
     assert.equal(endHelp.title, 'sequence end');
@@ -301,7 +357,7 @@ describe('editor (Chromium + a real Node-RED)', function () {
     assert.ok(estopHelp.headings.includes('Inputs') && estopHelp.headings.includes('Outputs') && estopHelp.headings.includes('Details'));
     assert.match(estopHelp.text, /not\s+a checkpoint/);
     const statusHelp = await help('workcell-cell-status');
-    assert.deepEqual(statusHelp.properties, ['payloadany', 'topicstring', 'payloadobject']);
+    assert.deepEqual(statusHelp.properties, ['Cellworkcell-abort-context', 'Device eventschoice', 'payloadany', 'topicstring', 'payloadobject']);
     assert.match(statusHelp.text, /stop-report/);
     assert.match(statusHelp.text, /snapshot/);
   });
@@ -468,7 +524,246 @@ describe('editor (Chromium + a real Node-RED)', function () {
     await page.waitForFunction(() => $('[id="wc-estop"] .red-ui-flow-node-button').hasClass('red-ui-flow-node-button-disabled'));
   });
 
-  it('the editor raised no page errors', () => {
+  it("every node's help renders its sections, each property on its own line", async () => {
+    assert.deepEqual(await page.evaluate(() => RED.nodes.registry.getNodeTypes().filter((t: string) => t.startsWith('workcell-') && !t.startsWith('workcell-memory')).sort()), Object.keys(HELP_SECTIONS).sort(), 'every node type of the package is checked');
+    for (const [type, sections] of Object.entries(HELP_SECTIONS)) {
+      const h = await help(type);
+      assert.deepEqual(h.headings.filter((x) => sections.includes(x)), sections, `${type} help sections: ${h.headings}`);
+      if (sections.includes('Properties') || sections.includes('Inputs')) assert.ok(h.properties.length > 0, `${type} help lists its properties`);
+      assert.doesNotMatch(h.title, /^workcell-/, `${type} help is titled by its name`);
+    }
+  });
+
+  /** Open a config node's dialog (from the config sidebar, as the pencil does) and wait for its form. */
+  async function editConfig(type: string, id: string, field: string): Promise<void> {
+    await page.evaluate(([t, i]) => RED.editor.editConfig('', t, i), [type, id]);
+    await page.waitForSelector(`#node-config-input-${field}`, { state: 'visible' });
+  }
+
+  /** Set a config dialog field (a text input) and say whether the form marks it invalid. */
+  async function setConfigField(field: string, value: string): Promise<boolean> {
+    return page.evaluate(
+      ([f, v]) => {
+        $(`#node-config-input-${f}`).val(v).trigger('change');
+        return $(`#node-config-input-${f}`).hasClass('input-error');
+      },
+      [field, value],
+    );
+  }
+
+  /** Save the topmost config dialog (Update / Add) and wait until its tray has closed. */
+  async function saveConfig(): Promise<void> {
+    const open = await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length);
+    await page.evaluate(() => $('#node-config-dialog-ok').last().trigger('click'));
+    await page.waitForFunction((n) => $('#red-ui-editor-stack .red-ui-tray').length < n, open);
+  }
+
+  it('config nodes are named, not typed: dialog titles, "Add new …" and the connection list', async () => {
+    await edit('wc-gantry');
+    await page.waitForSelector('#node-input-operation');
+    const deviceSelect = await page.evaluate(() => $('#node-input-device option:selected').text());
+    assert.equal(deviceSelect, 'mill');
+    await page.evaluate(() => $('#node-input-btn-device-edit').trigger('click'));
+    await page.waitForSelector('#node-config-input-serial', { state: 'attached' });
+    await page.waitForFunction(() => $('#node-config-input-serial option').length > 0);
+    const gantryDevice = await page.evaluate(() => ({
+      title: $('.red-ui-tray-titlebar').last().text(),
+      serialOptions: $('#node-config-input-serial option').map((_i: number, o: DomElement) => o.textContent).get(),
+      cell: $('#node-config-input-cell option:selected').text(),
+    }));
+    assert.match(gantryDevice.title, /Edit gantry device node/);
+    assert.doesNotMatch(gantryDevice.title, /workcell-/);
+    assert.deepEqual(gantryDevice.serialOptions, ['Add new serial connection...']);
+    assert.equal(gantryDevice.cell, 'Cell B');
+    // The connection's "+" opens the serial connection's dialog, titled by its name.
+    await page.evaluate(() => $('#node-config-input-btn-serial-add').trigger('click'));
+    await page.waitForFunction(() => /Add new serial connection config node/.test($('.red-ui-tray-titlebar').last().text()));
+    await page.waitForSelector('#node-config-input-backoffMax', { state: 'visible' });
+    // The nested dialogs share one tray, its title a breadcrumb: cancel them one by one, as a user does.
+    for (const title of ['Edit gantry nodeEdit gantry device node', 'Edit gantry node']) {
+      await page.locator('[id="node-config-dialog-cancel"]').last().click();
+      await page.waitForFunction((t) => $('.red-ui-tray-titlebar').last().text() === t, title);
+    }
+  });
+
+  it('the serial connection and gantry device dialogs refuse bad input and save good input', async () => {
+    // A serial connection as an import brings it (the "+" of a device's dialog opens the same form).
+    await page.evaluate(() => RED.view.importNodes([{ id: 'wc-serial', type: 'workcell-serial', name: '', address: '/dev/ttyUSB0', baudRate: 115200, dataBits: 8, parity: 'none', stopBits: 1, delimiter: 'lf', backoffMin: 0.5, backoffMax: 15 }]));
+    const serialId = 'wc-serial';
+    await editConfig('workcell-serial', serialId, 'address');
+    assert.match(await page.evaluate(() => $('.red-ui-tray-titlebar').last().text()), /Edit serial connection node/);
+    assert.equal(await setConfigField('address', 'not a port'), true, 'a serial address that is no device path or tcp:// address is refused');
+    assert.equal(await setConfigField('address', 'tcp://127.0.0.1:5025'), false);
+    assert.equal(await setConfigField('backoffMax', '0.1'), true, 'a reconnect "up to" below "after" is refused');
+    assert.equal(await setConfigField('backoffMax', '20'), false);
+    await saveConfig();
+    assert.deepEqual(await page.evaluate((id) => ({ address: RED.nodes.node(id).address, backoffMax: String(RED.nodes.node(id).backoffMax), valid: RED.nodes.node(id).valid }), serialId), {
+      address: 'tcp://127.0.0.1:5025',
+      backoffMax: '20',
+      valid: true,
+    });
+
+    await editConfig('workcell-gantry-device', 'wc-gantrydev', 'xMin');
+    assert.match(await page.evaluate(() => $('.red-ui-tray-titlebar').last().text()), /Edit gantry device node/);
+    await page.evaluate((id) => $('#node-config-input-serial').val(id).trigger('change'), serialId);
+    assert.equal(await page.evaluate(() => $('.workcell-gantry-address').is(':visible')), false, 'with a connection node the address is hidden');
+    assert.equal(await setConfigField('xMin', '-10'), true, 'a min without its max is refused');
+    assert.equal(await setConfigField('xMax', '-20'), true, 'a max below its min is refused');
+    assert.equal(await page.evaluate(() => $('#node-config-input-xMin').trigger('change').hasClass('input-error')), true, 'a min above its max is refused');
+    assert.equal(await setConfigField('xMax', '0'), false);
+    assert.equal(await page.evaluate(() => $('#node-config-input-xMin').trigger('change').hasClass('input-error')), false);
+    assert.equal(await setConfigField('pollInterval', '5'), true, 'a status poll under 20 ms is refused');
+    assert.equal(await setConfigField('pollInterval', '100'), false);
+    await saveConfig();
+    const saved = await page.evaluate(() => {
+      const n = RED.nodes.node('wc-gantrydev');
+      return { xMin: n.xMin, xMax: n.xMax, pollInterval: String(n.pollInterval), serial: n.serial, valid: n.valid };
+    });
+    assert.deepEqual(saved, { xMin: '-10', xMax: '0', pollInterval: '100', serial: serialId, valid: true });
+  });
+
+  it('the instrument device and cell dialogs refuse bad input and save good input', async () => {
+    await editConfig('workcell-instrument-device', 'wc-instdev', 'address');
+    assert.match(await page.evaluate(() => $('.red-ui-tray-titlebar').last().text()), /Edit instrument device node/);
+    assert.equal(await setConfigField('address', 'nowhere'), true, 'an address that is no device path or tcp:// address is refused');
+    assert.equal(await setConfigField('address', 'tcp://127.0.0.1:5025'), false);
+    await saveConfig();
+    assert.equal(await page.evaluate(() => RED.nodes.node('wc-instdev').address), 'tcp://127.0.0.1:5025');
+
+    await editConfig('workcell-abort-context', 'wc-cell2', 'safeTimeout');
+    assert.match(await page.evaluate(() => $('.red-ui-tray-titlebar').last().text()), /Edit abort context node/);
+    assert.equal(await setConfigField('stopTimeout', '-1'), true);
+    assert.equal(await setConfigField('stopTimeout', '2'), false);
+    await saveConfig();
+    assert.equal(await page.evaluate(() => String(RED.nodes.node('wc-cell2').stopTimeout)), '2');
+  });
+
+  it('choice parameters show their name and an icon, never a type id ("enum", "boolean")', async () => {
+    await edit('wc-gantry');
+    await page.waitForSelector('#node-input-param-mode', { state: 'attached' });
+    const labels = await page.evaluate(() => $('.workcell-device-params .red-ui-typedInput-type-label').map((_i: number, e: DomElement) => (e.textContent ?? '').trim()).get());
+    for (const l of labels) assert.doesNotMatch(l, /^(enum|boolean)$/, `typedInput labels: ${JSON.stringify(labels)}`);
+  });
+
+  it("the device form applies the operation table's rules across parameters: a G1 move needs a feed, a move an axis; a node saved against them is flagged", async () => {
+    await edit('wc-gantry');
+    await page.waitForSelector('#node-input-param-feed', { state: 'attached' });
+    const error = (param: string) => page.evaluate((p) => $(`.workcell-device-param[data-param="${p}"] .workcell-device-param-error`).text(), param);
+    const set = (param: string, value: string) =>
+      page.evaluate(
+        ([p, v]) => {
+          $(`#node-input-param-${p}`).typedInput('value', v);
+          $(`#node-input-param-${p}`).trigger('change');
+        },
+        [param, value],
+      );
+    assert.equal(await error('feed'), '', 'x and a feed: a valid G1 move');
+    await set('feed', '');
+    assert.equal(await error('feed'), 'Feed rate is required when rapid is false');
+    await set('rapid', 'true');
+    assert.equal(await error('feed'), '', 'a rapid (G0) move needs no feed');
+    await set('x', '');
+    assert.equal(await page.evaluate(() => $('.workcell-device-op-error').text()), 'Give at least one of X, Y, Z');
+    await set('z', '-1');
+    assert.equal(await page.evaluate(() => $('.workcell-device-op-error').is(':visible')), false);
+    // Saved against the rules (a G1 move without a feed), the node is flagged before deploy.
+    await set('rapid', 'false');
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = RED.nodes.node('wc-gantry');
+      return { params: n.params, valid: n.valid, errors: n.validationErrors };
+    });
+    assert.deepEqual(saved, { params: { mode: 'absolute', z: -1, rapid: false, coordinates: 'work' }, valid: false, errors: ['Feed rate is required when rapid is false'] });
+  });
+
+  it('the sequence dialog refuses a bad timeout and saves a good one', async () => {
+    await edit('wc-seq');
+    const check = (v: string) =>
+      page.evaluate((value) => {
+        $('#node-input-timeout').val(value).trigger('change');
+        return $('#node-input-timeout').hasClass('input-error');
+      }, v);
+    assert.equal(await check('-1'), true, 'a negative timeout is refused');
+    assert.equal(await check('soon'), true, 'a word is refused');
+    assert.equal(await check('45'), false);
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    assert.deepEqual(await page.evaluate(() => ({ timeout: RED.nodes.node('wc-seq').timeout, valid: RED.nodes.node('wc-seq').valid })), { timeout: '45', valid: true });
+  });
+
+  it('a device node fed by a sequence of another cell is flagged before deploy, naming both cells', async () => {
+    const result = await page.evaluate(() => {
+      RED.view.importNodes([
+        { id: 'xc-seq', type: 'workcell-sequence', z: 't1', x: 160, y: 480, name: 'Other cell', cell: 'wc-cell', concurrency: 'reject', timeout: '', policy: 'fail-run', wires: [['xc-gantry'], []] },
+        { id: 'xc-gantry', type: 'workcell-gantry', z: 't1', x: 420, y: 480, name: '', device: 'wc-gantrydev', operation: 'home', params: {}, wires: [[]] },
+        { id: 'ok-seq', type: 'workcell-sequence', z: 't1', x: 160, y: 560, name: 'Same cell', cell: 'wc-cell2', concurrency: 'reject', timeout: '', policy: 'fail-run', wires: [['ok-gantry'], []] },
+        { id: 'ok-gantry', type: 'workcell-gantry', z: 't1', x: 420, y: 560, name: '', device: 'wc-gantrydev', operation: 'home', params: {}, wires: [[]] },
+      ]);
+      const [other, same] = ['xc-gantry', 'ok-gantry'].map((id) => {
+        const n = RED.nodes.node(id);
+        RED.editor.validateNode(n);
+        return { valid: n.valid, errors: n.validationErrors };
+      });
+      return { other, same };
+    });
+    assert.equal(result.other.valid, false);
+    assert.deepEqual(result.other.errors, ['device "mill" belongs to cell "Cell B", but sequence "Other cell" that feeds this node runs in cell "Cell A"']);
+    assert.equal(result.same.valid, true);
+    // Wiring alone flags it too: a wire from the other cell's sequence to the valid node.
+    const wired = await page.evaluate(() => {
+      RED.nodes.addLink({ source: RED.nodes.node('xc-seq'), sourcePort: 0, target: RED.nodes.node('ok-gantry') });
+      const flagged = RED.nodes.node('ok-gantry').valid;
+      const link = RED.nodes.filterLinks({ source: RED.nodes.node('xc-seq'), target: RED.nodes.node('ok-gantry') })[0];
+      RED.nodes.removeLink(link);
+      return { flagged, after: RED.nodes.node('ok-gantry').valid };
+    });
+    assert.deepEqual(wired, { flagged: false, after: true }, 'a new wire from another cell\'s sequence flags the node; removing it clears the flag');
+  });
+
+  it('a new node starts on the only cell when there is one', async () => {
+    // Two cells: a new sequence's cell is the user's choice.
+    await page.evaluate(() => RED.view.importNodes([{ id: 'new-seq', type: 'workcell-sequence', z: 't1', x: 160, y: 640, name: '', cell: '', wires: [[], []] }]));
+    await edit('new-seq');
+    assert.equal(await page.evaluate(() => $('#node-input-cell').val()), '_ADD_');
+    await closeTrays();
+    // One cell left: it is preselected, and saved with the node.
+    await page.evaluate(() => {
+      for (const id of ['xc-seq', 'xc-gantry', 'ok-seq', 'ok-gantry', 'wc-inst', 'wc-gantry']) RED.nodes.remove(id);
+      for (const id of ['wc-instdev', 'wc-gantrydev', 'wc-cell2']) RED.nodes.remove(id);
+    });
+    assert.deepEqual(await page.evaluate(() => WorkcellCellField.cells().map((c: { id: string }) => c.id)), ['wc-cell']);
+    await edit('new-seq');
+    assert.equal(await page.evaluate(() => $('#node-input-cell').val()), 'wc-cell');
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+    assert.equal(await page.evaluate(() => RED.nodes.node('new-seq').cell), 'wc-cell');
+  });
+
+  it('every example is listed under Import › Examples and imports with every node of a known type', async () => {
+    const files = readdirSync(join(packageRoot(), 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+    assert.ok(files.length >= 5, `examples: ${files}`);
+    const listed = await page.evaluate(() => $.getJSON('library/examples/flows/@workcell/node-red-workcell/'));
+    assert.deepEqual(
+      (listed as { fn?: string }[]).filter((e) => e.fn).map((e) => e.fn!.replace(/\.json$/, '')).sort(),
+      files,
+      'Import › Examples lists every example of the package',
+    );
+    for (const name of files) {
+      const result = await page.evaluate(async (n) => {
+        const flow = await $.getJSON(`library/examples/flows/@workcell/node-red-workcell/${encodeURIComponent(n)}`);
+        const unknown = flow.filter((node: { type: string }) => node.type !== 'tab' && !RED.nodes.getType(node.type)).map((node: { type: string }) => node.type);
+        const before = RED.nodes.filterNodes({}).length;
+        RED.view.importNodes(flow, { generateIds: true });
+        return { nodes: flow.length, unknown, added: RED.nodes.filterNodes({}).length - before };
+      }, name);
+      assert.deepEqual(result.unknown, [], `${name}: every node type is registered`);
+      assert.ok(result.added > 0, `${name}: its nodes were added to the workspace`);
+    }
+  });
+
+  it('the editor raised no page errors and logged no console errors', () => {
     assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleErrors, []);
   });
 });

@@ -82,6 +82,43 @@ describe('validateParams', () => {
   });
 });
 
+/** A move whose feed is required unless rapid, and which needs at least one axis. */
+const MOVE: OperationSpec = {
+  name: 'move',
+  label: 'Move',
+  description: 'Move.',
+  atLeastOne: ['x', 'y'],
+  params: [
+    { name: 'x', label: 'X', type: 'number' },
+    { name: 'y', label: 'Y', type: 'number' },
+    { name: 'feed', label: 'Feed', type: 'number', requiredWhen: { param: 'rapid', equals: false } },
+    { name: 'rapid', label: 'Rapid', type: 'boolean', default: false },
+  ],
+};
+
+describe('validateParams: the rules across parameters', () => {
+  it('a parameter required when another has a value (after its default) is refused missing then, and accepted missing otherwise', () => {
+    assert.throws(() => validateParams('Mill', MOVE, { x: 1 }), (err: WorkcellError) => err.message === 'Mill: move: parameter "feed" is required when rapid is false, got nothing');
+    assert.throws(() => validateParams('Mill', MOVE, { x: 1, rapid: 'false' }), /parameter "feed" is required when rapid is false/);
+    assert.deepEqual(validateParams('Mill', MOVE, { x: 1, rapid: true }), { x: 1, rapid: true });
+    assert.deepEqual(validateParams('Mill', MOVE, { x: 1, feed: '500' }), { x: 1, feed: 500, rapid: false });
+  });
+
+  it('an operation needing at least one of some parameters refuses none of them, naming them', () => {
+    assert.throws(
+      () => validateParams('Mill', MOVE, { feed: 500 }),
+      (err: WorkcellError) => err.message === 'Mill: move: give at least one of x, y' && err.code === 'invalid-parameters' && err.operation === 'move',
+    );
+    assert.deepEqual(validateParams('Mill', MOVE, { y: 0, rapid: true }), { y: 0, rapid: true });
+  });
+
+  it('the help says both rules', () => {
+    const help = operationsHelp([MOVE]);
+    assert.match(help, /- `msg.params.feed` — Feed \(number, required when `rapid` is `false`\)/);
+    assert.match(help, /At least one of `x`, `y` must be given\./);
+  });
+});
+
 describe('findOperation', () => {
   it('finds a declared operation or refuses naming the device and the choices', () => {
     assert.equal(findOperation('oven', [RAMP], 'ramp'), RAMP);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { helper, placed, baseFlow, controlNodes } from '../support/flow-harness';
+import { helper, placed, baseFlow, controlNodes, Received } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 
 /**
@@ -35,8 +35,14 @@ describe('admin endpoints', function () {
     asked.length = 0;
     await helper.load(
       [...controlNodes.slice(0, -1).map(withGuard), ...controlNodes.slice(-1)],
-      baseFlow([{ id: 'stop', type: 'workcell-estop', z: 't1', cell: 'cell', action: 'estop', wires: [] }]),
+      baseFlow([
+        { id: 'stop', type: 'workcell-estop', z: 't1', cell: 'cell', action: 'estop', wires: [['out']] },
+        { id: 'out', type: 'helper', z: 't1' },
+        { id: 'cancel', type: 'workcell-estop', z: 't1', cell: 'cell', action: 'cancel', wires: [['out']] },
+      ]),
     );
+    const out = new Received(helper.getNode('out'));
+    const caught = new Received(helper.getNode('caught'));
     assert.ok(asked.includes('workcell.write'));
     await helper.request().post('/workcell/estop/stop').expect(401);
     assert.equal(getCell('cell')!.state, 'ready', 'an unauthorised request did nothing');
@@ -44,6 +50,17 @@ describe('admin endpoints', function () {
     const res = await helper.request().post('/workcell/estop/stop').set('Authorization', 'Bearer workcell.write').expect(200);
     assert.equal(res.body.state, 'aborted');
     assert.match(res.body.report.source, /editor/);
+    // The node's output gets the same answer a message would: the payload the editor was given.
+    const answered = await out.nth(1);
+    assert.deepEqual(answered.payload, res.body);
+    assert.equal(answered.topic, 'editor');
+    assert.equal(out.messages.length, 1);
+    // A button whose action fails (cancel needs a run) answers 409 and the error reaches Catch nodes with its message.
+    const failed = await helper.request().post('/workcell/estop/cancel').set('Authorization', 'Bearer workcell.write').expect(409);
+    assert.match(failed.body.error, /cancel needs the run to cancel/);
+    const c = await caught.nth(1);
+    assert.match((c.error as { message: string }).message, /estop: cancel needs the run to cancel in msg.run or msg.workcell.run/);
+    assert.equal((c.error as { source: { id: string } }).source.id, 'cancel');
     await helper.request().post('/workcell/estop/nope').set('Authorization', 'Bearer workcell.write').expect(404);
   });
 

@@ -21,6 +21,7 @@ const feed = (required: boolean): ParamSpec => ({
   max: 1_000_000,
   unit: 'mm/min',
   required,
+  ...(required ? {} : { requiredWhen: { param: 'rapid', equals: false } }),
   description: required ? 'jogs always need a feed rate' : 'needed for a G1 move (GRBL has no default feed); ignored for G0, which runs at the machine\'s max rate',
 });
 
@@ -55,6 +56,7 @@ export const GANTRY_OPERATIONS: OperationTable = [
     name: 'move',
     label: 'Move',
     moves: true,
+    atLeastOne: ['x', 'y', 'z'],
     description:
       'Move to a position (absolute) or by a distance (relative), with G1 at the feed rate or G0 rapid. Axes not given stay where they are. ' +
       'The step ends when the motion has ended (`G4 P0` after the move). The target is checked against the soft limits first.',
@@ -73,6 +75,7 @@ export const GANTRY_OPERATIONS: OperationTable = [
     name: 'jog',
     label: 'Jog',
     moves: true,
+    atLeastOne: ['x', 'y', 'z'],
     description:
       'Jog (`$J=`): a motion GRBL can cancel at once without losing position (jog cancel, 0x85). Relative by default. ' +
       'The step ends when the jog has ended; cancelling it sends jog cancel.',
