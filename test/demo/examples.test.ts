@@ -493,8 +493,8 @@ describe('examples/ (Import › Examples)', function () {
       await stopAndCheckLog();
     });
   });
-  describe('09 MQTT remote start, remote stop and heartbeat, end to end against the embedded broker', () => {
-    const flow = () => example('09 ');
+  describe('06 MQTT remote start, remote stop and heartbeat, end to end against the embedded broker', () => {
+    const flow = () => example('06 ');
     let client: MqttClient;
     const received: { topic: string; json: Payload; text: string }[] = [];
     beforeEach(async () => {

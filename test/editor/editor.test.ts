@@ -127,6 +127,7 @@ const HELP_SECTIONS: Record<string, string[]> = {
   'workcell-gantry': ['Inputs', 'Outputs', 'Details', 'Operations'],
   'workcell-instrument-device': ['Properties', 'Details'],
   'workcell-instrument': ['Inputs', 'Outputs', 'Details', 'Operations'],
+  'workcell-mqtt': ['Properties', 'Details'],
 };
 
 describe('editor (Chromium + a real Node-RED)', function () {
