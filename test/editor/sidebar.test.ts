@@ -192,6 +192,20 @@ describe('Workcell sidebar in the editor (Chromium + a real Node-RED with adminA
     await waitForShownState('ready');
   });
 
+  it('a user who may only read sees the cell with every button disabled', async () => {
+    const bob = await tokenFor(demo.red, 'bob');
+    const reader = await openEditor(`${demo.red.url}?access_token=${bob}`, { viewport: { width: 1280, height: 760 } });
+    try {
+      await reader.page.evaluate(() => RED.sidebar.show('workcell'));
+      await reader.page.waitForSelector(`${cellSel()} .workcell-sidebar-state[data-state="ready"]`);
+      const buttons = await reader.page.evaluate((sel) => $(`${sel} button`).map((_i: number, e: DomElement) => [[e.getAttribute('data-action'), !!e.disabled]]).get(), cellSel());
+      assert.deepEqual(Object.fromEntries(buttons as [string, boolean][]), { estop: true, halt: true, reset: true, hold: true, resume: true });
+      assert.deepEqual(reader.pageErrors, []);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('a device that owes its stop can be cleared only after confirming; then reset works', async () => {
     await devicesShownReady();
     demo.sims.psu.faults.silent = true;

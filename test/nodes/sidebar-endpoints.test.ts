@@ -151,6 +151,7 @@ describe('Workcell sidebar endpoints (a real Node-RED with adminAuth)', function
     res = await post(`workcell/cells/${demo.cellId}/resume`, alice);
     assert.equal(res.status, 409);
     assert.deepEqual(await res.json(), { error: 'cannot resume cell "Demo cell B": it is ready, not held' });
+    await demo.red.waitForLog(/cell "Demo cell B": resume from editor \(alice\) refused: cannot resume cell "Demo cell B": it is ready, not held/);
     res = await post(`workcell/cells/${demo.cellId}/clear`, alice, { device: 'PSU' });
     assert.equal(res.status, 409);
     assert.match(((await res.json()) as { error: string }).error, /cannot clear device "PSU" of cell "Demo cell B"/);
