@@ -1,4 +1,4 @@
-import { AbortContext, describeError } from '../lib';
+import { AbortContext, describeError, showValue } from '../lib';
 import { getCell, liveCells, registryEvents } from './shared/cell-registry';
 import { CellAction, editorSource, performCellAction } from './shared/cell-control';
 import { CellReadings, cellView } from './shared/cell-view';
@@ -138,14 +138,14 @@ function bodyField(req: HttpRequest, name: string): unknown {
  * `reset`, `hold`, `resume`, `clear` (JSON body `{device}`) or `cancel` (`{run}`), answers what
  * an estop node puts on msg.payload for that action; the source is the editor and its user.
  * Errors are JSON `{error: sentence}`: 404 no such cell, 400 an action the sidebar does not
- * offer, 409 the cell refused (the cell's own sentence).
+ * offer or a cancel without a run id, 409 the cell refused (the cell's own sentence).
  */
 export = function (RED: RedAPI): void {
   feed?.close();
   const publish = (topic: string, data: unknown) => RED.comms?.publish(topic, data, false);
   const current = new CellFeed(publish);
   feed = current;
-  RED.plugins?.registerPlugin('workcell-sidebar', { type: 'workcell-sidebar' });
+  RED.plugins?.registerPlugin('workcell-sidebar', {});
 
   RED.httpAdmin.get('/workcell/cells', RED.auth.needsPermission('workcell.read'), (_req, res) => {
     res.json({ cells: current.views() });
@@ -164,7 +164,14 @@ export = function (RED: RedAPI): void {
     }
     const msg: NodeMessage = {};
     if (action === 'clear') msg.device = bodyField(req, 'device');
-    if (action === 'cancel') msg.run = bodyField(req, 'run');
+    if (action === 'cancel') {
+      const run = bodyField(req, 'run');
+      if (typeof run !== 'string' || !run) {
+        res.status(400).json({ error: `cancel on cell "${cell.name}" needs the id of the run to cancel as "run" in the JSON body, got ${showValue(run)}` });
+        return;
+      }
+      msg.run = run;
+    }
     const source = editorSource(req);
     performCellAction(cell, id, action as CellAction, msg, source).then(
       (payload) => res.json(payload),

@@ -168,6 +168,24 @@ describe('Workcell sidebar endpoints (a real Node-RED with adminAuth)', function
     assert.deepEqual(await res.json(), { action: 'resume', cell: 'Demo cell B', state: 'ready' });
   });
 
+  it('cancel from the sidebar ends the named run and leaves the cell ready; without a run id it is refused', async () => {
+    let res = await post(`workcell/cells/${demo.cellId}/cancel`, alice, {});
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), { error: 'cancel on cell "Demo cell B" needs the id of the run to cancel as "run" in the JSON body, got nothing' });
+    assert.equal((await post('inject/wc02-start', alice)).status, 200, 'the scan was started with its inject node');
+    let view = await cellView();
+    while (!view.runs.length) view = await cellView();
+    const run = view.runs[0];
+    assert.equal(run.sequence, 'Scan');
+    res = await post(`workcell/cells/${demo.cellId}/cancel`, alice, { run: run.run });
+    assert.equal(res.status, 200);
+    const answer = (await res.json()) as { action: string; run: string; state: string; report: { source: string } };
+    assert.deepEqual([answer.action, answer.run, answer.state, answer.report.source], ['cancel', run.run, 'ready', 'editor (alice)']);
+    view = await cellView();
+    assert.deepEqual(view.runs, []);
+    assert.equal(view.state, 'ready');
+  });
+
   it('a device that owes its stop is listed with why, and Clear settles it by the named user; reset then succeeds', async () => {
     demo.sims.psu.faults.silent = true;
     try {
