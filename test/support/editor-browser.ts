@@ -25,7 +25,7 @@ export interface EditorBrowser {
  * palette are there and the welcome tour is dismissed. `ready` is what else the page must have
  * before the editor counts as loaded (evaluated in the page).
  */
-export async function openEditor(url: string, options: { ready?: () => boolean; viewport?: { width: number; height: number } } = {}): Promise<EditorBrowser> {
+export async function openEditor(url: string, options: { ready?: () => unknown; viewport?: { width: number; height: number } } = {}): Promise<EditorBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`the editor tests need Chromium at ${CHROMIUM} (Debian package "chromium"); it is missing`);
   const profile = mkdtempSync(join(tmpdir(), 'workcell-chromium-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: options.viewport ?? { width: 1400, height: 900 } });
