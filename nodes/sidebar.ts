@@ -21,6 +21,12 @@ const PUBLISH_INTERVAL_MS = 100;
  */
 const STEP_POLL_MS = 250;
 
+/**
+ * Publish on Node-RED's comms channel. A cell's view is retained, so an editor that connects or
+ * reconnects (after a restart of Node-RED, a network drop) gets every cell's latest view at once.
+ */
+type Publish = (topic: string, data: unknown, retain: boolean) => void;
+
 /** What the cell emits that changes its view. */
 const VIEW_EVENTS = ['state', 'device-health', 'run-start', 'run-end', 'stop-debt', 'trip-source', 'latch', 'stop-report', 'device-telemetry'] as const;
 
@@ -39,7 +45,7 @@ class WatchedCell {
   constructor(
     readonly id: string,
     readonly cell: AbortContext,
-    private readonly publish: (topic: string, data: unknown) => void,
+    private readonly publish: Publish,
   ) {
     this.readings = new CellReadings(cell);
     for (const event of VIEW_EVENTS) cell.on(event, this.changed);
@@ -69,7 +75,7 @@ class WatchedCell {
     if (text !== this.lastPublished) {
       this.lastPublished = text;
       this.lastPublishedAt = performance.now();
-      this.publish(CELL_TOPIC + this.id, view);
+      this.publish(CELL_TOPIC + this.id, view, true);
     }
     if (view.runs.length > 0 && !this.stepPoll) {
       this.stepPoll = setInterval(this.changed, STEP_POLL_MS);
@@ -101,10 +107,11 @@ class CellFeed {
     if (!w || w.cell !== cell) return;
     w.close();
     this.watched.delete(id);
-    this.publish(CELL_TOPIC + id, { id, removed: true });
+    // Not retained: this also drops the cell's retained view.
+    this.publish(CELL_TOPIC + id, { id, removed: true }, false);
   };
 
-  constructor(private readonly publish: (topic: string, data: unknown) => void) {
+  constructor(private readonly publish: Publish) {
     for (const [id, cell] of liveCells()) this.onRegistered(id, cell);
     registryEvents.on('registered', this.onRegistered);
     registryEvents.on('unregistered', this.onUnregistered);
@@ -142,7 +149,7 @@ function bodyField(req: HttpRequest, name: string): unknown {
  */
 export = function (RED: RedAPI): void {
   feed?.close();
-  const publish = (topic: string, data: unknown) => RED.comms?.publish(topic, data, false);
+  const publish: Publish = (topic, data, retain) => RED.comms?.publish(topic, data, retain);
   const current = new CellFeed(publish);
   feed = current;
   RED.plugins?.registerPlugin('workcell-sidebar', {});

@@ -65,7 +65,7 @@ describe('Workcell sidebar endpoints (a real Node-RED with adminAuth)', function
     }
   }
 
-  it('GET /workcell/cells needs workcell.read: 401 without a token, the demo cell for a reader', async () => {
+  it('GET /workcell/cells needs workcell.read: 401 without a token, the demo cell for a reader; a new comms subscriber gets its retained view', async () => {
     assert.equal((await get('workcell/cells')).status, 401);
     await devicesReady();
     const view = await cellView();
@@ -81,6 +81,15 @@ describe('Workcell sidebar endpoints (a real Node-RED with adminAuth)', function
       ],
     );
     for (const d of view.devices) assert.deepEqual(Object.keys(d).filter((k) => !DEVICE_KEYS.includes(k)), [], `${String(d.device)} shows health and reading only`);
+    // An editor connecting now gets the cell's latest view at once: it is retained.
+    const late = await CommsListener.open(demo.red, 'workcell/cells/+', bob);
+    try {
+      const retained = await late.waitFor<CellView>((v) => v.id === demo.cellId, 'with the retained view');
+      assert.equal(retained.state, 'ready');
+      assert.deepEqual(Object.keys(retained).sort(), VIEW_KEYS);
+    } finally {
+      late.close();
+    }
     // The gantry polls its status: its last reading is its state and position.
     const gantry = view.devices[0] as { reading: { time: number; values: { state: string; machine: { x: number } } } | null };
     assert.ok(gantry.reading, 'the gantry has a last reading');

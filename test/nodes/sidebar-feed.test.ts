@@ -6,11 +6,12 @@ import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 const sidebar = (require('../../nodes/sidebar') as { default?: unknown }).default ?? require('../../nodes/sidebar');
 
 /** What the runtime published on Node-RED's comms channel (its `comms` runtime event). */
-function recordComms(): { published: { topic: string; data: Record<string, unknown> }[]; stop: () => void } {
-  const published: { topic: string; data: Record<string, unknown> }[] = [];
+type Published = { topic: string; data: Record<string, unknown>; retain: boolean };
+function recordComms(): { published: Published[]; stop: () => void } {
+  const published: Published[] = [];
   const events = (helper as unknown as { _events: EventEmitter })._events;
-  const on = (m: { topic: string; data: Record<string, unknown> }) => {
-    if (m.topic.startsWith('workcell/')) published.push({ topic: m.topic, data: m.data });
+  const on = (m: Published) => {
+    if (m.topic.startsWith('workcell/')) published.push({ topic: m.topic, data: m.data, retain: m.retain });
   };
   events.on('comms', on);
   return { published, stop: () => events.off('comms', on) };
@@ -53,14 +54,15 @@ describe('Workcell sidebar feed (comms)', function () {
     }
   });
 
-  it("a removed cell is announced as removed; the view carries the cell's state, runs and devices only", async () => {
+  it("a cell's view is retained (an editor that connects later gets it); a removed cell is announced as removed, not retained (dropping its view); the view carries the cell's state, runs and devices only", async () => {
     const comms = recordComms();
     try {
       await helper.load([...controlNodes, sidebar as (red: unknown) => void], baseFlow([]));
       while (!comms.published.length) await nextTurn();
       assert.deepEqual(Object.keys(comms.published[0].data).sort(), ['activeTrips', 'devices', 'id', 'name', 'runs', 'state', 'tripSources', 'unsafe']);
+      assert.equal(comms.published[0].retain, true);
       await helper.unload();
-      assert.deepEqual(comms.published.at(-1), { topic: 'workcell/cells/cell', data: { id: 'cell', removed: true } });
+      assert.deepEqual(comms.published.at(-1), { topic: 'workcell/cells/cell', data: { id: 'cell', removed: true }, retain: false });
     } finally {
       comms.stop();
     }
