@@ -130,6 +130,7 @@ describe('Workcell sidebar in the editor (Chromium + a real Node-RED with adminA
     assert.match(shown.gantryReading, /machine x0 y0 z0/);
     assert.match(shown.runs, /no run in progress/);
     assert.deepEqual(browser.pageErrors, [], 'the editor raised no error');
+    assert.deepEqual(browser.consoleErrors, [], 'the editor logged no error');
   });
 
   it('its emergency stop trips the cell in the runtime, the tab shows it live, and reset returns the cell to ready', async () => {
@@ -207,6 +208,7 @@ describe('Workcell sidebar in the editor (Chromium + a real Node-RED with adminA
       const buttons = await reader.page.evaluate((sel) => $(`${sel} button`).map((_i: number, e: DomElement) => [[e.getAttribute('data-action'), !!e.disabled]]).get(), cellSel());
       assert.deepEqual(Object.fromEntries(buttons as [string, boolean][]), { estop: true, halt: true, reset: true, hold: true, resume: true });
       assert.deepEqual(reader.pageErrors, []);
+      assert.deepEqual(reader.consoleErrors, []);
     } finally {
       await reader.close();
     }
@@ -250,5 +252,6 @@ describe('Workcell sidebar in the editor (Chromium + a real Node-RED with adminA
     }
     assert.equal(await shownState(), 'ready');
     assert.deepEqual(browser.pageErrors, [], 'the editor raised no error');
+    assert.deepEqual(browser.consoleErrors, [], 'the editor logged no error');
   });
 });

@@ -17,6 +17,8 @@ export interface EditorBrowser {
   page: Page;
   /** Every uncaught error of the page, with its stack. */
   pageErrors: string[];
+  /** Every error the page logged on its console, with where (a failed request is one). */
+  consoleErrors: string[];
   close(): Promise<void>;
 }
 
@@ -36,7 +38,11 @@ export async function openEditor(url: string, options: { ready?: () => unknown; 
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const pageErrors: string[] = [];
+    const consoleErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(`${err.message}\n${err.stack ?? ''}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
+    });
     await page.goto(url);
     await page.waitForFunction(() => typeof RED !== 'undefined' && RED.nodes && $('.red-ui-palette-node').length > 0, null, { timeout: 60_000 });
     if (options.ready) await page.waitForFunction(options.ready, null, { timeout: 60_000 });
@@ -53,7 +59,7 @@ export async function openEditor(url: string, options: { ready?: () => unknown; 
       await page.keyboard.press('Escape');
     }
     await page.waitForFunction(() => $('.red-ui-tourGuide-shade:visible').length === 0);
-    return { context, page, pageErrors, close };
+    return { context, page, pageErrors, consoleErrors, close };
   } catch (err) {
     await close();
     throw err;

@@ -40,9 +40,12 @@ export async function startDemoCell(options: { auth?: boolean; adjust?: (nodes: 
   const cell = nodes.find((n) => n.type === 'workcell-abort-context');
   if (!cell) throw new Error('the demo flow has no cell');
   const sims = await startDemoSimulators({ timeScale: 10 });
-  const settings = options.auth
-    ? { adminAuth: { type: 'credentials', users: Object.entries(USERS).map(([username, u]) => ({ username, password: u.hash, permissions: u.permissions })) } }
-    : {};
+  const settings: Record<string, unknown> = {
+    // No palette catalogue: this machine has no route to the Flow Library, and the editor's
+    // console must stay free of errors that are not ours.
+    editorTheme: { palette: { catalogues: [] } },
+  };
+  if (options.auth) settings.adminAuth = { type: 'credentials', users: Object.entries(USERS).map(([username, u]) => ({ username, password: u.hash, permissions: u.permissions })) };
   let red: NodeRedProcess;
   try {
     red = await startNodeRed({ flows: nodes, env: { ...sims.env }, settings });
