@@ -14,10 +14,10 @@ export const USERS = {
 } as const;
 export type UserName = keyof typeof USERS;
 
-/** The demo cell's example flow (the one with the gantry), as shipped. */
+/** The demo cell's example flow (example 02: cell `wc02-cell`, a gantry, a DMM and a power supply), as shipped. */
 export function demoCellFlow(): readonly FlowNode[] {
-  const example = loadExamples(join(packageRoot(), 'examples')).find((e) => e.nodes.some((n) => n.type === 'workcell-gantry-device'));
-  if (!example) throw new Error('no example flow has a gantry: the demo cell is missing from examples/');
+  const example = loadExamples(join(packageRoot(), 'examples')).find((e) => e.nodes.some((n) => n.id === 'wc02-cell'));
+  if (!example) throw new Error('no example flow has the demo cell (wc02-cell): example 02 is missing from examples/');
   return example.nodes;
 }
 
