@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { AbortContext, RunResult, Watchdog, WorkcellError } from '../../lib';
 
 export { forgetLatches } from './latch-store';
@@ -23,6 +24,19 @@ export function registerCell(id: string, cell: AbortContext, redeploy: RedeployP
   cells.set(id, cell);
   policies.set(id, redeploy);
   cell.on('run-end', rememberEnded.bind(null, id));
+  registryEvents.emit('registered', id, cell);
+}
+
+/**
+ * Announces cells as they come and go (`'registered'` and `'unregistered'`, each with the
+ * config node id and the cell), for what watches every cell of the process (the editor's
+ * Workcell sidebar) without being one of a cell's nodes.
+ */
+export const registryEvents = new EventEmitter();
+
+/** Every live cell of this process with its config node id, in the order they started. */
+export function liveCells(): [string, AbortContext][] {
+  return [...cells];
 }
 
 /**
@@ -41,7 +55,9 @@ function rememberEnded(cellId: string, result: RunResult): void {
 }
 
 export function unregisterCell(id: string, cell: AbortContext): void {
-  if (cells.get(id) === cell) cells.delete(id);
+  if (cells.get(id) !== cell) return;
+  cells.delete(id);
+  registryEvents.emit('unregistered', id, cell);
 }
 
 export function redeployPolicy(id: string): RedeployPolicy {

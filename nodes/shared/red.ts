@@ -57,6 +57,8 @@ export interface HttpRequest {
   params: Record<string, string>;
   body?: unknown;
   query?: Record<string, unknown>;
+  /** The editor user making the request, when the editor has authentication (adminAuth). */
+  user?: { username?: string };
 }
 export interface HttpResponse {
   json(body: unknown): void;
@@ -90,6 +92,8 @@ export interface RedAPI {
   /** The runtime's events (`flows:stopping`, `flows:started`, …). */
   events?: { on(event: string, listener: (payload: unknown) => void): void };
   comms?: { publish(topic: string, data: unknown, retain?: boolean): void };
+  /** Editor plugins (Node-RED's `plugins` in package.json); absent in node-red-node-test-helper. */
+  plugins?: { registerPlugin(id: string, definition: Record<string, unknown>): void };
 }
 
 /** Node-RED's close timeout (settings.nodeCloseTimeout, default 15 s). */

@@ -20,7 +20,8 @@ function editorDefinitions(file: string): Record<string, EditorDefinition> {
   const registered: Record<string, EditorDefinition> = {};
   const noElement = { length: 0, val: () => undefined };
   const context = {
-    RED: { nodes: { registerType: (type: string, def: EditorDefinition) => (registered[type] = def) }, utils: { validatePropertyExpression: () => true }, _: (key: string) => key },
+    // An editor plugin's file (the workcell sidebar) registers no node type: its plugin is not run here.
+    RED: { nodes: { registerType: (type: string, def: EditorDefinition) => (registered[type] = def) }, plugins: { registerPlugin: () => undefined }, utils: { validatePropertyExpression: () => true }, _: (key: string) => key },
     $: () => noElement,
   };
   for (const [, script] of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) runInNewContext(script, context);
