@@ -560,5 +560,36 @@ describe('GRBL 1.1h simulator', function () {
       assert.equal(sim.alarm, 2, 'still locked because of the soft-limit alarm');
       assert.equal(stateOf(await client.status()), 'Alarm');
     });
+
+    it('throws away a reset sent during the wait after ALARM:2, answers no ? until a reset after [MSG:Reset to continue]', async () => {
+      await start({ startLocked: false, softLimits: TRAVEL, alarmDelayMs: 500 });
+      // The reset goes out as soon as the alarm is raised, well inside the 500 ms wait.
+      sim.once('alarm', () => client.send('\x18?'));
+      client.send('G0 X10\n');
+      await client.next(/^\[MSG:Reset to continue\]$/);
+      client.send('?');
+      client.send('\x18');
+      await client.next(/^\[MSG:'\$H'\|'\$X' to unlock\]$/);
+      const since = client.lines.slice(client.lines.indexOf('ALARM:2'));
+      // Had the first reset been taken, the banner would follow ALARM:2 and no message would come.
+      assert.deepEqual(since, ['ALARM:2', '[MSG:Reset to continue]', 'ok', '', "Grbl 1.1h ['$' for help]", "[MSG:'$H'|'$X' to unlock]"]);
+      assert.deepEqual(sim.receivedRealtime.map((r) => r.name).filter((n) => n === 'Reset'), ['Reset', 'Reset']);
+      assert.equal(sim.alarm, 2);
+    });
+
+    it('a hard limit in motion stops at once with ALARM:1, loses the position, and waits for a reset', async () => {
+      await start({ startLocked: false, softLimits: TRAVEL });
+      assert.equal(await client.command('G1 X-30 F600'), 'ok');
+      await sleep(50);
+      sim.triggerHardLimit();
+      const x = sim.machinePosition.x;
+      await client.next(/^\[MSG:Reset to continue\]$/);
+      assert.deepEqual(client.lines.slice(client.lines.indexOf('ALARM:1')), ['ALARM:1', '[MSG:Reset to continue]']);
+      assert.equal(sim.machinePosition.x, x, 'no deceleration: the steppers were killed');
+      assert.equal(sim.positionTrusted, false);
+      client.send('\x18');
+      await client.next(/^\[MSG:'\$H'\|'\$X' to unlock\]$/);
+      assert.equal(sim.alarm, 1);
+    });
   });
 });

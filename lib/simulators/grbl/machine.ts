@@ -87,8 +87,16 @@ export class Machine {
   doorAjar = false;
   doorRestoreAt: number | null = null;
   doorAfterJog = false;
-  /** In the hard/soft-limit critical loop: nothing but a reset is serviced. */
+  /**
+   * After a hard or soft limit alarm (ALARM:1/2): until a reset nothing is serviced, no line
+   * and no `?`. Stays true through the alarm wait.
+   */
   critical = false;
+  /**
+   * End of the blocking delay after a critical alarm; a reset that arrives before it is thrown
+   * away (the firmware clears the reset flag when the delay ends). Null outside that window.
+   */
+  criticalWaitUntil: number | null = null;
   /** When the firmware re-initialises after a reset (banner); null when no reset is pending. */
   reinitAt: number | null = null;
   /** A status request arrived while it could not be answered; answered when it can be. */

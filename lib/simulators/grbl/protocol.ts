@@ -191,11 +191,7 @@ export class Protocol {
         }
         if (m.seg) return false;
       }
-      m.planner = [];
-      m.outputsOff();
-      this.p.reset.raiseAlarm(AlarmCode.SoftLimit);
-      this.p.wire.sendLine(`[MSG:${Message.CriticalEvent}]`);
-      m.critical = true;
+      this.p.reset.criticalAlarm(AlarmCode.SoftLimit);
       return false;
     }
     if (m.sys === 'Check') return true;

@@ -9,10 +9,13 @@ import type { Parts } from './parts';
 export class ResetControl {
   constructor(private readonly p: Parts) {}
 
-  /** 0x18: stops everything; in motion (or homing) first ALARM:3 (or 6), then re-initialise. */
+  /**
+   * 0x18: stops everything; in motion (or homing) first ALARM:3 (or 6), then re-initialise.
+   * During the wait after a critical alarm the reset is thrown away.
+   */
   softReset(): void {
     const m = this.p.m;
-    if (m.reinitAt !== null) return;
+    if (m.reinitAt !== null || m.criticalWaitUntil !== null) return;
     m.critical = false;
     const homing = m.sys === 'Home';
     const moving = this.p.stepper.abort() || homing;
@@ -38,6 +41,32 @@ export class ResetControl {
     m.emit('alarm', code);
   }
 
+  /**
+   * A critical event (ALARM:1 hard limit, ALARM:2 soft limit): motion and outputs stop, the
+   * alarm is printed, and after the alarm wait `[MSG:Reset to continue]`; from then on only a
+   * reset is serviced (protocol_exec_rt_system()'s critical loop).
+   */
+  criticalAlarm(code: number): void {
+    const m = this.p.m;
+    this.p.stepper.abort();
+    m.outputsOff();
+    this.raiseAlarm(code);
+    m.critical = true;
+    m.criticalWaitUntil = m.clock + m.options.alarmDelayMs;
+  }
+
+  /**
+   * A limit switch closed (hard limits on): outside Alarm and homing it kills motion at once, the
+   * position is lost, and ALARM:1 is a critical event.
+   */
+  hardLimit(): void {
+    const m = this.p.m;
+    if (m.reinitAt !== null || m.critical || m.sys === 'Alarm' || m.sys === 'Home') return;
+    m.homed = false;
+    m.trusted = false;
+    this.criticalAlarm(AlarmCode.HardLimit);
+  }
+
   /** Restarts the firmware as a power cycle or board reset does: position lost, banner. */
   powerCycle(): void {
     const m = this.p.m;
@@ -50,14 +79,25 @@ export class ResetControl {
     m.homed = false;
     m.trusted = !m.settings.homingEnabled;
     m.critical = false;
+    m.criticalWaitUntil = null;
     this.p.wire.resetTx();
     this.p.wire.clear();
     this.reinit();
   }
 
-  /** Whether a re-initialisation is due at `t`; runs it if so. */
+  /** When the next reset event is due: the end of an alarm wait, or re-initialisation. */
+  nextEventAt(): number {
+    return Math.min(this.p.m.reinitAt ?? Infinity, this.p.m.criticalWaitUntil ?? Infinity);
+  }
+
+  /** Handles a reset event due at `t`. @returns whether one was. */
   processDue(t: number): boolean {
     const m = this.p.m;
+    if (m.criticalWaitUntil !== null && m.criticalWaitUntil <= t) {
+      m.criticalWaitUntil = null;
+      this.p.wire.sendLine(`[MSG:${Message.CriticalEvent}]`);
+      return true;
+    }
     if (m.reinitAt === null || m.reinitAt > t) return false;
     this.reinit();
     return true;

@@ -271,6 +271,15 @@ export class GrblSimulator extends EventEmitter {
     this.atomically(() => this.parts.reset.powerCycle());
   }
 
+  /**
+   * Simulates a limit switch closing with hard limits on: outside Alarm and homing, motion stops
+   * at once, the position is lost and ALARM:1 follows, a critical event like a soft limit's.
+   */
+  triggerHardLimit(): void {
+    this.sync();
+    this.atomically(() => this.parts.reset.hardLimit());
+  }
+
   /** Simulates the safety-door input: opening acts like 0x84; the door must close to resume. */
   setDoorOpen(open: boolean): void {
     this.sync();
@@ -355,7 +364,7 @@ export class GrblSimulator extends EventEmitter {
   private nextEventAt(): number {
     const m = this.m;
     return Math.min(
-      m.reinitAt ?? Infinity,
+      this.parts.reset.nextEventAt(),
       this.parts.wire.nextArrivalAt(),
       this.parts.stepper.nextEventAt(),
       m.doorRestoreAt ?? Infinity,
