@@ -206,7 +206,7 @@ describe('GRBL 1.1h simulator', function () {
       assert.ok(client.lines.includes('[TLO:0.000]'));
       assert.equal(await client.command('$I'), 'ok');
       assert.ok(client.lines.some((l) => /^\[VER:1\.1h\.\d{8}:/.test(l)));
-      assert.ok(client.lines.includes('[OPT:VM,15,128]'));
+      assert.ok(client.lines.includes('[OPT:V,15,128]'), 'the default build: variable spindle, no mist (M7)');
     });
   });
 
@@ -522,15 +522,17 @@ describe('GRBL 1.1h simulator', function () {
   });
 
   describe('homing and limits', () => {
-    it('homes with $H: Home state, takes time, ends at the pull-off with the position trusted', async () => {
+    it('homes with $H: Home state (a ? answered <Home|…> at the end), takes time, ends at the pull-off with the position trusted', async () => {
       await start({ timeScale: 20 });
       client.send('$H\n');
       await sleep(50);
       assert.equal(sim.state, 'Home');
-      client.send('?'); // not answered until homing ends
+      client.send('?'); // answered once every axis is homed, still in Home, before the ok
       const t0 = Date.now();
+      const report = await client.next(/^</);
       assert.equal(await client.next(isResponse), 'ok');
       assert.ok(Date.now() - t0 > 100, 'homing took time');
+      assert.match(report, /^<Home\|MPos:-1\.000,-1\.000,-1\.000\|/);
       assert.equal(sim.homed, true);
       assert.equal(sim.positionTrusted, true);
       assert.deepEqual(sim.machinePosition, { x: -1, y: -1, z: -1 });

@@ -2,7 +2,9 @@
  * The `$H` homing cycle: Z first, then X and Y together, each a seek, a pull-off, a slow locate
  * and a pull-off, with the debounce delay after each; it ends at `max - pullOff` on every axis
  * with the position trusted. The cycle takes the time those moves take at $25/$24 (scaled by
- * `timeScale`); switches are not modelled, so it cannot fail.
+ * `timeScale`); switches are not modelled, so it cannot fail. A `?` during the cycle is answered
+ * when every axis is homed, before the `ok`, as `<Home|…>` at the pulled-off position: the
+ * firmware's homing loop leaves no time for real-time requests until then.
  */
 import type { Axes } from './gcode-parser';
 import type { Job } from './machine';
@@ -35,11 +37,12 @@ export class Homing {
     m.homed = true;
     m.trusted = true;
     m.alarmCode = null;
-    m.sys = 'Idle';
+    // The firmware services real-time requests only once every axis is homed, still in Home.
     if (m.pendingStatus) {
       m.pendingStatus = false;
       this.p.wire.sendLine(this.p.status.report());
     }
+    m.sys = 'Idle';
     job.afterOk = () => this.p.reset.queueStartupLines();
     return true;
   }

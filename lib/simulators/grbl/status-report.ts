@@ -96,7 +96,7 @@ export class StatusReporter {
 export class StatusReports {
   constructor(private readonly p: Parts) {}
 
-  /** A `?` arrived: answered at once, or held until the firmware can answer it. */
+  /** A `?` arrived: answered at once, held until homing ends, or never during a critical alarm. */
   request(): void {
     const m = this.p.m;
     if (m.critical) return;

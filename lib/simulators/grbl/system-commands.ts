@@ -86,8 +86,9 @@ export class SystemCommands {
         return 0;
       case 'I':
         if (line.length === 2) {
+          // The default build: variable spindle only (no M7 mist, which config.h leaves off).
           wire.sendLine(`[VER:1.1h.${VERSION_BUILD}:${m.buildInfo}]`);
-          wire.sendLine(`[OPT:VM,${m.options.plannerBlocks},${m.options.rxBufferSize}]`);
+          wire.sendLine(`[OPT:V,${m.options.plannerBlocks},${m.options.rxBufferSize}]`);
           return 0;
         }
         if (line[2] !== '=') return ErrorCode.InvalidStatement;
