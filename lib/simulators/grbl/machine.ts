@@ -7,7 +7,8 @@
 import { performance } from 'node:perf_hooks';
 import type { GcAction, GcState, ParsedBlock, Axes, CoordData } from './gcode-parser';
 import { emptyCoordData, initialGcState } from './gcode-parser';
-import type { PlannerBlock, Segment } from './motion';
+import type { Segment } from './motion';
+import type { PlannerBlock } from './planner';
 import type { ResolvedGrblOptions, Vec3 } from './options';
 import { GrblSettings } from './settings';
 import { StatusReporter } from './status-report';
@@ -29,6 +30,8 @@ export interface MotionEvent {
   to: Vec3;
   kind: PlannerBlock['kind'];
   line: string | null;
+  /** Feed rate at that instant, mm/min: the entry speed at the start, the exit speed at the end. */
+  rate: number;
 }
 
 /** Physical spindle state. */

@@ -8,7 +8,7 @@
 import { AlarmCode, ErrorCode, Message } from './codes';
 import { GcAction, filterLine, parseBlock, programEndState, type Axes } from './gcode-parser';
 import type { Job } from './machine';
-import { PlannerBlock, makeBlock } from './motion';
+import type { PlannerBlock } from './planner';
 import type { Parts } from './parts';
 
 export class Protocol {
@@ -199,12 +199,10 @@ export class Protocol {
       this.p.stepper.startCycleIfQueued();
       return false;
     }
-    const block = makeBlock(m.plannerPos, target, kind, feed, null);
+    const block = this.p.stepper.queue(m.plannerPos, target, kind, feed);
     if (block) {
-      m.planner.push(block);
       m.plannerPos = [...target];
       job.lastBlock = block;
-      this.p.stepper.blockAdded();
       if (kind === 'jog' && m.sys === 'Idle') this.p.stepper.startCycleIfQueued();
     }
     return true;

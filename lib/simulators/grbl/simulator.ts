@@ -13,24 +13,32 @@
  *   spindle, coolant, dwell, WCO and EEPROM changes first wait for the planner to drain
  *   (GRBL's buffer syncs). `ok` is sent when the line has been executed/planned, not when its
  *   motion ends. While the machine is held (Hold, Door, Sleep) no line is parsed.
- * - Motion: blocks run at constant velocity (programmed feed × override, capped per axis by the
- *   max rates; G0 at the max rate × rapid override), block after block. Stops (feed hold, jog
- *   cancel, safety door, soft-limit hold) decelerate at `acceleration`. Motion, dwell, homing
- *   and deceleration run `timeScale`× faster than real time; wire and parse times never scale.
+ * - Motion: the planner (planner.ts) gives every block the acceleration and rapid rate of its
+ *   direction ($120–$122, $110–$112), a junction speed with the block before it from `$11`, and
+ *   a nominal speed (programmed feed × override, capped by the rapid rate; G0 at the rapid rate ×
+ *   rapid override). Entry speeds are re-planned whenever a block is queued or an override
+ *   changes, from the executing block's current speed, and each block runs a trapezoid or
+ *   triangle profile (motion.ts). Stops (feed hold, jog cancel, safety door, soft-limit hold)
+ *   decelerate at each block's acceleration along the path, so the machine comes to rest v²/2a
+ *   past the point where the stop began. Motion, dwell, homing and deceleration run
+ *   `timeScale`× faster than real time; wire and parse times never scale.
  * - Cycle start is automatic when the RX ring holds no further complete line, when the planner
  *   is full, or when a line must wait for the planner to drain — as protocol_auto_cycle_start().
  *
  * ## Not modelled
- * Arcs (G2/G3) and probing (G38.x) answer `error:20`; acceleration planning between blocks;
- * hard limits and limit switches; laser mode; parking; the TX ring's back-pressure; EEPROM write
- * time; line numbers in reports. `$N` startup lines run after `ok` of `$H` rather than before.
- * `!` during homing is ignored. The safety door has no physical pin unless `setDoorOpen()` is used.
+ * Arcs (G2/G3) and probing (G38.x) answer `error:20`; the stepper's segment buffer (a planner
+ * change takes effect at once, not a few milliseconds later); limit switches except through
+ * `triggerHardLimit()`; laser mode; parking; the TX ring's back-pressure; EEPROM write time;
+ * line numbers in reports. `$N` startup lines run after `ok` of `$H` rather than before. `!`
+ * during homing is ignored. The safety door has no physical pin unless `setDoorOpen()` is used.
  *
  * ## Modelled firmware quirks
  * CR and LF each end a line (`G0X1\r\n` gets two `ok`s); `~` while `Hold:1` is ignored; after a
  * soft reset a line that was waiting inside the parser still gets its `ok` before the banner;
- * `ALARM:N` is followed by a 500 ms pause (`alarmDelayMs`); status requests get no answer
- * during homing (answered after) or a soft-limit critical alarm.
+ * `ALARM:N` is followed by a 500 ms pause (`alarmDelayMs`) in which nothing is printed. After
+ * ALARM:1 or ALARM:2 a reset during that pause is thrown away; then `[MSG:Reset to continue]`,
+ * and until a new reset nothing else is serviced, `?` included (never answered, not even after
+ * the reset). A `?` during homing is answered `<Home|…>` once every axis is homed.
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
