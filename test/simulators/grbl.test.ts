@@ -2,100 +2,13 @@
  * Behaviour of the GRBL 1.1h simulator as a client sees it over a real TCP socket.
  */
 import * as assert from 'node:assert/strict';
-import * as net from 'node:net';
 import { GrblSimulator, GrblSimulatorOptions } from '../../lib/simulators/grbl';
 import { firstOf, timePassed } from '../support/event-order';
+import { Client, isResponse, mpos, stateOf, waitForState } from '../support/grbl-client';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const TRAVEL = { x: { min: -300, max: 0 }, y: { min: -300, max: 0 }, z: { min: -100, max: 0 } };
-
-/** A line-oriented test client: collects every received line and lets tests wait for one. */
-class Client {
-  readonly lines: string[] = [];
-  private cursor = 0;
-  private partial = '';
-  private waiters: Array<() => void> = [];
-
-  private constructor(readonly socket: net.Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.partial += chunk.toString('latin1');
-      let i: number;
-      while ((i = this.partial.indexOf('\r\n')) >= 0) {
-        this.lines.push(this.partial.slice(0, i));
-        this.partial = this.partial.slice(i + 2);
-      }
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-
-  static async connect(port: number): Promise<Client> {
-    const socket = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    return new Client(socket);
-  }
-
-  send(data: string | Buffer): void {
-    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
-  }
-
-  /** Waits for the next line (after earlier matches) that satisfies `match`, and returns it. */
-  async next(match: RegExp | ((line: string) => boolean), timeoutMs = 3000): Promise<string> {
-    const test = typeof match === 'function' ? match : (l: string) => match.test(l);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.cursor < this.lines.length) {
-        const line = this.lines[this.cursor++]!;
-        if (test(line)) return line;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`No line matching ${String(match)} arrived; received: ${JSON.stringify(this.lines)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** Sends a line and returns its `ok` / `error:N` answer. */
-  async command(line: string): Promise<string> {
-    this.send(`${line}\n`);
-    return this.next(isResponse);
-  }
-
-  /** Requests a status report and returns it. */
-  async status(): Promise<string> {
-    this.send('?');
-    return this.next(/^</);
-  }
-
-  /** Marks everything received so far as seen. */
-  skip(): void {
-    this.cursor = this.lines.length;
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-const isResponse = (l: string): boolean => l === 'ok' || l.startsWith('error:');
-const mpos = (report: string): number[] => /MPos:([^|>]+)/.exec(report)![1]!.split(',').map(Number);
-const stateOf = (report: string): string => report.slice(1).split('|')[0]!;
-
-async function waitForState(client: Client, state: string, timeoutMs = 3000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const report = await client.status();
-    if (stateOf(report) === state) return report;
-    if (Date.now() > deadline) throw new Error(`State never became ${state}; last report ${report}`);
-    await sleep(10);
-  }
-}
 
 describe('GRBL 1.1h simulator', function () {
   let sim: GrblSimulator;
@@ -206,7 +119,7 @@ describe('GRBL 1.1h simulator', function () {
       assert.ok(client.lines.includes('[TLO:0.000]'));
       assert.equal(await client.command('$I'), 'ok');
       assert.ok(client.lines.some((l) => /^\[VER:1\.1h\.\d{8}:/.test(l)));
-      assert.ok(client.lines.includes('[OPT:VM,15,128]'));
+      assert.ok(client.lines.includes('[OPT:V,15,128]'), 'the default build: variable spindle, no mist (M7)');
     });
   });
 
@@ -522,15 +435,17 @@ describe('GRBL 1.1h simulator', function () {
   });
 
   describe('homing and limits', () => {
-    it('homes with $H: Home state, takes time, ends at the pull-off with the position trusted', async () => {
+    it('homes with $H: Home state (a ? answered <Home|…> at the end), takes time, ends at the pull-off with the position trusted', async () => {
       await start({ timeScale: 20 });
       client.send('$H\n');
       await sleep(50);
       assert.equal(sim.state, 'Home');
-      client.send('?'); // not answered until homing ends
+      client.send('?'); // answered once every axis is homed, still in Home, before the ok
       const t0 = Date.now();
+      const report = await client.next(/^</);
       assert.equal(await client.next(isResponse), 'ok');
       assert.ok(Date.now() - t0 > 100, 'homing took time');
+      assert.match(report, /^<Home\|MPos:-1\.000,-1\.000,-1\.000\|/);
       assert.equal(sim.homed, true);
       assert.equal(sim.positionTrusted, true);
       assert.deepEqual(sim.machinePosition, { x: -1, y: -1, z: -1 });
@@ -559,6 +474,37 @@ describe('GRBL 1.1h simulator', function () {
       assert.equal(await client.command('G0 X-1'), 'error:9');
       assert.equal(sim.alarm, 2, 'still locked because of the soft-limit alarm');
       assert.equal(stateOf(await client.status()), 'Alarm');
+    });
+
+    it('throws away a reset sent during the wait after ALARM:2, answers no ? until a reset after [MSG:Reset to continue]', async () => {
+      await start({ startLocked: false, softLimits: TRAVEL, alarmDelayMs: 500 });
+      // The reset goes out as soon as the alarm is raised, well inside the 500 ms wait.
+      sim.once('alarm', () => client.send('\x18?'));
+      client.send('G0 X10\n');
+      await client.next(/^\[MSG:Reset to continue\]$/);
+      client.send('?');
+      client.send('\x18');
+      await client.next(/^\[MSG:'\$H'\|'\$X' to unlock\]$/);
+      const since = client.lines.slice(client.lines.indexOf('ALARM:2'));
+      // Had the first reset been taken, the banner would follow ALARM:2 and no message would come.
+      assert.deepEqual(since, ['ALARM:2', '[MSG:Reset to continue]', 'ok', '', "Grbl 1.1h ['$' for help]", "[MSG:'$H'|'$X' to unlock]"]);
+      assert.deepEqual(sim.receivedRealtime.map((r) => r.name).filter((n) => n === 'Reset'), ['Reset', 'Reset']);
+      assert.equal(sim.alarm, 2);
+    });
+
+    it('a hard limit in motion stops at once with ALARM:1, loses the position, and waits for a reset', async () => {
+      await start({ startLocked: false, softLimits: TRAVEL });
+      assert.equal(await client.command('G1 X-30 F600'), 'ok');
+      await sleep(50);
+      sim.triggerHardLimit();
+      const x = sim.machinePosition.x;
+      await client.next(/^\[MSG:Reset to continue\]$/);
+      assert.deepEqual(client.lines.slice(client.lines.indexOf('ALARM:1')), ['ALARM:1', '[MSG:Reset to continue]']);
+      assert.equal(sim.machinePosition.x, x, 'no deceleration: the steppers were killed');
+      assert.equal(sim.positionTrusted, false);
+      client.send('\x18');
+      await client.next(/^\[MSG:'\$H'\|'\$X' to unlock\]$/);
+      assert.equal(sim.alarm, 1);
     });
   });
 });

@@ -1,110 +1,147 @@
 /**
- * Kinematics of the simulated machine: planner blocks and the piecewise motion of the block
- * being executed. Blocks run at constant velocity from block to block (no acceleration
- * planning); only stops (feed hold, jog cancel, safety door, soft-limit hold) decelerate, with
- * a constant deceleration, so a hold takes a realistic, non-zero time and distance.
+ * Kinematics of the executing block: its motion from a given instant as phases of constant
+ * acceleration (accelerate, cruise, decelerate: a trapezoid, or a triangle when the block is too
+ * short to reach its nominal speed), or a stop at the block's acceleration for a feed hold.
  *
- * Times are real milliseconds on the simulator's clock; machine time is scaled by
- * `timeScale` before it gets here (speeds are given in mm per real ms).
+ * Times are real milliseconds on the simulator's clock and speeds mm per real ms; machine time
+ * is scaled by `timeScale` before it gets here.
  */
-import type { Axes, MotionKind } from './gcode-parser';
+import type { Axes } from './gcode-parser';
+import type { PlannerBlock } from './planner';
 
-/** One planner block: a straight move. */
-export interface PlannerBlock {
-  start: Axes;
-  target: Axes;
-  /** Euclidean length, mm. */
-  length: number;
-  kind: MotionKind;
-  /** Programmed rate, mm/min (for 'inverse', the G93 F word: blocks per minute). */
-  feed: number;
-  /** Line whose motion ends with this block (set on the last block of a line). */
-  line: string | null;
+export type { PlannerBlock } from './planner';
+
+/** A stretch of constant acceleration: s(t) = s0 + v0·(t−t0) + a·(t−t0)²/2 for t in [t0, t1]. */
+interface Phase {
+  t0: number;
+  t1: number;
+  s0: number;
+  v0: number;
+  /** mm per ms², signed. */
+  a: number;
 }
 
-/** Builds a block, or returns null for a zero-length move (plan_buffer_line's empty block). */
-export function makeBlock(start: Axes, target: Axes, kind: MotionKind, feed: number, line: string | null): PlannerBlock | null {
-  const d = target.map((t, i) => t - start[i]!);
-  const length = Math.hypot(d[0]!, d[1]!, d[2]!);
-  if (length < 1e-6) return null;
-  return { start: [...start], target: [...target], length, kind, feed, line };
-}
-
-/**
- * The nominal speed of a block in mm/min with overrides applied, capped per axis by the
- * max rates as the planner does (limit_value_by_axis_maximum).
- */
-export function blockRate(
-  block: PlannerBlock,
-  maxRate: Axes,
-  overrides: { feed: number; rapid: number },
-): number {
-  let limit = Infinity;
-  for (let i = 0; i < 3; i++) {
-    const unit = Math.abs(block.target[i]! - block.start[i]!) / block.length;
-    if (unit > 1e-9) limit = Math.min(limit, maxRate[i]! / unit);
-  }
-  let rate: number;
-  switch (block.kind) {
-    case 'rapid':
-      rate = (limit * overrides.rapid) / 100;
-      break;
-    case 'jog':
-      rate = block.feed;
-      break;
-    case 'inverse':
-      rate = ((block.length * block.feed) * overrides.feed) / 100;
-      break;
-    default:
-      rate = (block.feed * overrides.feed) / 100;
-  }
-  return Math.min(rate, limit);
-}
-
-/**
- * A piece of motion along the current block: distance s(t) = s0 + v0·dt − a·dt²/2, where
- * `a` is 0 while cruising and the stopping deceleration while holding.
- */
+/** The motion of the executing block from `t0` until `end`. */
 export interface Segment {
   t0: number;
+  /** Distance along the block and speed at t0. */
   s0: number;
-  /** mm per ms */
   v0: number;
-  /** mm per ms², ≥ 0 */
-  decel: number;
+  phases: Phase[];
+  /** When the motion ends, and whether at the block's end or at rest part-way (a stop). */
+  end: number;
+  reason: 'block-end' | 'stopped';
+  /** Block length: the distance at the end when reason is 'block-end'. */
+  length: number;
+  /** True for a stop (feed hold, jog cancel, door, soft-limit hold). */
+  stopping: boolean;
 }
 
-/** Distance travelled along the block at time t (clamped at the stop point and block end). */
-export function distanceAt(seg: Segment, t: number, length: number): number {
-  let dt = Math.max(0, t - seg.t0);
-  if (seg.decel > 0) dt = Math.min(dt, seg.v0 / seg.decel);
-  return Math.min(length, seg.s0 + seg.v0 * dt - (seg.decel * dt * dt) / 2);
+function at(seg: Segment, t: number): { s: number; v: number } {
+  if (t >= seg.end) {
+    const last = seg.phases.at(-1);
+    const v = last ? last.v0 + last.a * (last.t1 - last.t0) : seg.v0;
+    if (seg.reason === 'block-end') return { s: seg.length, v: Math.max(0, v) };
+    return { s: Math.min(seg.length, last ? last.s0 + last.v0 * (last.t1 - last.t0) + (last.a * (last.t1 - last.t0) ** 2) / 2 : seg.s0), v: 0 };
+  }
+  if (t <= seg.t0) return { s: seg.s0, v: seg.v0 };
+  const phase = seg.phases.find((p) => t <= p.t1) ?? seg.phases.at(-1)!;
+  const dt = Math.min(t, phase.t1) - phase.t0;
+  return { s: Math.min(seg.length, phase.s0 + phase.v0 * dt + (phase.a * dt * dt) / 2), v: Math.max(0, phase.v0 + phase.a * dt) };
+}
+
+/** Distance travelled along the block at time t. */
+export function distanceAt(seg: Segment, t: number): number {
+  return at(seg, t).s;
 }
 
 /** Speed at time t, mm per ms. */
 export function speedAt(seg: Segment, t: number): number {
-  const dt = Math.max(0, t - seg.t0);
-  return Math.max(0, seg.v0 - seg.decel * dt);
+  return at(seg, t).v;
+}
+
+/** Appends phases in order, each starting where the previous ended. */
+class PhaseList {
+  readonly phases: Phase[] = [];
+  constructor(private t: number, private s: number, private v: number) {}
+  /** Changes speed from the current one to `to` at `a` (≥ 0, magnitude). */
+  ramp(to: number, a: number): this {
+    if (Math.abs(to - this.v) < 1e-15 || a <= 0) return this;
+    const signed = to > this.v ? a : -a;
+    return this.push((to - this.v) / signed, signed);
+  }
+  /** Holds the current speed for `distance`. */
+  cruise(distance: number): this {
+    if (distance <= 0 || this.v <= 0) return this;
+    return this.push(distance / this.v, 0);
+  }
+  /** Changes speed uniformly from the current one to `to` over `distance`. */
+  uniform(to: number, distance: number): this {
+    if (distance <= 0 || this.v + to <= 0) return this;
+    const dt = (2 * distance) / (this.v + to);
+    return this.push(dt, (to - this.v) / dt);
+  }
+  private push(dt: number, a: number): this {
+    this.phases.push({ t0: this.t, t1: this.t + dt, s0: this.s, v0: this.v, a });
+    this.s += this.v * dt + (a * dt * dt) / 2;
+    this.v += a * dt;
+    this.t += dt;
+    return this;
+  }
+  get time(): number {
+    return this.t;
+  }
 }
 
 /**
- * When the segment ends and why: it reaches the block end ('block-end') or, when decelerating,
- * comes to rest before it ('stopped').
+ * The block run from distance `s0` at speed `v0` to its end, cruising at `nominal` and leaving
+ * at `exit`, accelerating and decelerating at `a`. A block entered faster than its nominal speed
+ * (the feed override was lowered) slows to it first; one that cannot slow to its exit speed in
+ * the distance left slows uniformly across it.
  */
-export function segmentEnd(seg: Segment, length: number): { at: number; reason: 'block-end' | 'stopped' } {
-  const remaining = length - seg.s0;
-  if (remaining <= 1e-9) return { at: seg.t0, reason: 'block-end' };
-  if (seg.decel <= 0) {
-    if (seg.v0 <= 0) return { at: Infinity, reason: 'stopped' };
-    return { at: seg.t0 + remaining / seg.v0, reason: 'block-end' };
+export function runSegment(t0: number, s0: number, v0: number, length: number, nominal: number, exit: number, a: number): Segment {
+  const distance = Math.max(0, length - s0);
+  const list = new PhaseList(t0, s0, v0);
+  const vn = Math.max(nominal, 1e-12);
+  const ve = Math.min(exit, vn, Math.sqrt(v0 * v0 + 2 * a * distance));
+  const toReach = (from: number, to: number): number => Math.abs(to * to - from * from) / (2 * a);
+  if (distance > 0) {
+    if (v0 > vn) {
+      if (toReach(v0, vn) + toReach(vn, ve) <= distance) {
+        list.ramp(vn, a).cruise(distance - toReach(v0, vn) - toReach(vn, ve)).ramp(ve, a);
+      } else list.uniform(ve, distance);
+    } else {
+      const peakSqr = (2 * a * distance + v0 * v0 + ve * ve) / 2;
+      if (peakSqr >= vn * vn) list.ramp(vn, a).cruise(distance - toReach(v0, vn) - toReach(vn, ve)).ramp(ve, a);
+      else if (peakSqr >= v0 * v0) {
+        const peak = Math.sqrt(peakSqr);
+        list.ramp(peak, a).ramp(ve, a);
+      } else list.uniform(ve, distance);
+    }
   }
-  const disc = seg.v0 * seg.v0 - 2 * seg.decel * remaining;
-  if (disc >= 0) return { at: seg.t0 + (seg.v0 - Math.sqrt(disc)) / seg.decel, reason: 'block-end' };
-  return { at: seg.t0 + seg.v0 / seg.decel, reason: 'stopped' };
+  return { t0, s0, v0, phases: list.phases, end: list.time, reason: 'block-end', length, stopping: false };
+}
+
+/**
+ * A stop from distance `s0` at speed `v0`, decelerating at `a`: it comes to rest part-way
+ * ('stopped'), or reaches the block's end still moving ('block-end') and goes on stopping in the
+ * next block.
+ */
+export function stopSegment(t0: number, s0: number, v0: number, length: number, a: number): Segment {
+  const distance = Math.max(0, length - s0);
+  const list = new PhaseList(t0, s0, v0);
+  let reason: Segment['reason'] = 'stopped';
+  if (v0 > 0) {
+    if ((v0 * v0) / (2 * a) >= distance) {
+      reason = 'block-end';
+      list.uniform(Math.sqrt(Math.max(0, v0 * v0 - 2 * a * distance)), distance);
+    } else list.ramp(0, a);
+  } else if (distance <= 0) reason = 'block-end';
+  return { t0, s0, v0, phases: list.phases, end: list.time, reason, length, stopping: true };
 }
 
 /** Point at distance s along a block. */
 export function pointAt(block: PlannerBlock, s: number): Axes {
-  const f = block.length > 0 ? Math.min(1, s / block.length) : 1;
+  const f = Math.min(1, Math.max(0, s / block.length));
   return [0, 1, 2].map((i) => block.start[i]! + (block.target[i]! - block.start[i]!) * f) as Axes;
 }

@@ -43,8 +43,10 @@ export interface GrblSimulatorOptions {
   homingEnabled?: boolean;
   /** $110–$112: maximum rate per axis, mm/min (G0, jogs and feeds are capped by it). */
   maxRate?: Partial<Vec3>;
-  /** Deceleration used for feed hold, jog cancel and door stops, mm/s². Other motion is constant-velocity. */
+  /** $120–$122: acceleration of every axis, mm/s²; moves, junctions and stops are planned with it. */
   acceleration?: number;
+  /** $11: junction deviation, mm; how fast the planner takes a corner. */
+  junctionDeviation?: number;
   /** Speed-up of machine time: motion, dwell, homing and deceleration run timeScale× faster. */
   timeScale?: number;
   /** Banner text printed between `\r\n` pairs at power-up and after every reset. */
@@ -73,6 +75,7 @@ export interface ResolvedGrblOptions {
   homingEnabled: boolean;
   maxRate: Vec3;
   acceleration: number;
+  junctionDeviation: number;
   timeScale: number;
   version: string;
   startLocked: boolean;
@@ -101,6 +104,7 @@ export function resolveOptions(options: GrblSimulatorOptions = {}): ResolvedGrbl
     homingEnabled,
     maxRate: { x: 5000, y: 5000, z: 1000, ...options.maxRate },
     acceleration: options.acceleration ?? 200,
+    junctionDeviation: options.junctionDeviation ?? 0.01,
     timeScale: options.timeScale ?? 1,
     version: options.version ?? "Grbl 1.1h ['$' for help]",
     startLocked: options.startLocked ?? homingEnabled,
@@ -115,6 +119,7 @@ export function resolveOptions(options: GrblSimulatorOptions = {}): ResolvedGrbl
   if (!(resolved.plannerBlocks >= 1)) throw new RangeError('plannerBlocks must be at least 1.');
   if (!(resolved.timeScale > 0)) throw new RangeError('timeScale must be a positive number.');
   if (!(resolved.acceleration > 0)) throw new RangeError('acceleration must be a positive number of mm/s².');
+  if (!(resolved.junctionDeviation >= 0)) throw new RangeError('junctionDeviation must not be negative.');
   if (!(resolved.parseTimeMs >= 0)) throw new RangeError('parseTimeMs must not be negative.');
   if (resolved.softLimits && !homingEnabled) {
     throw new RangeError('Soft limits need homing enabled, as in GRBL ($20 requires $22).');

@@ -25,7 +25,7 @@ export class GrblSettings {
     this.homeAt = sl ? [sl.x.max, sl.y.max, sl.z.max] : [0, 0, 0];
     const defaults: Array<[number, number]> = [
       [0, 10], [1, 25], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0],
-      [10, options.statusReportMask], [11, 0.01], [12, 0.002], [13, 0],
+      [10, options.statusReportMask], [11, options.junctionDeviation], [12, 0.002], [13, 0],
       [20, sl ? 1 : 0], [21, 0], [22, options.homingEnabled ? 1 : 0], [23, 0],
       [24, options.homing.feedRate], [25, options.homing.seekRate], [26, options.homing.debounceMs],
       [27, options.homing.pullOff], [30, options.spindleRpm.max], [31, options.spindleRpm.min], [32, 0],

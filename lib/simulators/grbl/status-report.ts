@@ -5,6 +5,7 @@
  * WCO report or after an override/accessory change (every 10 idle, 20 busy otherwise).
  */
 import type { Axes } from './gcode-parser';
+import type { Parts } from './parts';
 
 /** Refresh counts of config.h. */
 const WCO_IDLE = 10;
@@ -88,5 +89,41 @@ export class StatusReporter {
       }
     }
     return `${out}>`;
+  }
+}
+
+/** Answers `?` from the machine state (report_realtime_status()). */
+export class StatusReports {
+  constructor(private readonly p: Parts) {}
+
+  /** A `?` arrived: answered at once, held until homing ends, or never during a critical alarm. */
+  request(): void {
+    const m = this.p.m;
+    if (m.critical) return;
+    if (m.sys === 'Home') m.pendingStatus = true;
+    else this.p.wire.sendLine(this.report());
+  }
+
+  /** The report line for the current instant (advances the WCO/Ov counters). */
+  report(): string {
+    const m = this.p.m;
+    const busy = ['Home', 'Run', 'Hold', 'Jog', 'Door'].includes(m.sys);
+    const pins = `${m.inputPins}${m.doorAjar ? 'D' : ''}`;
+    return m.reporter.format({
+      state: m.stateText(),
+      busy,
+      machinePosition: this.p.stepper.currentPosition(m.clock),
+      workOffset: m.wco(),
+      mask: m.settings.get(10),
+      plannerAvailable: m.options.plannerBlocks - m.planner.length,
+      rxAvailable: m.options.rxBufferSize - m.rx.length,
+      feed: this.p.stepper.realtimeRate(m.clock),
+      spindleSpeed: m.actualSpindleRpm(),
+      pins,
+      overrides: m.overrides,
+      spindle: m.spindleDir,
+      flood: m.flood,
+      mist: m.mist,
+    });
   }
 }
