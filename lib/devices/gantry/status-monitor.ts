@@ -135,13 +135,25 @@ export class StatusMonitor {
     });
   }
 
-  /** Polls fast until a status report satisfies `done`; rejects after `boundMs` or when `signal` fires. */
+  /**
+   * Polls fast until a status report satisfies `done`; rejects after `boundMs` ("Mill: GRBL did
+   * not reach the expected state within 100 ms (it is Run)"), as `nextStatus` does when no report
+   * comes for 5 s, or with `signal`'s reason when it fires.
+   */
   async waitFor(done: (s: GrblStatus) => boolean, boundMs: number, signal?: AbortSignal): Promise<GrblStatus> {
     const deadline = performance.now() + boundMs;
+    const timedOut = () => new WorkcellError('wait-timeout', `${this.device}: GRBL did not reach the expected state within ${boundMs} ms (it is ${this.lastValue?.stateText ?? 'unknown'})`);
     for (;;) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new WorkcellError('wait-timeout', `${this.device}: GRBL did not reach the expected state within ${boundMs} ms (it is ${this.lastValue?.stateText ?? 'unknown'})`);
-      const s = await this.nextStatus(signal, Math.min(5000, left));
+      if (left <= 0) throw timedOut();
+      let s: GrblStatus;
+      try {
+        s = await this.nextStatus(signal, Math.min(5000, left));
+      } catch (err) {
+        // The last request's wait was cut short by the bound: the bound is the story.
+        if (left < 5000 && err instanceof WorkcellError && err.code === 'no-status') throw timedOut();
+        throw err;
+      }
       if (done(s)) return s;
       await sleep(Math.min(25, Math.max(0, deadline - performance.now())), signal);
     }
