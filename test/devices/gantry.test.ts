@@ -215,6 +215,24 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       await assert.rejects(run(g, 'program', { gcode: 'G10 L2 P2 X-200\nG55 G0 X-95' }), /the X target of line 2 "G55G0X-95" \(machine coordinates\) -295/);
       assert.equal(lines.length, before, 'the simulator received no line');
     });
+    it('checks an arc over its whole extent, not only its end points: one that bulges past a limit is refused before the first line', async () => {
+      const g = await homed();
+      const before = lines.length;
+      // Centre (-5, -20), radius 10: clockwise from the top it passes X +5, beyond the limit 0.
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10\nG2 X-5 Y-30 J-10' }), {
+        code: 'limit',
+        message: 'Mill: program refused: the X extent of the arc of line 2 "G2X-5Y-30J-10" (machine coordinates) 5 (number) is outside the limit -290 to 0 mm; nothing was sent',
+      });
+      // The longer arc (negative R) on a 20 mm chord: centre 3.2 mm to the left of it.
+      // The longer arc (negative R) over a 20 mm chord: its centre 3.2 mm to the left of the chord.
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10\nG2 X-5 Y-30 R-10.5' }), /the X extent of the arc of line 2 "G2X-5Y-30R-10.5" \(machine coordinates\) 8\.702 \(number\)/);
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10 Z-1\nG19 G3 Y-30 Z-1 K-0 J-10' }), /the Z extent of the arc of line 2 "G19G3Y-30Z-1K-0J-10" \(machine coordinates\) 9 \(number\) is outside the limit -90 to 0 mm/);
+      assert.equal(lines.length, before, 'the simulator received no line');
+      // The other way round the arc stays inside: it passes the check and goes out (the
+      // simulator does not model arcs and refuses it with error:20).
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10\nG3 X-5 Y-30 J-10' }), { name: 'GrblCommandError', message: /line 2 refused by GRBL: error:20/ });
+      assert.ok(lines.includes('G3X-5Y-30J-10'), JSON.stringify(lines.slice(before)));
+    });
   });
 
   describe('GRBL errors and alarms', () => {

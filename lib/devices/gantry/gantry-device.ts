@@ -16,7 +16,7 @@ import { ParserState } from './parser-state';
 import { loadProgram } from './program-source';
 import { PROGRAM_WINDOW, streamProgram } from './program-stream';
 import { safeCheckOf, unsafeParts, type SafeCheck } from './safe-check';
-import { hasSoftLimits, limitBreach, motionTarget } from './soft-limits';
+import { arcExtremes, hasSoftLimits, limitBreach, motionTarget } from './soft-limits';
 import { StatusMonitor } from './status-monitor';
 import type { Axes3, GrblStatus } from './status-report';
 import { ALARM_PAUSE_MS, StopSequence } from './stop-sequence';
@@ -48,8 +48,9 @@ export interface GantryPosition {
  *
  * Operations: `GANTRY_OPERATIONS`. Soft limits are checked before a byte is sent (absolute
  * targets through the work offset, relative ones from the tracked position, every motion line
- * of a program through GRBL's modal state), and again when the operation gets its turn with the
- * position read fresh. `error:N` and `ALARM:N` become errors with GRBL's meaning.
+ * of a program through GRBL's modal state, arcs over their whole extent), and again when the
+ * operation gets its turn with the position read fresh. `error:N` and `ALARM:N` become errors
+ * with GRBL's meaning.
  *
  * Stopping: see `sendStop` (emergency stop, `stopBoundMs` = `estopHoldMs` + GRBL's alarm pause) and
  * `onOperationAborted` (a cancelled step); `pause`/`resume` (a cell hold) never write once a
@@ -210,8 +211,9 @@ export class GrblGantry extends Device implements Pausable {
    * Refuses, before anything is sent: a move or jog without axes, a G1 move or a jog without a
    * feed, targets outside the soft limits (absolute ones through the work offset, relative ones
    * from the tracked position), a program that cannot be read or split, any motion of it outside
-   * the soft limits (followed through GRBL's modal state), spindle on without a speed, and unlock
-   * when the device does not allow it.
+   * the soft limits (followed through GRBL's modal state; an arc, G2/G3 in any plane, over its
+   * whole extent, not only its end point), spindle on without a speed, and unlock when the
+   * device does not allow it.
    */
   protected override checkLimits(op: OperationSpec, params: Record<string, unknown>): void {
     const refuse = (why: string, value?: unknown) =>
@@ -476,7 +478,10 @@ export class GrblGantry extends Device implements Pausable {
   private checkProgram(op: OperationSpec, lines: readonly ProgramLine[], start: Axes3): void {
     if (!hasSoftLimits(this.settings.softLimits)) return;
     for (const motion of this.parser.plan(lines, start)) {
-      this.checkTarget(op, motion.target, `target of line ${motion.line.source} ${JSON.stringify(motion.line.text)}`);
+      const where = `line ${motion.line.source} ${JSON.stringify(motion.line.text)}`;
+      // An arc sweeps beyond its end points: its extent along each axis, in the order reached.
+      for (const extreme of (motion.arc && arcExtremes(motion.arc)) ?? []) this.checkTarget(op, extreme.point, `extent of the arc of ${where}`);
+      this.checkTarget(op, motion.target, `target of ${where}`);
     }
   }
 
