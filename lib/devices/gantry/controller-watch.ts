@@ -24,8 +24,6 @@ export interface WatchHost {
   linkUp(): void;
   /** Reads GRBL's parser state (`$G`, `$#`). */
   readParserState(signal: AbortSignal): Promise<void>;
-  /** Keeps a stop sequence begun in the background; its failure is reported, not thrown. */
-  track(p: Promise<void>): void;
 }
 
 /**
@@ -43,7 +41,8 @@ export class ControllerWatch {
   private seenController = false;
   private alarmCodeValue: number | null = null;
   private alarmFaultValue: string | null = null;
-  private criticalLockValue = false;
+  /** GRBL took none of the resets after a hard or soft limit (the sentence, without the device), until a banner. */
+  private lockFault: string | null = null;
 
   constructor(
     private readonly host: WatchHost,
@@ -67,14 +66,9 @@ export class ControllerWatch {
     return this.alarmCodeValue;
   }
 
-  /** An alarm the driver did not cause (its description), until reset, home or unlock clears it. */
+  /** An alarm the driver did not cause (its description), until reset, home or unlock clears it; or that GRBL took none of the resets after a hard or soft limit, until its banner. */
   get alarmFault(): string | null {
-    return this.alarmFaultValue;
-  }
-
-  /** GRBL printed `[MSG:Reset to continue]` (or raised ALARM:1/2): it accepts nothing until a soft reset. */
-  get criticalLock(): boolean {
-    return this.criticalLockValue;
+    return this.lockFault ?? this.alarmFaultValue;
   }
 
   /** Homing or `$X` cleared the alarm. */
@@ -92,7 +86,8 @@ export class ControllerWatch {
   refreshHealth(force = false): void {
     if (!this.alive || !this.link.connection.isConnected) return;
     if (this.host.status === 'busy' && !force) return;
-    if (this.alarmFaultValue) this.host.setStatus('fault', this.alarmFaultValue);
+    const fault = this.alarmFault;
+    if (fault) this.host.setStatus('fault', fault);
     else this.host.setStatus('ready');
   }
 
@@ -111,7 +106,7 @@ export class ControllerWatch {
 
   private onSessionStart(): void {
     this.alive = false;
-    this.criticalLockValue = false;
+    this.stops.sessionStarted();
     this.host.setStatus('connecting', `waiting for GRBL on ${this.link.connection.description}`);
     // An owed stop is the first thing on the wire, before the first status poll; its banner
     // is awaited like any reset's (becomeReady waits for it).
@@ -142,9 +137,11 @@ export class ControllerWatch {
         return this.onBanner(line);
       case 'alarm':
         return this.onAlarm(line.code);
-      case 'reset-to-continue':
-        this.criticalLockValue = true;
+      case 'reset-to-continue': {
+        const reset = this.stops.resetPrompted();
+        if (reset) this.lockedUntilReset(reset);
         return;
+      }
       case 'unknown': {
         const t = line.text;
         this.host.warn(`${this.host.name}: ignored a line GRBL does not send ${JSON.stringify(t.length > 60 ? `${t.slice(0, 57)}...` : t)}`);
@@ -193,7 +190,7 @@ export class ControllerWatch {
     const host = this.host;
     this.firmwareValue = `${banner.firmware} ${banner.version}`;
     const expected = this.stops.resetExpected;
-    this.criticalLockValue = false;
+    this.lockFault = null;
     this.monitor.forgetWco();
     this.parser.forget();
     if (!expected) {
@@ -216,18 +213,33 @@ export class ControllerWatch {
     }
   }
 
+  /**
+   * An alarm: the position is lost after some (POSITION_LOST_ALARMS). One the driver did not
+   * cause (every hard or soft limit, and any alarm outside its own stop) is a fault and fails
+   * the operation in progress. After a hard or soft limit GRBL waits for a soft reset: the stop
+   * sequence gives it one (`StopSequence.criticalAlarm`).
+   */
   private onAlarm(code: number): void {
     const host = this.host;
     this.alarmCodeValue = code;
     if (POSITION_LOST_ALARMS.has(code)) host.setPositionTrusted(false);
-    if (code === 1 || code === 2) this.criticalLockValue = true;
-    const ours = this.stops.resetExpected || this.stops.settling !== undefined;
+    const locking = code === 1 || code === 2;
+    const ours = !locking && (this.stops.resetExpected || this.stops.settling !== undefined);
+    if (locking) this.lockedUntilReset(this.stops.criticalAlarm(code));
     if (ours) return;
     const text = describeGrblAlarm(code);
     this.alarmFaultValue = text;
     if (!host.failOperation((op) => new GrblAlarmError(host.name, op, code))) host.warn(`${host.name}: GRBL raised ${text}`);
     host.setStatus('fault', text);
-    // GRBL waits for a reset after a hard or soft limit; give it one so the link resynchronises.
-    if (this.criticalLockValue) host.track(this.stops.haltAndReset(0, false));
+  }
+
+  /** GRBL took none of the resets after a hard or soft limit: a fault that says so, and a warning. */
+  private lockedUntilReset(reset: Promise<void>): void {
+    reset.catch((err: unknown) => {
+      if (!(err instanceof WorkcellError) || err.code !== 'grbl-locked') return; // the link dropped: the reconnect decides
+      this.host.warn(err.message);
+      this.lockFault = err.message.slice(this.host.name.length + 2);
+      this.host.setStatus('fault', this.lockFault);
+    });
   }
 }

@@ -5,6 +5,7 @@ import type { OperationSpec } from '../../device/operations';
 import { WorkcellError } from '../../errors/workcell-error';
 import { IoError } from '../../io/errors';
 import type { LineConnection } from '../../io/line-connection';
+import { abortable } from '../../scope/cancel-scope';
 import { Cancellation, describeError, isCancellation } from '../../scope/reasons';
 import { ControllerWatch } from './controller-watch';
 import { resolveGantryOptions, type GantrySettings, type GrblGantryOptions } from './gantry-options';
@@ -122,7 +123,6 @@ export class GrblGantry extends Device implements Pausable {
         telemetry: (readings) => this.telemetry(readings),
         linkUp: () => this.linkUp(),
         readParserState: (signal) => this.readParserState(signal),
-        track: (p) => this.track(p),
       },
       this.link,
       this.monitor,
@@ -178,7 +178,8 @@ export class GrblGantry extends Device implements Pausable {
     setMaxListeners(PROGRAM_WINDOW * 2 + 20, signal);
     try {
       await this.stops.settle(signal);
-      if (this.watch.criticalLock) await this.stops.resetWithin(signal);
+      // GRBL waiting for a reset after a hard or soft limit takes nothing else: it gets one first.
+      if (this.stops.lockedAfter !== null) await abortable(signal, this.stops.resetLocked(op.name));
       switch (op.name) {
         case 'home':
           return await this.home(op, params, signal);
@@ -292,14 +293,18 @@ export class GrblGantry extends Device implements Pausable {
    * report that shows the accessories (`FS:` speed 0, no `A:` spindle or coolant). In the alarm
    * state GRBL refuses G-code (error:9); its soft reset has already switched spindle and coolant
    * off, so nothing is sent and the check alone decides. A machine still in motion or hold is
-   * stopped first. Fails when the check finds anything still on.
+   * stopped first; GRBL waiting for a reset after a hard or soft limit gets it first (see
+   * `StopSequence.resetLocked`), and when it takes none, safe fails saying so ("Mill: safe
+   * failed: GRBL is waiting for a reset after ALARM:2 (soft limit) and took none of …"). Fails
+   * when the check finds anything still on.
    */
   async safe(signal: AbortSignal): Promise<void> {
     await this.queue.run('safe', signal, async (s) => {
       if (!this.connection.isConnected) await this.connection.waitConnected(s);
       await this.stops.settle(s);
+      if (this.stops.lockedAfter !== null) await abortable(s, this.stops.resetLocked('safe'));
       let status = await this.monitor.nextStatus(s);
-      if (this.watch.criticalLock || ['Run', 'Jog', 'Hold', 'Door', 'Home'].includes(status.state)) {
+      if (['Run', 'Jog', 'Hold', 'Door', 'Home'].includes(status.state)) {
         await this.stops.haltAndReset(status.state === 'Hold' || status.state === 'Door' ? 0 : this.settings.cancelHoldMs, status.state === 'Jog');
         status = await this.monitor.nextStatus(s);
       }
@@ -320,8 +325,8 @@ export class GrblGantry extends Device implements Pausable {
   }
 
   /**
-   * Cell reset after an emergency stop: a GRBL waiting for a reset after a critical alarm gets
-   * one; an alarm lock is cleared with `$X` only when the device allows unlocking, otherwise it is
+   * Cell reset after an emergency stop: a GRBL waiting for a reset after a hard or soft limit
+   * gets one (failing as `StopSequence.resetLocked` does when it takes none); an alarm lock is cleared with `$X` only when the device allows unlocking, otherwise it is
    * left and the status says that homing is required. Either way the position stays untrusted
    * until `home`. The fault is cleared (a reset cannot open GRBL's lock without the device's leave).
    */
@@ -329,7 +334,7 @@ export class GrblGantry extends Device implements Pausable {
     if (!this.connection.isConnected) await this.connection.waitConnected(signal);
     await this.queue.run('reset', signal, async (s) => {
       await this.stops.settle(s);
-      if (this.watch.criticalLock) await this.stops.resetWithin(s);
+      if (this.stops.lockedAfter !== null) await abortable(s, this.stops.resetLocked('reset'));
       const status = await this.monitor.nextStatus(s);
       this.watch.faultCleared();
       if (status.state === 'Alarm' && this.settings.allowUnlock) {

@@ -15,6 +15,7 @@ export interface Readings {
 
 interface Waiter {
   resolve: (s: GrblStatus) => void;
+  reject: (err: Error) => void;
 }
 
 /**
@@ -29,6 +30,8 @@ export class StatusMonitor {
   private readonly waiters = new Set<Waiter>();
   private pollTimer: NodeJS.Timeout | undefined;
   private lastReadings = '';
+  /** Why GRBL answers no status request now, or undefined. */
+  private silent: string | undefined;
 
   constructor(
     private readonly link: LineConnection,
@@ -100,18 +103,38 @@ export class StatusMonitor {
   }
 
   /**
+   * GRBL will answer no status request until further notice, and `why` says so (a sentence
+   * naming the device), or `undefined` when it answers again. While it is silent, every wait
+   * for a report rejects with `why` (code `grbl-locked`), those in progress too.
+   */
+  silence(why: string | undefined): void {
+    this.silent = why;
+    if (why === undefined) return;
+    for (const waiter of [...this.waiters]) waiter.reject(this.silenced());
+  }
+
+  private silenced(): WorkcellError {
+    return new WorkcellError('grbl-locked', this.silent ?? '', { subject: this.device, operation: 'status' });
+  }
+
+  /**
    * Asks `?` now and resolves with the next status report (asking again every 250 ms); rejects
-   * after `timeoutMs` ("Mill: GRBL sent no status report within 5000 ms") or with `signal`'s
-   * reason when it fires.
+   * after `timeoutMs` ("Mill: GRBL sent no status report within 5000 ms"), at once while GRBL
+   * is known to answer none (see `silence`), or with `signal`'s reason when it fires.
    */
   nextStatus(signal?: AbortSignal, timeoutMs = 5000): Promise<GrblStatus> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.silent !== undefined) return Promise.reject(this.silenced());
     return new Promise<GrblStatus>((resolveIt, reject) => {
       const ask = () => this.link.writeNow(Buffer.from([REALTIME.status])).catch(() => undefined);
       const waiter: Waiter = {
         resolve: (s) => {
           done();
           resolveIt(s);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
         },
       };
       const repeat = setInterval(ask, 250);
