@@ -18,7 +18,7 @@ import { loadProgram } from './program-source';
 import { PROGRAM_WINDOW, streamProgram } from './program-stream';
 import { safeCheckOf, unsafeParts, type SafeCheck } from './safe-check';
 import { arcExtremes, hasSoftLimits, limitBreach, motionTarget } from './soft-limits';
-import { StatusMonitor } from './status-monitor';
+import { StatusMonitor, type LostReply } from './status-monitor';
 import type { Axes3, GrblStatus } from './status-report';
 import { ALARM_PAUSE_MS, StopSequence } from './stop-sequence';
 
@@ -176,6 +176,8 @@ export class GrblGantry extends Device implements Pausable {
     this.currentOp = op.name;
     const signal = AbortSignal.any([ctx.signal, opAbort.signal]);
     setMaxListeners(PROGRAM_WINDOW * 2 + 20, signal);
+    // GRBL sends no status reports while homing: only the other operations can be watched.
+    const stopWatching = op.name === 'home' ? undefined : this.monitor.watchReplies(() => this.link.oldestOwed(), (lost) => this.replyLost(op.name, lost));
     try {
       await this.stops.settle(signal);
       // GRBL waiting for a reset after a hard or soft limit takes nothing else: it gets one first.
@@ -203,9 +205,29 @@ export class GrblGantry extends Device implements Pausable {
       if (opAbort.signal.aborted && !ctx.signal.aborted) throw opAbort.signal.reason;
       throw this.explain(op.name, err);
     } finally {
+      stopWatching?.();
       if (this.opAbort === opAbort) this.opAbort = undefined;
       this.currentOp = undefined;
     }
+  }
+
+  /**
+   * A reply lost on the wire (see `StatusMonitor.watchReplies`): the operation fails naming the
+   * line still owed it ("Mill: program failed: the reply to line 201 "G1X-101Y-10" never came:
+   * GRBL has been idle with nothing left to run for 2000 ms (an ok lost on the wire); the step is
+   * not confirmed"), and the link stops waiting for replies GRBL no longer owes, so the next
+   * line's reply is matched to it. Nothing is stopped: the machine is at rest.
+   */
+  private replyLost(operation: string, { owed, boundMs }: LostReply): void {
+    const error = new WorkcellError('reply-lost', `${this.name}: ${operation} failed: the reply to ${owed.label} never came: GRBL has been idle with nothing left to run for ${boundMs} ms (an ok lost on the wire); the step is not confirmed`, {
+      subject: this.name,
+      operation,
+      value: owed.label,
+    });
+    this.opAbort?.abort(error);
+    // A program may have changed modes and offsets: read them again before the next one.
+    this.parser.forget();
+    this.connection.discardPendingReplies('GRBL owes no more replies: one was lost on the wire');
   }
 
   /**
@@ -425,7 +447,7 @@ export class GrblGantry extends Device implements Pausable {
     };
     progress(true);
     try {
-      await streamProgram(lines, { link: this.connection, device: this.name, operation: op.name, signal, onAcked: (n) => ((acked = n), progress()) });
+      await streamProgram(lines, { link: this.link, device: this.name, operation: op.name, signal, onAcked: (n) => ((acked = n), progress()) });
     } catch (err) {
       if (!(err instanceof GrblCommandError)) throw err;
       // Lines already in GRBL's buffer would still run: hold, and reset once at rest.

@@ -4,7 +4,7 @@ import type { DeviceStatus } from '../../device/device';
 import { WorkcellError } from '../../errors/workcell-error';
 import type { BackoffOptions } from '../../io/backoff';
 import { createTransport } from '../../io/create-transport';
-import { LineConnection, type Reply } from '../../io/line-connection';
+import { LineConnection, type Reply, type RequestOptions } from '../../io/line-connection';
 import { untilFinal, type ReplyMatcher } from '../../io/reply-matchers';
 import type { SerialSettings } from '../../io/serial-transport';
 import { GrblCommandError } from './grbl-errors';
@@ -103,6 +103,22 @@ export function classifyPushedLine(raw: string): PushedLine {
   return { kind: 'unknown', text: line };
 }
 
+/** A line written to GRBL (or queued for it) that still awaits its `ok` or `error:N`. */
+export interface OwedReply {
+  /** The line as sentences name it: `"G4 P0"`, or `line 12 "G1X5"` for a program line. */
+  label: string;
+  /** How long GRBL may take over the line before it answers, ms: the P of a dwell (`G4 P2` waits 2 s), else 0. */
+  dwellMs: number;
+}
+
+/** The dwell a line commands (`G4 P<seconds>`), ms; 0 for any other line. */
+export function dwellOf(line: string): number {
+  const text = line.replace(/\s+/g, '').toUpperCase();
+  if (!/(?:^|[^0-9.])G0*4(?![0-9.])/.test(text)) return 0;
+  const p = /P(\d*\.?\d+)/.exec(text);
+  return p ? Number(p[1]) * 1000 : 0;
+}
+
 /** What a `GrblLink` tells its device. */
 export interface GrblLinkEvents {
   /** The link came up: a new session began, and nothing has been written on it yet. */
@@ -123,6 +139,7 @@ export interface GrblLinkEvents {
 export class GrblLink extends EventEmitter<GrblLinkEvents> {
   private current: AbortController | undefined;
   private loss = 'the link is down';
+  private readonly owed = new Set<OwedReply>();
 
   constructor(
     readonly connection: LineConnection,
@@ -166,9 +183,36 @@ export class GrblLink extends EventEmitter<GrblLinkEvents> {
     return new WorkcellError('stop-failed', `${this.device}: stop failed: the link dropped ${phase} (${this.loss})`, { subject: this.device, operation: 'stop' });
   }
 
+  /**
+   * Sends one line as `LineConnection.request` does, and counts it as owed a reply (see
+   * `oldestOwed`) until its promise settles; `label` names it (default: the line quoted).
+   */
+  request(line: string, options: RequestOptions, label = JSON.stringify(line)): Promise<Reply> {
+    const entry: OwedReply = { label, dwellMs: dwellOf(line) };
+    this.owed.add(entry);
+    const reply = this.connection.request(line, options);
+    reply.then(() => this.owed.delete(entry), () => this.owed.delete(entry));
+    return reply;
+  }
+
+  /**
+   * The oldest line sent through `request` that still awaits its reply (GRBL answers in order;
+   * the same object while it is owed), with the dwell of every line owed a reply, or undefined
+   * when none is owed.
+   */
+  oldestOwed(): { oldest: OwedReply; dwellMs: number } | undefined {
+    let oldest: OwedReply | undefined;
+    let dwellMs = 0;
+    for (const entry of this.owed) {
+      oldest ??= entry;
+      dwellMs += entry.dwellMs;
+    }
+    return oldest && { oldest, dwellMs };
+  }
+
   /** Sends one line and resolves on `ok`; `error:N` throws a GrblCommandError. `$` commands go alone (`exclusive`). */
   async command(operation: string, line: string, signal: AbortSignal, exclusive: boolean, timeoutMs: number): Promise<void> {
-    const reply = await this.connection.request(line, { signal, exclusive, timeoutMs });
+    const reply = await this.request(line, { signal, exclusive, timeoutMs });
     const code = errorCode(reply);
     if (code !== undefined) throw new GrblCommandError(this.device, operation, line, code);
   }

@@ -1,15 +1,14 @@
 import { setMaxListeners } from 'node:events';
-import type { LineConnection } from '../../io/line-connection';
 import type { ProgramLine } from './gcode-program';
 import { GrblCommandError } from './grbl-errors';
-import { errorCode } from './grbl-link';
+import { errorCode, type GrblLink } from './grbl-link';
 
 /** How many program lines are queued on the connection ahead of their replies (more than 128 bytes' worth). */
 export const PROGRAM_WINDOW = 64;
 
 /** Where and how a program is streamed. */
 export interface ProgramStream {
-  link: LineConnection;
+  link: GrblLink;
   /** The device and operation, for the error. */
   device: string;
   operation: string;
@@ -34,7 +33,7 @@ export async function streamProgram(lines: readonly ProgramLine[], stream: Progr
   setMaxListeners(PROGRAM_WINDOW * 2 + 20, lineSignal);
   const window: Promise<void>[] = [];
   const send = (line: ProgramLine): Promise<void> =>
-    stream.link.request(line.text, { signal: lineSignal, timeoutMs: Infinity }).then((reply) => {
+    stream.link.request(line.text, { signal: lineSignal, timeoutMs: Infinity }, `line ${line.source} ${JSON.stringify(line.text)}`).then((reply) => {
       const code = errorCode(reply);
       if (code !== undefined) {
         if (!failure) {

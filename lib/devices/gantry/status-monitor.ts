@@ -1,7 +1,7 @@
 import { WorkcellError } from '../../errors/workcell-error';
 import type { LineConnection } from '../../io/line-connection';
 import { sleep } from '../../scope/cancel-scope';
-import { REALTIME } from './grbl-link';
+import { REALTIME, type OwedReply } from './grbl-link';
 import { parseStatusReport, type Axes3, type GrblStatus } from './status-report';
 
 /** What a status report says, as telemetry. */
@@ -11,6 +11,18 @@ export interface Readings {
   work: Axes3 | null;
   feed: number | null;
   spindle: number | null;
+}
+
+/**
+ * How long GRBL must show nothing left to do while a reply is still owed before the reply is
+ * taken as lost (at least five status polls), ms.
+ */
+export const LOST_REPLY_MS = 2000;
+
+/** A reply the watch of `watchReplies` found lost: the line owed it, and the bound GRBL showed nothing left to do for. */
+export interface LostReply {
+  owed: OwedReply;
+  boundMs: number;
 }
 
 interface Waiter {
@@ -32,6 +44,9 @@ export class StatusMonitor {
   private lastReadings = '';
   /** Why GRBL answers no status request now, or undefined. */
   private silent: string | undefined;
+  private readonly reportListeners = new Set<(s: GrblStatus) => void>();
+  /** The most planner blocks and receive-buffer bytes free a report of this session has shown (`Bf:`): both empty. */
+  private bufferEmpty = { blocks: 0, bytes: 0 };
 
   constructor(
     private readonly link: LineConnection,
@@ -58,7 +73,12 @@ export class StatusMonitor {
   accept(status: GrblStatus): void {
     this.lastValue = status;
     if (status.wco) this.wcoValue = status.wco;
+    if (status.buffer) {
+      this.bufferEmpty.blocks = Math.max(this.bufferEmpty.blocks, status.buffer.blocks);
+      this.bufferEmpty.bytes = Math.max(this.bufferEmpty.bytes, status.buffer.bytes);
+    }
     for (const waiter of [...this.waiters]) waiter.resolve(status);
+    for (const listener of [...this.reportListeners]) listener(status);
   }
 
   /**
@@ -84,9 +104,45 @@ export class StatusMonitor {
     this.wcoValue = undefined;
   }
 
+  /**
+   * Watches for a reply lost on the wire while `owed()` names the oldest line still owed one:
+   * calls `onLost` once, when for `LOST_REPLY_MS` (at least five polls) plus the dwell the owed
+   * lines may take, every status report has shown GRBL with nothing left to do — `Idle`, and,
+   * when reports carry `Bf:`, its planner and receive buffer empty (as free as they have been
+   * this session) — while the same line stayed owed. A machine still moving (Run, Jog, Hold,
+   * Door, Home…), a buffer still draining, a reply that arrives, or no line owed starts the count
+   * again. Returns the function that stops watching.
+   */
+  watchReplies(owed: () => { oldest: OwedReply; dwellMs: number } | undefined, onLost: (lost: LostReply) => void): () => void {
+    let quiet: { line: OwedReply; since: number } | undefined;
+    const listener = (status: GrblStatus) => {
+      const now = owed();
+      if (!now || !this.nothingLeft(status)) {
+        quiet = undefined;
+        return;
+      }
+      const at = performance.now();
+      if (quiet?.line !== now.oldest) quiet = { line: now.oldest, since: at };
+      const boundMs = Math.max(LOST_REPLY_MS, 5 * this.pollIntervalMs) + now.dwellMs;
+      if (at - quiet.since < boundMs) return;
+      this.reportListeners.delete(listener);
+      onLost({ owed: now.oldest, boundMs });
+    };
+    this.reportListeners.add(listener);
+    return () => this.reportListeners.delete(listener);
+  }
+
+  /** GRBL idle with nothing in its planner or receive buffer (as far as the report shows). */
+  private nothingLeft(status: GrblStatus): boolean {
+    if (status.state !== 'Idle') return false;
+    const b = status.buffer;
+    return !b || (b.blocks >= this.bufferEmpty.blocks && b.bytes >= this.bufferEmpty.bytes);
+  }
+
   /** Polls now and every `pollIntervalMs` until `stop()` (a poll while the link is down writes nothing). */
   start(): void {
     this.stop();
+    this.bufferEmpty = { blocks: 0, bytes: 0 };
     this.pollTimer = setInterval(() => this.poll(), this.pollIntervalMs);
     this.poll();
   }
