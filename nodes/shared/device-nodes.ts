@@ -13,6 +13,11 @@ export interface ConnectedDevice extends Device {
   open(): Promise<void>;
   /** Disconnect for good; resolves once the connection is closed. */
   close(): Promise<void>;
+  /**
+   * What keeps a connected device from doing its work (GRBL's alarm lock: `alarm — home with
+   * $H`), or null; a device without such a state leaves it out. Read with each health change.
+   */
+  readonly lockout?: string | null;
 }
 
 /**
@@ -74,14 +79,27 @@ function operationText(operation: unknown): string {
 
 const STATUS_FILL = { connecting: 'yellow', ready: 'green', busy: 'blue', fault: 'red', disconnected: 'red' } as const;
 
-/** The node status for a device's health. */
-export function healthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blue' | 'red'; shape: 'dot' | 'ring'; text: string } {
+/**
+ * The node status for a device's health, one word first: the status and its detail (`ready:
+ * Idle`, `busy: Move`, `fault: …`), except that "ready" is kept for a device that can do its
+ * work: a ready device with a `lockout` shows that instead (`alarm — home with $H`), and one
+ * whose position is untrusted `not homed` (with its detail); both as a yellow ring.
+ */
+export function healthStatus(h: DeviceHealth, lockout: string | null = null): { fill: 'yellow' | 'green' | 'blue' | 'red'; shape: 'dot' | 'ring'; text: string } {
+  if (h.status === 'ready' && (lockout || h.positionTrusted === false)) {
+    return { fill: 'yellow', shape: 'ring', text: shortText(lockout || `not homed${h.detail ? `: ${h.detail}` : ''}`) };
+  }
   const untrusted = h.positionTrusted === false ? ' (not homed)' : '';
   return {
-    fill: h.positionTrusted === false && h.status === 'ready' ? 'yellow' : STATUS_FILL[h.status],
+    fill: STATUS_FILL[h.status],
     shape: h.status === 'ready' || h.status === 'busy' ? 'dot' : 'ring',
     text: shortText(`${h.status}${h.detail ? `: ${h.detail}` : ''}${untrusted}`),
   };
+}
+
+/** The device's lockout, if it has that state (see `ConnectedDevice.lockout`). */
+function lockoutOf(device: Device): string | null {
+  return (device as { lockout?: string | null }).lockout ?? null;
 }
 
 interface Shown {
@@ -111,7 +129,7 @@ class HealthDisplay {
     this.changes++;
     // Back to what every node already shows (a no-op step's busy -> ready within one turn): the
     // pending flush would change nothing, so it is dropped instead of run.
-    if (displayInputs(h) === this.flushedInputs && this.allShow(this.flushedKey)) {
+    if (displayInputs(h, lockoutOf(this.device)) === this.flushedInputs && this.allShow(this.flushedKey)) {
       if (this.pending) {
         clearImmediate(this.pending);
         this.pending = undefined;
@@ -135,7 +153,7 @@ class HealthDisplay {
       own.call(node, status);
     };
     this.nodes.set(node, entry);
-    this.showOn(entry, healthStatus(this.device.health));
+    this.showOn(entry, healthStatus(this.device.health, lockoutOf(this.device)));
   }
 
   detach(node: RedNode): void {
@@ -151,9 +169,10 @@ class HealthDisplay {
   private flush(): void {
     this.pending = undefined;
     const health = this.device.health;
-    const status = healthStatus(health);
+    const lockout = lockoutOf(this.device);
+    const status = healthStatus(health, lockout);
     const key = statusKey(status);
-    this.flushedInputs = displayInputs(health);
+    this.flushedInputs = displayInputs(health, lockout);
     this.flushedKey = key;
     for (const entry of this.nodes.values()) {
       // A status of the node's own set after the last health change stays (last writer wins).
@@ -170,8 +189,8 @@ class HealthDisplay {
 }
 
 /** What `healthStatus` depends on: equal inputs, equal status. */
-function displayInputs(h: DeviceHealth): string {
-  return `${h.status}\u0000${h.detail}\u0000${h.positionTrusted === false}`;
+function displayInputs(h: DeviceHealth, lockout: string | null): string {
+  return `${h.status}\u0000${h.detail}\u0000${h.positionTrusted === false}\u0000${lockout ?? ''}`;
 }
 
 function statusKey(status: ReturnType<typeof healthStatus>): string {
@@ -345,7 +364,7 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
         cellId: config.cellId,
         label: () => where,
         step: (msg) => stepOf(msg.operation !== undefined ? msg.operation : editorOperation),
-        onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health)),
+        onHeld: (held) => node.status(held ? { fill: 'yellow', shape: 'ring', text: 'held' } : healthStatus(device.health, lockoutOf(device))),
       },
       (msg, send, ctx) => {
         const operation = msg.operation !== undefined ? msg.operation : editorOperation;

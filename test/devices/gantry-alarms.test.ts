@@ -52,8 +52,19 @@ describe('GRBL gantry driver: hard and soft limits, after which GRBL waits for a
     assert.equal(g.status, 'fault');
     assert.equal(g.positionTrusted, true, 'ALARM:2 keeps the position');
     assert.deepEqual(warnings, [], 'no warning: GRBL took the reset');
+    await g.reset(new AbortController().signal);
+    assert.deepEqual([g.status, g.health.detail, g.lockout], ['ready', 'alarm (ALARM:2) — home with $H', 'alarm (ALARM:2) — home with $H'], 'a cell reset cannot open the lock: homing can');
     await run(g, 'home');
-    assert.equal(g.status, 'ready');
+    assert.deepEqual([g.status, g.lockout], ['ready', null]);
+  });
+
+  it('with unlocking allowed, the lock after ALARM:2 (the position kept) reads "unlock ($X) or home ($H)"', async () => {
+    const g = await homed({ allowUnlock: true });
+    await assert.rejects(run(g, 'move', { x: -400, feed: 3000 }), { name: 'GrblAlarmError' });
+    await until(() => g.lastStatus?.state === 'Alarm' && !g.lockout?.includes('waiting'), 'the alarm lock after the reset');
+    assert.equal(g.lockout, 'alarm (ALARM:2) — unlock ($X) or home ($H)');
+    await run(g, 'unlock');
+    assert.equal(g.lockout, null);
   });
 
   it('GRBL that takes none of the resets (lost on the wire): a warning and a fault say so; status and safe fail saying so, not with a timeout; once a reset gets through the next operation works', async () => {

@@ -47,7 +47,8 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       const g = await gantry();
       assert.equal(g.firmware, 'Grbl 1.1h');
       assert.equal(g.positionTrusted, false);
-      assert.match(g.health.detail, /^Alarm \(home with \$H\)$/);
+      assert.equal(g.health.detail, 'alarm — home with $H');
+      assert.equal(g.lockout, 'alarm — home with $H', 'what the node status shows instead of ready');
       await assert.rejects(run(g, 'move', { x: -10, feed: 1000 }), { code: 'position-untrusted', message: 'Mill: move refused: the position can no longer be trusted; home the device first' });
       assert.ok(!lines.some((l) => l.startsWith('G')), 'no G-code was sent');
       const home = (await run(g, 'home')) as { state: string; machine: { x: number } };
@@ -56,6 +57,7 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       assert.equal(g.positionTrusted, true);
       assert.equal(sim.homed, true);
       assert.equal(g.health.detail, 'Idle');
+      assert.equal(g.lockout, null, 'homed and idle: it can move');
     });
 
     it('reads status: state, machine and work position, feed, spindle', async () => {
@@ -137,6 +139,7 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       const u = await gantry({ allowUnlock: true });
       assert.deepEqual(await run(u, 'unlock'), { state: 'Idle', positionTrusted: false });
       assert.equal(sim.state, 'Idle');
+      assert.equal(u.lockout, 'not homed — home with $H', 'idle, yet it cannot move');
       await assert.rejects(run(u, 'move', { x: -10, feed: 1000 }), { code: 'position-untrusted' });
     });
 
@@ -297,7 +300,7 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       assert.deepEqual(g.lastSafeCheck, { state: 'Alarm', spindleRpm: 0, spindle: 'off', flood: false, mist: false, sent: [] }, 'safe sent no G-code in alarm, and checked');
       await cell.reset('test');
       assert.equal(sim.state, 'Alarm', 'reset leaves the lock when unlocking is not allowed');
-      assert.match(g.health.detail, /Alarm \(ALARM:3, home with \$H\)/);
+      assert.equal(g.health.detail, 'alarm (ALARM:3) — home with $H');
       const inCell = await cell.checkpoint(undefined, 'after reset');
       await assert.rejects(g.execute('move', { x: -10, feed: 1000 }, { signal: inCell.signal }), { code: 'position-untrusted' });
       await g.execute('home', {}, { signal: inCell.signal });

@@ -13,6 +13,8 @@ export interface WatchHost {
   readonly name: string;
   readonly status: DeviceStatus;
   readonly positionTrusted: boolean | undefined;
+  /** The device lets `$X` clear an alarm (see `GrblGantryOptions.allowUnlock`). */
+  readonly allowUnlock: boolean;
   setPositionTrusted(trusted: boolean | undefined): void;
   /** Sets the device's status; a blank detail shows `ControllerWatch.detail()`. */
   setStatus(status: DeviceStatus, detail?: string): void;
@@ -91,15 +93,19 @@ export class ControllerWatch {
     else this.host.setStatus('ready');
   }
 
-  /** The status detail while ready or in fault: GRBL's state, the alarm lock and what clears it, or the firmware before the first report. */
+  /**
+   * The status detail while ready or in fault: GRBL's state (`Idle`, `Run`, …), the firmware
+   * before the first report, or in the alarm state the lock and what clears it: `alarm — home
+   * with $H`, with the alarm that caused it when known (`alarm (ALARM:3) — home with $H`), and
+   * `alarm — unlock ($X) or home ($H)` when the position is kept and the device allows unlocking.
+   */
   detail(): string {
     const s = this.monitor.last;
     if (!s) return this.firmwareValue ?? '';
-    if (s.state === 'Alarm') {
-      const why = this.alarmCodeValue !== null ? `ALARM:${this.alarmCodeValue}, ` : '';
-      return `Alarm (${why}${this.host.positionTrusted === false ? 'home with $H' : 'unlock or home'})`;
-    }
-    return s.stateText;
+    if (s.state !== 'Alarm') return s.stateText;
+    const code = this.alarmCodeValue !== null ? ` (ALARM:${this.alarmCodeValue})` : '';
+    const unlock = this.host.positionTrusted !== false && this.host.allowUnlock;
+    return `alarm${code} — ${unlock ? 'unlock ($X) or home ($H)' : 'home with $H'}`;
   }
 
   // ----- sessions -----

@@ -112,6 +112,7 @@ export class GrblGantry extends Device implements Pausable {
         get positionTrusted() {
           return device.positionTrusted;
         },
+        allowUnlock: this.settings.allowUnlock,
         setPositionTrusted: (trusted) => this.setPositionTrusted(trusted),
         setStatus: (status, detail) => this.setStatus(status, detail),
         failOperation: (error) => {
@@ -134,6 +135,16 @@ export class GrblGantry extends Device implements Pausable {
   /** The banner's firmware and version (`Grbl 1.1h`), once seen. */
   get firmware(): string | undefined {
     return this.watch.firmware;
+  }
+
+  /**
+   * What keeps the machine from moving although it is connected, as the words its status shows
+   * instead of "ready": GRBL's alarm lock (`alarm — home with $H`, see the status detail), or
+   * `not homed — home with $H` while the position is untrusted; null when it can move.
+   */
+  get lockout(): string | null {
+    if (this.monitor.last?.state === 'Alarm') return this.watch.detail();
+    return this.positionTrusted === false ? 'not homed — home with $H' : null;
   }
 
   /** The last status report, parsed (undefined before the first). */
