@@ -56,7 +56,15 @@ export interface GantryPosition {
  * Stopping: see `sendStop` (emergency stop, `stopBoundMs` = `estopHoldMs` + GRBL's alarm pause) and
  * `onOperationAborted` (a cancelled step); `pause`/`resume` (a cell hold) never write once a
  * stop has begun. After a soft reset GRBL flushes its buffers and prints the banner again; the
- * driver discards the replies still owed and lets no line out before the banner.
+ * driver discards the replies still owed and lets no line out before the banner. After a hard or
+ * soft limit GRBL waits for a reset: it gets one when it asks (see `StopSequence.criticalAlarm`),
+ * and every operation, `safe` and `reset` give it one first if it is still waiting.
+ *
+ * Liveness: a reply lost on the wire fails the step once GRBL shows nothing left to run (see
+ * `StatusMonitor.watchReplies` and `replyLost`), instead of stalling it forever.
+ *
+ * Status: the detail shows GRBL's state; `lockout` names what keeps a connected machine from
+ * moving (its alarm lock, an untrusted position), which the node status shows instead of ready.
  *
  * Events besides the Device ones: `'warning'` (string) for lines that are neither replies nor
  * anything GRBL pushes (garbled on the wire), and for alarms outside an operation.
