@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { EStop } from '../../lib';
 import {
-  GrblLink, StatusMonitor, StopSequence, classifyPushedLine, gantryConnection, parseStatusReport, type GrblStatus,
+  GrblLink, LOST_REPLY_MS, StatusMonitor, StopSequence, classifyPushedLine, dwellOf, gantryConnection, parseStatusReport, type GrblStatus, type LostReply,
+  type OwedReply,
 } from '../../lib/devices/gantry';
 import type { LineConnection } from '../../lib/io';
 import { Realtime, type GrblSimulator } from '../../lib/simulators/grbl';
@@ -20,6 +21,8 @@ interface Parts {
   stops: StopSequence;
   /** The host's count of stops begun (the device's `stopCount`). */
   stopsBegun: { count: number };
+  /** What `bannerArrived` said of each banner: whether the driver expected it. */
+  banners: boolean[];
   close(): Promise<void>;
 }
 
@@ -28,6 +31,7 @@ async function partsOn(address: string, pollIntervalMs = 50): Promise<Parts> {
   const link = new GrblLink(connection, 'Mill');
   const monitor = new StatusMonitor(connection, 'Mill', pollIntervalMs);
   const stopsBegun = { count: 0 };
+  const banners: boolean[] = [];
   const stops = new StopSequence({
     name: 'Mill',
     link: connection,
@@ -42,14 +46,14 @@ async function partsOn(address: string, pollIntervalMs = 50): Promise<Parts> {
       if (status) monitor.accept(status);
     } else if (line.kind === 'banner') {
       connection.discardPendingReplies('GRBL was reset');
-      stops.bannerArrived();
+      banners.push(stops.bannerArrived());
     }
   });
   link.on('session-end', () => stops.linkEnded(link.linkDropped('before GRBL acknowledged the soft reset')));
   connection.open();
   await connection.waitConnected();
   return {
-    connection, link, monitor, stops, stopsBegun,
+    connection, link, monitor, stops, stopsBegun, banners,
     close: async () => {
       monitor.stop();
       await connection.close();
@@ -107,6 +111,19 @@ describe('the GRBL driver\'s parts without a device (GRBL 1.1h simulator over TC
       assert.match(parts.link.linkDropped('during the feed hold').message, /^Mill: stop failed: the link dropped during the feed hold \(tcp:/);
     });
 
+    it('counts the lines owed a reply, oldest first, with the dwell they may take', async () => {
+      assert.equal(parts.link.oldestOwed(), undefined);
+      const signal = new AbortController().signal;
+      const dwell = parts.link.request('G4 P0.3', { signal, timeoutMs: 5000 });
+      const move = parts.link.request('G1X-5F3000', { signal, timeoutMs: 5000 }, 'line 2 "G1X-5F3000"');
+      assert.deepEqual(parts.link.oldestOwed(), { oldest: { label: '"G4 P0.3"', dwellMs: 300 }, dwellMs: 300 });
+      await dwell;
+      assert.equal(parts.link.oldestOwed()?.oldest.label, 'line 2 "G1X-5F3000"');
+      await move;
+      assert.equal(parts.link.oldestOwed(), undefined);
+      assert.deepEqual(['G4 P2', 'G4P0.5', 'g04 p1', 'G1 X4 P2', 'G40', 'M3 S1000'].map(dwellOf), [2000, 500, 1000, 0, 0, 0]);
+    });
+
     it('a command answered error:N is a GrblCommandError naming the device, the operation and the line', async () => {
       await assert.rejects(parts.link.command('move', 'G1 X1 Q3', new AbortController().signal, false, 5000), {
         name: 'GrblCommandError',
@@ -158,6 +175,30 @@ describe('the GRBL driver\'s parts without a device (GRBL 1.1h simulator over TC
       assert.equal(parts.monitor.changedReadings(report('<Run|MPos:1.000,2.000,3.000|FS:100,0>'))?.state, 'Run');
     });
 
+    it('while GRBL is silenced every wait for a report rejects at once with why, those in progress too; then it answers again', async () => {
+      await parts.connection.request('G1 X-250 F600');
+      const waiting = parts.monitor.waitFor((s) => s.state === 'Idle', 10_000);
+      const why = 'Mill: GRBL is waiting for a reset after ALARM:2 (soft limit) and answers no status request until it has taken one';
+      parts.monitor.silence(why);
+      await assert.rejects(waiting, { code: 'grbl-locked', message: why });
+      await assert.rejects(parts.monitor.nextStatus(), { code: 'grbl-locked', message: why });
+      parts.monitor.silence(undefined);
+      assert.equal((await parts.monitor.nextStatus()).state, 'Run');
+    });
+
+    it('takes a reply as lost once GRBL has shown nothing left to do for the bound while the same line stayed owed, not while it moves', async () => {
+      parts.monitor.start();
+      const owed: OwedReply = { label: '"G4 P0"', dwellMs: 0 };
+      const lost: { at: string; lost: LostReply }[] = [];
+      await parts.connection.request('G1 X-250 F600'); // 2.5 s of real time in Run
+      const stop = parts.monitor.watchReplies(() => ({ oldest: owed, dwellMs: 0 }), (l) => lost.push({ at: sim.state, lost: l }));
+      await until(() => sim.state === 'Idle', 'the motion to end', 10_000);
+      assert.deepEqual(lost, [], 'not while it moved');
+      await until(() => lost.length > 0, 'the lost reply', 10_000);
+      stop();
+      assert.deepEqual(lost, [{ at: 'Idle', lost: { owed, boundMs: LOST_REPLY_MS } }]);
+    });
+
     it('rejects naming the device when no report comes within the bound', async () => {
       const silent = net.createServer((socket) => socket.on('data', () => undefined));
       await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
@@ -197,6 +238,15 @@ describe('the GRBL driver\'s parts without a device (GRBL 1.1h simulator over TC
       assert.deepEqual(realtime(sim), ['!', '!', 'reset'], 'the hold written again, one reset');
       const x = sim.machinePosition.x;
       assert.ok(x < -10 && x > -250, `stopped between (${x})`);
+    });
+
+    it('a banner that answers two resets leaves a second banner expected too (GRBL may have taken both); a later one is not', async () => {
+      await Promise.all([parts.stops.resetNow(), parts.stops.resetNow()]);
+      await until(() => parts.banners.length === 2, 'two banners');
+      assert.deepEqual(parts.banners, [true, true]);
+      await parts.connection.writeNow(Buffer.from([Realtime.Reset])); // a reset the stop sequence did not write
+      await until(() => parts.banners.length === 3, 'a third banner');
+      assert.equal(parts.banners[2], false);
     });
 
     it('pause writes feed hold; resume writes cycle start once the hold is complete; after a stop has begun, resume writes nothing and says why', async () => {
