@@ -7,7 +7,7 @@ import {
 } from '../../lib/devices/gantry';
 import type { LineConnection } from '../../lib/io';
 import { Realtime, type GrblSimulator } from '../../lib/simulators/grbl';
-import { REALTIME_NAMES, startSim, tokens, until } from './gantry-fixtures';
+import { REALTIME_NAMES, startRelay, startSim, tokens, until } from './gantry-fixtures';
 
 /**
  * The driver's parts on a live link, with no device: a GRBL connection cut into sessions, a
@@ -23,6 +23,8 @@ interface Parts {
   stopsBegun: { count: number };
   /** What `bannerArrived` said of each banner: whether the driver expected it. */
   banners: boolean[];
+  /** The outcome of each reset after a hard or soft limit (`criticalAlarm`): undefined, or its error. */
+  locks: Promise<unknown>[];
   close(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ async function partsOn(address: string, pollIntervalMs = 50): Promise<Parts> {
   const monitor = new StatusMonitor(connection, 'Mill', pollIntervalMs);
   const stopsBegun = { count: 0 };
   const banners: boolean[] = [];
+  const locks: Promise<unknown>[] = [];
   const stops = new StopSequence({
     name: 'Mill',
     link: connection,
@@ -47,13 +50,17 @@ async function partsOn(address: string, pollIntervalMs = 50): Promise<Parts> {
     } else if (line.kind === 'banner') {
       connection.discardPendingReplies('GRBL was reset');
       banners.push(stops.bannerArrived());
+    } else if (line.kind === 'alarm' && (line.code === 1 || line.code === 2)) {
+      locks.push(stops.criticalAlarm(line.code).then(() => undefined, (err: unknown) => err));
+    } else if (line.kind === 'reset-to-continue') {
+      stops.resetPrompted();
     }
   });
   link.on('session-end', () => stops.linkEnded(link.linkDropped('before GRBL acknowledged the soft reset')));
   connection.open();
   await connection.waitConnected();
   return {
-    connection, link, monitor, stops, stopsBegun, banners,
+    connection, link, monitor, stops, stopsBegun, banners, locks,
     close: async () => {
       monitor.stop();
       await connection.close();
@@ -247,6 +254,26 @@ describe('the GRBL driver\'s parts without a device (GRBL 1.1h simulator over TC
       await parts.connection.writeNow(Buffer.from([Realtime.Reset])); // a reset the stop sequence did not write
       await until(() => parts.banners.length === 3, 'a third banner');
       assert.equal(parts.banners[2], false);
+    });
+
+    it('after a soft limit, when the link drops before GRBL has taken a reset, the reset fails saying so and writes nothing more', async () => {
+      const locked = await startSim({ resetOnAttach: false });
+      const relay = await startRelay(locked.address);
+      const p = await partsOn(relay.address);
+      try {
+        await p.connection.request('$H', { timeoutMs: 20_000 });
+        relay.dropResets = true;
+        p.connection.request('G1 X-400 F3000').catch(() => undefined); // answered only after the reset
+        await until(() => relay.timeline.includes('driver: reset'), 'the reset GRBL asked for');
+        assert.equal(p.stops.lockedAfter, 2);
+        await relay.close();
+        const outcome = await p.locks[0];
+        assert.match(String((outcome as Error).message), /^Mill: stop failed: the link dropped before GRBL took the reset it waits for \(tcp:\/\/127\.0\.0\.1:\d+: .+\)$/);
+        assert.equal(relay.timeline.filter((l) => l === 'driver: reset').length, 1, 'no reset after the link dropped');
+      } finally {
+        await p.close();
+        await locked.sim.close();
+      }
     });
 
     it('pause writes feed hold; resume writes cycle start once the hold is complete; after a stop has begun, resume writes nothing and says why', async () => {

@@ -144,19 +144,23 @@ export class StopSequence {
    * Rejects when none is taken: "Mill: GRBL is waiting for a reset after ALARM:2 (soft limit)
    * and took none of the driver's 2 soft resets (0x18); it answers nothing until it takes one:
    * check the link, or power-cycle the controller" (`operation` named when given: "Mill: status
-   * failed: …"), and when the link drops. Resolves at once when GRBL is not waiting.
+   * failed: …"), and when the link drops ("Mill: stop failed: the link dropped before GRBL took
+   * the reset it waits for (…)"), writing nothing more. Resolves at once when GRBL is not waiting.
    */
   async resetLocked(operation?: string): Promise<void> {
     const lock = this.lock;
     if (!lock) return;
+    const session = this.host.session();
     for (let attempt = 1; attempt <= LOCKED_RESET_ATTEMPTS; attempt++) {
+      // No reset goes out on a link that has dropped: the next session decides (a reset awaited
+      // then would take a restarted board's banner for its own).
+      if (!session || session.signal.aborted) throw this.host.linkDropped('before GRBL took the reset it waits for');
       let prompted!: () => void;
       const askedAgain = new Promise<'asked again'>((resolve) => (prompted = () => resolve('asked again')));
       lock.onPrompt.add(prompted);
       try {
         const outcome = await Promise.race([this.resetNow(LOCKED_RESET_BANNER_MS).then(() => 'banner' as const, (err: Error) => err), askedAgain]);
         if (outcome === 'banner') return;
-        if (outcome instanceof Error && !this.host.session()) throw outcome; // the link dropped
       } finally {
         lock.onPrompt.delete(prompted);
       }
