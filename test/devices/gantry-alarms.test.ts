@@ -95,6 +95,10 @@ describe('GRBL gantry driver: hard and soft limits, after which GRBL waits for a
     await until(() => relay.timeline.includes('GRBL: ALARM:2'), 'the alarm');
     const report = await cell.estop('test');
     assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe, d.stopError ?? null]), [['Mill', 'stopped', 'safe', null]]);
+    const seen = relay.timeline.slice(relay.timeline.indexOf('GRBL: ALARM:2'));
+    const prompt = seen.indexOf('GRBL: [MSG:Reset to continue]');
+    assert.ok(seen.indexOf('driver: reset') < prompt, `the stop's reset went out during GRBL's pause (where the firmware throws it away): ${JSON.stringify(seen)}`);
+    assert.ok(seen.lastIndexOf('driver: reset') > prompt, 'the driver reset GRBL again when it asked');
     assert.equal(sim.state, 'Alarm');
     assert.equal(g.positionTrusted, true, 'no restart was seen: one banner per reset GRBL took');
     assert.ok(!warnings.some((w) => /banner|restart|reset unexpectedly/.test(w)), JSON.stringify(warnings));
