@@ -50,10 +50,8 @@ export = function (RED: RedAPI): void {
     kind: 'gantry',
     operations: GANTRY_OPERATIONS,
     fields: GANTRY_DEVICE_FIELDS,
-    create(config, node: RedNode, connection) {
-      const device = new GrblGantry(gantryOptions(config, connection));
-      device.on('warning', (text: string) => node.warn(text));
-      return device;
+    create(config, _node: RedNode, connection) {
+      return new GrblGantry(gantryOptions(config, connection));
     },
   });
 };

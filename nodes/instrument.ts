@@ -52,10 +52,8 @@ export = function (RED: RedAPI): void {
     kind: 'instrument',
     operations: INSTRUMENT_OPERATIONS,
     fields: INSTRUMENT_DEVICE_FIELDS,
-    create(config, node: RedNode, connection) {
-      const device = new ScpiInstrumentDevice(instrumentOptions(config, connection));
-      device.on('warning', (text: string) => node.warn(text));
-      return device;
+    create(config, _node: RedNode, connection) {
+      return new ScpiInstrumentDevice(instrumentOptions(config, connection));
     },
   });
 

@@ -4,7 +4,9 @@ import type { SerialConfigNode } from './serial-connection';
 import { cellFailure, getCell, noCellError } from './cell-registry';
 import { checkpointedInput, failRunOf, shortText } from './checkpoint-input';
 import { configure, nodeLabel, type FieldTable } from './editor-fields';
+import { hookStopping, stoppingForDeploy } from './flows-stopping';
 import { deviceActionFields, type DeviceSettings } from './node-fields';
+import { adoptDevice, configDigest, parkDevice, release } from './parked-devices';
 import { NodeDef, RedAPI, RedNode, closeTimeoutMs } from './red';
 
 /** A driver as the node layer needs it: the device contract plus a connection lifecycle. */
@@ -13,6 +15,11 @@ export interface ConnectedDevice extends Device {
   open(): Promise<void>;
   /** Disconnect for good; resolves once the connection is closed. */
   close(): Promise<void>;
+  /**
+   * What keeps a connected device from doing its work (GRBL's alarm lock: `alarm — home with
+   * $H`), or null; a device without such a state leaves it out. Read with each health change.
+   */
+  readonly lockout?: string | null;
 }
 
 /**
@@ -62,6 +69,8 @@ export interface DeviceKind<C extends DeviceSettings> {
    * name, defaulted). Throw a sentence on what the fields cannot say (an address that does not
    * parse). `connection` is given when the node takes its connection from a `workcell-serial`
    * node: its address and line settings then replace the node's own address and baud rate fields.
+   * The config node relays the driver's `'warning'` events (strings) and `'error'` events to
+   * the log; a driver kept across a deploy is not built again (see registerDeviceKind).
    */
   create(config: C, node: RedNode, connection: DeviceConnectionSettings | undefined): ConnectedDevice;
   credentials?: Record<string, { type: string }>;
@@ -74,11 +83,19 @@ function operationText(operation: unknown): string {
 
 const STATUS_FILL = { connecting: 'yellow', ready: 'green', busy: 'blue', fault: 'red', disconnected: 'red' } as const;
 
-/** The node status for a device's health. */
-export function healthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blue' | 'red'; shape: 'dot' | 'ring'; text: string } {
+/**
+ * The node status for a device's health, one word first: the status and its detail (`ready:
+ * Idle`, `busy: Move`, `fault: …`), except that "ready" is kept for a device that can do its
+ * work: a ready device with a `lockout` shows that instead (`alarm — home with $H`), and one
+ * whose position is untrusted `not homed` (with its detail); both as a yellow ring.
+ */
+export function healthStatus(h: DeviceHealth, lockout: string | null = null): { fill: 'yellow' | 'green' | 'blue' | 'red'; shape: 'dot' | 'ring'; text: string } {
+  if (h.status === 'ready' && (lockout || h.positionTrusted === false)) {
+    return { fill: 'yellow', shape: 'ring', text: shortText(lockout || `not homed${h.detail ? `: ${h.detail}` : ''}`) };
+  }
   const untrusted = h.positionTrusted === false ? ' (not homed)' : '';
   return {
-    fill: h.positionTrusted === false && h.status === 'ready' ? 'yellow' : STATUS_FILL[h.status],
+    fill: STATUS_FILL[h.status],
     shape: h.status === 'ready' || h.status === 'busy' ? 'dot' : 'ring',
     text: shortText(`${h.status}${h.detail ? `: ${h.detail}` : ''}${untrusted}`),
   };
@@ -89,9 +106,14 @@ export function healthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blu
  * step: the same health, quietly (a ring); a busy device shows only "busy" in grey, since the
  * step's name belongs to the node running it.
  */
-export function quietHealthStatus(h: DeviceHealth): { fill: 'yellow' | 'green' | 'blue' | 'red' | 'grey'; shape: 'dot' | 'ring'; text: string } {
+export function quietHealthStatus(h: DeviceHealth, lockout: string | null = null): { fill: 'yellow' | 'green' | 'blue' | 'red' | 'grey'; shape: 'dot' | 'ring'; text: string } {
   if (h.status === 'busy') return { fill: 'grey', shape: 'ring', text: 'busy' };
-  return { ...healthStatus(h), shape: 'ring' };
+  return { ...healthStatus(h, lockout), shape: 'ring' };
+}
+
+/** The device's lockout, if it has that state (see `ConnectedDevice.lockout`). */
+function lockoutOf(device: Device): string | null {
+  return (device as { lockout?: string | null }).lockout ?? null;
 }
 
 interface Shown {
@@ -183,7 +205,8 @@ class HealthDisplay {
   }
 
   private desired(entry: Shown, health: DeviceHealth): ReturnType<typeof quietHealthStatus> {
-    return entry.steps > 0 ? healthStatus(health) : quietHealthStatus(health);
+    const lockout = lockoutOf(this.device);
+    return entry.steps > 0 ? healthStatus(health, lockout) : quietHealthStatus(health, lockout);
   }
 
   /** Whether a flush now would change nothing. */
@@ -235,6 +258,13 @@ function healthDisplay(device: Device): HealthDisplay {
  *   disconnects and calls done; with `serial` set it takes the address and line settings of
  *   that `workcell-serial` node, which it claims exclusively (a second device, or generic users
  *   of the node, is a deploy-time error naming both, and the device is not opened);
+ * - a deploy that leaves a device's configuration unchanged keeps its connection: a config node
+ *   closing for a deploy (not removed) with its device connected, idle, owned by no run and
+ *   owing no stop, in a cell that has not tripped, parks the driver (parked-devices.ts) instead of
+ *   closing it, and the node that replaces it adopts it when the digest of its type,
+ *   configuration, connection settings and credentials is the same; a different digest, a node
+ *   that refuses its configuration or does not come back, or the cell tripping meanwhile closes
+ *   the parked driver (a new one opens only after that);
  * - the action node runs one operation per message, as a step of the message's run (or under
  *   the cell outside any run): operation from the editor or `msg.operation`, parameters from the
  *   editor overlaid by `msg.params`, validated before anything is sent; result on `msg.payload`.
@@ -262,12 +292,14 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
   function ConfigNode(this: DeviceConfigNode, def: DeviceConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    hookStopping(RED);
     node.cellId = typeof def.cell === 'string' ? def.cell : '';
     const configured = configure(node, kind.fields, def, nodeLabel(kind.kind, def));
     if (!configured.ok) {
       // Nothing is created or opened: the action nodes show why and refuse their messages.
       node.configError = configured.error.message;
       node.device = undefined;
+      void release(def.id);
       return;
     }
     // The same default name the kinds give their drivers (`<kind> <id>`).
@@ -276,6 +308,8 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
     const cell = getCell(config.cell);
     let serial: SerialConfigNode | undefined;
     const refuse = (err: unknown): void => {
+      // A driver kept from before this deploy is not adopted by a node that refuses.
+      void release(def.id);
       const why = describeError(err);
       node.configError = why;
       node.error(why);
@@ -287,10 +321,18 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
       refuse(noCellError(deviceName, config.cell));
       return;
     }
+    let digest: string;
+    let adopted = false;
+    let previousClosed = Promise.resolve();
     try {
       serial = claimConnection(config.serial, def.id, deviceName);
       const s = serial?.settings;
-      node.device = kind.create(config, node, serial && s ? { address: s.address, serial: { ...s.serial }, reconnect: { ...s.backoff }, label: serial.label } : undefined);
+      const connection = serial && s ? { address: s.address, serial: { ...s.serial }, reconnect: { ...s.backoff }, label: serial.label } : undefined;
+      digest = configDigest({ type: kind.configType, config, connection, credentials: node.credentials ?? null });
+      const kept = adoptDevice(def.id, digest);
+      previousClosed = kept.closing;
+      adopted = kept.device !== undefined;
+      node.device = (kept.device as ConnectedDevice | undefined) ?? kind.create(config, node, connection);
     } catch (err) {
       if (serial) serial.release({ id: def.id, name: deviceName });
       node.device = undefined;
@@ -316,10 +358,14 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
     } else {
       node.warn(`${device.name}: no abort context (cell) configured: the emergency stop will not reach this device`);
     }
-    device.on('error', (err: unknown) => node.warn(err));
-    device.open().catch((err: unknown) => node.warn(err));
+    const onError = (err: unknown) => node.warn(err);
+    const onWarning = (text: string) => node.warn(text);
+    device.on('error', onError);
+    device.on('warning', onWarning);
+    // A kept driver is connected already; a new one opens once the one it replaces has closed.
+    if (!adopted) void previousClosed.then(() => device.open()).catch((err: unknown) => node.warn(err));
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       void (async () => {
         const budget = Math.max(100, closeTimeoutMs(RED) - 1500);
         const deadline = Date.now() + budget;
@@ -330,9 +376,20 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
           await shielded(`${device.name}: safe on redeploy`, left, (scope) => device.safe(scope.signal)).catch((err: unknown) => node.warn(err));
         }
         cell?.removeDevice(device);
-        await device.close().catch((err: unknown) => node.warn(err));
+        device.off('error', onError);
+        device.off('warning', onWarning);
         // The line is free only once the device's connection is closed (a serial port's lock).
-        serial?.release({ id: def.id, name: deviceName });
+        const closeForGood = async () => {
+          await device.close().catch((err: unknown) => node.warn(err));
+          serial?.release({ id: def.id, name: deviceName });
+        };
+        const idle = (device.status === 'ready' || device.status === 'fault') && device.owner === null && !device.owesStop;
+        const cellCalm = !cell || (cell.state !== 'aborting' && cell.state !== 'aborted');
+        if (!removed && stoppingForDeploy() && idle && cellCalm) {
+          parkDevice(RED, def.id, { device, digest, close: closeForGood, cell }, closeTimeoutMs(RED));
+          return;
+        }
+        await closeForGood();
       })().finally(done);
     });
   }

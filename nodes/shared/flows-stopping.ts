@@ -15,6 +15,12 @@ import { NodeMessage, RedAPI, RedNode, SendFn } from './red';
  * meanwhile goes straight into the input handlers of the nodes its outputs are wired to
  * (`sendOutputs`), the way Node-RED itself hands messages to Catch, Status and Complete nodes
  * (`receive`, at once). Only those first nodes receive it: what they send on is routed as usual.
+ *
+ * A deploy stops the flows with the diff it computed between the old and the new configuration
+ * (flows/util.js `diffConfigs`, which always sets `globalConfigChanged`), then starts them
+ * again; a shutdown or a stop from the admin API (`stopFlows()`) passes no diff, and the flows
+ * do not start again (a reload from storage neither: its diff is not computed). So a stop whose
+ * diff carries `globalConfigChanged` is a deploy (`stoppingForDeploy`).
  */
 
 /** One node that wants to know, before its close, that Node-RED is about to stop it. */
@@ -43,6 +49,8 @@ const watchers = new Set<Watcher>();
 const hooked = new WeakSet<object>();
 /** True while messages must be delivered at once: the flows are about to stop. */
 let stoppingNow = false;
+/** The last stop Node-RED announced was a deploy's: the flows start again right after. */
+let deployStop = false;
 
 /**
  * Whether the stop Node-RED announced takes the node `id` on flow `z` down, and if so whether
@@ -76,11 +84,29 @@ export function deliveringAtOnce<T>(fn: () => T): T {
  * that stops watching (call it from the node's close handler).
  */
 export function onFlowsStopping(RED: RedAPI, node: RedNode, stop: (removed: boolean) => void): () => void {
+  hookStopping(RED);
+  const watcher: Watcher = { id: node.id, z: node.z, stop };
+  watchers.add(watcher);
+  return () => watchers.delete(watcher);
+}
+
+/**
+ * Whether the flows Node-RED is stopping now (or stopped last) are stopped by a deploy, which
+ * starts them again at once (see the module comment), rather than by a shutdown or a stop from
+ * the admin API. Call `hookStopping(RED)` when the node is created, so the announcement is seen.
+ */
+export function stoppingForDeploy(): boolean {
+  return deployStop;
+}
+
+/** Listen to Node-RED's `flows:stopping` (once per runtime). */
+export function hookStopping(RED: RedAPI): void {
   const events = RED.events;
   if (events && !hooked.has(events)) {
     hooked.add(events);
     events.on('flows:stopping', (payload: unknown) => {
       const event = (payload ?? {}) as StoppingEvent;
+      deployStop = event.diff !== undefined && 'globalConfigChanged' in event.diff;
       deliveringAtOnce(() => {
         for (const w of [...watchers]) {
           const stopped = stopsNode(event, w.id, w.z);
@@ -95,9 +121,6 @@ export function onFlowsStopping(RED: RedAPI, node: RedNode, stop: (removed: bool
       });
     });
   }
-  const watcher: Watcher = { id: node.id, z: node.z, stop };
-  watchers.add(watcher);
-  return () => watchers.delete(watcher);
 }
 
 /**

@@ -37,14 +37,44 @@ export async function readyGantry(options: GrblGantryOptions): Promise<GrblGantr
   return device;
 }
 
+/** A TCP relay between the driver and the simulator, standing for the wire (see `startRelay`). */
+export interface Relay {
+  address: string;
+  /** Put bytes on the way to the driver, as line noise would. */
+  inject(bytes: string | Buffer): void;
+  /**
+   * What crossed the relay, in the order it did: `GRBL: <line>` for each line to the driver,
+   * `driver: <name>` for each real-time byte to GRBL (`!`, `~`, `reset`, …; `?` left out).
+   */
+  readonly timeline: string[];
+  /** While true, every soft reset byte (0x18) on its way to GRBL is lost. */
+  dropResets: boolean;
+  /** Lose the `n`-th `ok` on its way to the driver from now on (1 = the next one). */
+  dropOk(n: number): void;
+  close(): Promise<void>;
+}
+
 /**
- * A TCP relay between the driver and the simulator that can put extra bytes on the way to the
- * driver, as line noise would (the simulator itself only sends what GRBL sends).
+ * A TCP relay between the driver and the simulator that stands for the wire: it can put extra
+ * bytes on the way to the driver, lose an `ok` or the soft resets, as line noise would (the
+ * simulator itself only sends what GRBL sends), and it records what crossed it, in order.
  */
-export async function startRelay(target: string): Promise<{ address: string; inject(bytes: string | Buffer): void; close(): Promise<void> }> {
+export async function startRelay(target: string): Promise<Relay> {
   const [, host, port] = /^tcp:\/\/(.*):(\d+)$/.exec(target)!;
   let toDriver: net.Socket | undefined;
   const sockets = new Set<net.Socket>();
+  let okToDrop = 0;
+  const relay: Relay = {
+    address: '',
+    inject: (bytes) => toDriver?.write(bytes),
+    timeline: [],
+    dropResets: false,
+    dropOk: (n) => (okToDrop = n),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(port), host);
     toDriver = client;
@@ -53,20 +83,43 @@ export async function startRelay(target: string): Promise<{ address: string; inj
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      const kept: number[] = [];
+      for (const byte of chunk) {
+        const name = realtimeToken(byte);
+        if (name && name !== '?') relay.timeline.push(`driver: ${name}`);
+        if (byte === 0x18 && relay.dropResets) continue;
+        kept.push(byte);
+      }
+      if (kept.length) upstream.write(Buffer.from(kept));
+    });
+    let partial = '';
+    upstream.on('data', (chunk: Buffer) => {
+      partial += chunk.toString('latin1');
+      let out = '';
+      for (let end = partial.indexOf('\n'); end >= 0; end = partial.indexOf('\n')) {
+        const line = partial.slice(0, end + 1);
+        partial = partial.slice(end + 1);
+        const text = line.trim();
+        if (text === '') {
+          out += line;
+          continue;
+        }
+        relay.timeline.push(`GRBL: ${text}`);
+        if (text === 'ok' && okToDrop > 0 && --okToDrop === 0) {
+          relay.timeline.push('(lost on the wire)');
+          continue;
+        }
+        out += line;
+      }
+      if (out) client.write(Buffer.from(out, 'latin1'));
+    });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    address: `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    inject: (bytes) => toDriver?.write(bytes),
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  relay.address = `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return relay;
 }
 
 /** A program of `n` straight segments of `step` mm along X from `x0` (machine = work coordinates here), at `feed`. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_MODAL, ZERO_OFFSETS, describeGrblAlarm, describeGrblError, foldOffsetLine, parseBanner, parseGcodeModes, parseStatusReport,
-  planMotions, splitProgram, type Offsets,
+  DEFAULT_MODAL, ZERO_OFFSETS, arcExtremes, describeGrblAlarm, describeGrblError, foldOffsetLine, parseBanner, parseGcodeModes, parseStatusReport,
+  planMotions, splitProgram, type ArcMotion, type Offsets,
 } from '../../lib/devices/gantry';
 
 describe('GRBL reports, programs and codes (parsing)', () => {
@@ -69,7 +69,8 @@ describe('GRBL reports, programs and codes (parsing)', () => {
     });
 
     it('reads $G and $# into the modal state and offsets', () => {
-      assert.deepEqual(parseGcodeModes('[GC:G1 G55 G17 G20 G91 G94 M5 M9 T0 F500 S0]'), { unitsMm: 25.4, absolute: false, motion: 1, coordSystem: 1 });
+      assert.deepEqual(parseGcodeModes('[GC:G1 G55 G17 G20 G91 G94 M5 M9 T0 F500 S0]'), { unitsMm: 25.4, absolute: false, motion: 1, coordSystem: 1, plane: 17 });
+      assert.equal(parseGcodeModes('[GC:G0 G54 G18 G21 G90 G94 M5 M9 T0 F0 S0]')?.plane, 18);
       const o: Offsets = structuredClone(ZERO_OFFSETS);
       assert.equal(foldOffsetLine(o, '[G55:-100.000,-50.000,0.000]'), true);
       assert.equal(foldOffsetLine(o, '[TLO:2.500]'), true);
@@ -112,6 +113,51 @@ describe('GRBL reports, programs and codes (parsing)', () => {
         [14, { x: -1, y: -1, z: -1 }],
       ]);
     });
+
+    it('gives each G2/G3 its arc: start, end, plane, direction, centre offsets or radius in millimetres', () => {
+      const program = ['G90 G0 X10 Y0', 'G2 X0 Y-10 I-10', 'G20 G18 G3 Z1 I0.5 K0', 'G21 G19 G2 Y5 R-3'].map((text, i) => ({ source: i + 1, text: text.replace(/\s+/g, '') }));
+      const arcs = planMotions(program, { x: 0, y: 0, z: 0 }, DEFAULT_MODAL, ZERO_OFFSETS).map((m) => m.arc);
+      assert.equal(arcs[0], undefined);
+      assert.deepEqual(arcs[1], { start: { x: 10, y: 0, z: 0 }, end: { x: 0, y: -10, z: 0 }, plane: 17, clockwise: true, offset: { x: -10, y: 0, z: 0 } });
+      assert.deepEqual(arcs[2], { start: { x: 0, y: -10, z: 0 }, end: { x: 0, y: -10, z: 25.4 }, plane: 18, clockwise: false, offset: { x: 12.7, y: 0, z: 0 } });
+      assert.deepEqual(arcs[3], { start: { x: 0, y: -10, z: 25.4 }, end: { x: 0, y: 5, z: 25.4 }, plane: 19, clockwise: true, radius: -3 });
+    });
+  });
+
+  describe('arc extents', () => {
+    const points = (arc: ArcMotion) => arcExtremes(arc)?.map((e) => round(e.point));
+    const xy = (x: number, y: number) => ({ x, y, z: 0 });
+
+    it('an arc within one quadrant reaches no extent between its end points', () => {
+      assert.deepEqual(points({ start: xy(10, 0), end: xy(0, -10), plane: 17, clockwise: true, offset: xy(-10, 0) }), []);
+    });
+
+    it('G3 (counter-clockwise) over half a turn passes the top of its circle; G2 the same way round passes the bottom', () => {
+      assert.deepEqual(points({ start: xy(10, 0), end: xy(-10, 0), plane: 17, clockwise: false, offset: xy(-10, 0) }), [xy(0, 10)]);
+      assert.deepEqual(points({ start: xy(10, 0), end: xy(-10, 0), plane: 17, clockwise: true, offset: xy(-10, 0) }), [xy(0, -10)]);
+    });
+
+    it('a full turn (the end back at the start) reaches every extent, in the order it passes them', () => {
+      assert.deepEqual(points({ start: xy(5, 0), end: xy(5, 0), plane: 17, clockwise: true, offset: xy(-5, 0) }), [xy(0, -5), xy(-5, 0), xy(0, 5)]);
+    });
+
+    it('the radius format: R takes the shorter arc, a negative R the longer one, on the side GRBL takes', () => {
+      assert.deepEqual(points({ start: xy(0, 0), end: xy(10, 0), plane: 17, clockwise: true, radius: 10 }), [xy(5, 1.34)]);
+      assert.deepEqual(points({ start: xy(0, 0), end: xy(10, 0), plane: 17, clockwise: true, radius: -10 }), [xy(-5, 8.66), xy(5, 18.66), xy(15, 8.66)]);
+      assert.deepEqual(points({ start: xy(0, 0), end: xy(10, 0), plane: 17, clockwise: false, radius: 10 }), [xy(5, -1.34)]);
+    });
+
+    it('G18 turns in the ZX plane and G19 in the YZ plane, the linear axis moving evenly (a helix)', () => {
+      const zx = points({ start: { x: 10, y: 0, z: 0 }, end: { x: -10, y: 4, z: 0 }, plane: 18, clockwise: false, offset: { x: -10, y: 0, z: 0 } });
+      assert.deepEqual(zx, [{ x: 0, y: 2, z: -10 }], 'G3 in G18 from X+ to X- passes Z-');
+      const yz = points({ start: { x: 0, y: 0, z: 10 }, end: { x: 3, y: 0, z: -10 }, plane: 19, clockwise: true, offset: { x: 0, y: 0, z: -10 } });
+      assert.deepEqual(yz, [{ x: 1.5, y: 10, z: 0 }], 'G2 in G19 from Z+ to Z- passes Y+');
+    });
+
+    it('an arc GRBL refuses (error:33) has no extent: a radius too short for its chord, or a radius-format arc ending where it starts', () => {
+      assert.equal(arcExtremes({ start: xy(0, 0), end: xy(10, 0), plane: 17, clockwise: true, radius: 4 }), undefined);
+      assert.equal(arcExtremes({ start: xy(0, 0), end: xy(0, 0), plane: 17, clockwise: true, radius: 4 }), undefined);
+    });
   });
 });
 
@@ -119,6 +165,6 @@ function lines(l: { source: number; text: string }[]) {
   return l.map((x) => ({ source: x.source, text: x.text.replace(/\s+/g, '') }));
 }
 function round(a: { x: number; y: number; z: number }) {
-  const r = (n: number) => Math.round(n * 1000) / 1000;
+  const r = (n: number) => Math.round(n * 1000) / 1000 + 0;
   return { x: r(a.x), y: r(a.y), z: r(a.z) };
 }

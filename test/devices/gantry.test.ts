@@ -47,7 +47,8 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       const g = await gantry();
       assert.equal(g.firmware, 'Grbl 1.1h');
       assert.equal(g.positionTrusted, false);
-      assert.match(g.health.detail, /^Alarm \(home with \$H\)$/);
+      assert.equal(g.health.detail, 'alarm — home with $H');
+      assert.equal(g.lockout, 'alarm — home with $H', 'what the node status shows instead of ready');
       await assert.rejects(run(g, 'move', { x: -10, feed: 1000 }), { code: 'position-untrusted', message: 'Mill: move refused: the position can no longer be trusted; home the device first' });
       assert.ok(!lines.some((l) => l.startsWith('G')), 'no G-code was sent');
       const home = (await run(g, 'home')) as { state: string; machine: { x: number } };
@@ -56,6 +57,7 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       assert.equal(g.positionTrusted, true);
       assert.equal(sim.homed, true);
       assert.equal(g.health.detail, 'Idle');
+      assert.equal(g.lockout, null, 'homed and idle: it can move');
     });
 
     it('reads status: state, machine and work position, feed, spindle', async () => {
@@ -137,6 +139,7 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       const u = await gantry({ allowUnlock: true });
       assert.deepEqual(await run(u, 'unlock'), { state: 'Idle', positionTrusted: false });
       assert.equal(sim.state, 'Idle');
+      assert.equal(u.lockout, 'not homed — home with $H', 'idle, yet it cannot move');
       await assert.rejects(run(u, 'move', { x: -10, feed: 1000 }), { code: 'position-untrusted' });
     });
 
@@ -215,6 +218,24 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       await assert.rejects(run(g, 'program', { gcode: 'G10 L2 P2 X-200\nG55 G0 X-95' }), /the X target of line 2 "G55G0X-95" \(machine coordinates\) -295/);
       assert.equal(lines.length, before, 'the simulator received no line');
     });
+    it('checks an arc over its whole extent, not only its end points: one that bulges past a limit is refused before the first line', async () => {
+      const g = await homed();
+      const before = lines.length;
+      // Centre (-5, -20), radius 10: clockwise from the top it passes X +5, beyond the limit 0.
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10\nG2 X-5 Y-30 J-10' }), {
+        code: 'limit',
+        message: 'Mill: program refused: the X extent of the arc of line 2 "G2X-5Y-30J-10" (machine coordinates) 5 (number) is outside the limit -290 to 0 mm; nothing was sent',
+      });
+      // The longer arc (negative R) on a 20 mm chord: centre 3.2 mm to the left of it.
+      // The longer arc (negative R) over a 20 mm chord: its centre 3.2 mm to the left of the chord.
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10\nG2 X-5 Y-30 R-10.5' }), /the X extent of the arc of line 2 "G2X-5Y-30R-10.5" \(machine coordinates\) 8\.702 \(number\)/);
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10 Z-1\nG19 G3 Y-30 Z-1 K-0 J-10' }), /the Z extent of the arc of line 2 "G19G3Y-30Z-1K-0J-10" \(machine coordinates\) 9 \(number\) is outside the limit -90 to 0 mm/);
+      assert.equal(lines.length, before, 'the simulator received no line');
+      // The other way round the arc stays inside: it passes the check and goes out (the
+      // simulator does not model arcs and refuses it with error:20).
+      await assert.rejects(run(g, 'program', { gcode: 'G90 G1 F3000 X-5 Y-10\nG3 X-5 Y-30 J-10' }), { name: 'GrblCommandError', message: /line 2 refused by GRBL: error:20/ });
+      assert.ok(lines.includes('G3X-5Y-30J-10'), JSON.stringify(lines.slice(before)));
+    });
   });
 
   describe('GRBL errors and alarms', () => {
@@ -279,7 +300,7 @@ describe('GRBL gantry driver over TCP (GRBL 1.1h simulator)', function () {
       assert.deepEqual(g.lastSafeCheck, { state: 'Alarm', spindleRpm: 0, spindle: 'off', flood: false, mist: false, sent: [] }, 'safe sent no G-code in alarm, and checked');
       await cell.reset('test');
       assert.equal(sim.state, 'Alarm', 'reset leaves the lock when unlocking is not allowed');
-      assert.match(g.health.detail, /Alarm \(ALARM:3, home with \$H\)/);
+      assert.equal(g.health.detail, 'alarm (ALARM:3) — home with $H');
       const inCell = await cell.checkpoint(undefined, 'after reset');
       await assert.rejects(g.execute('move', { x: -10, feed: 1000 }, { signal: inCell.signal }), { code: 'position-untrusted' });
       await g.execute('home', {}, { signal: inCell.signal });

@@ -85,6 +85,30 @@ describe('gantry nodes (workcell-gantry-device, workcell-gantry) against the GRB
     assert.deepEqual(sim.machinePosition, { x: -40, y: -25, z: 0 });
   });
 
+  it('the node status reads "alarm — home with $H" while GRBL is locked (not "ready"), and "ready: Idle" once homed', async () => {
+    await sim.close();
+    sim = new GrblSimulator({ timeScale: 10 }); // homing enabled: GRBL boots locked
+    port = (await sim.listen({ port: 0 })).port;
+    await helper.load(nodes, flow(port, { operation: 'home', params: {} }));
+    const statuses: { fill?: string; shape?: string; text?: string }[] = [];
+    helper.getNode('step').on('call:status', (call: { args: [{ fill?: string; shape?: string; text?: string }] }) => statuses.push(call.args[0]));
+    await gantryReady();
+    const shows = async (text: string) => {
+      const deadline = Date.now() + 5000;
+      while (statuses.at(-1)?.text !== text) {
+        if (Date.now() > deadline) throw new Error(`the node status did not read ${JSON.stringify(text)}: ${JSON.stringify(statuses)}`);
+        await delay(10);
+      }
+      return statuses.at(-1)!;
+    };
+    assert.deepEqual(await shows('alarm — home with $H'), { fill: 'yellow', shape: 'ring', text: 'alarm — home with $H' });
+    assert.ok(!statuses.some((s) => s.text?.startsWith('ready')), JSON.stringify(statuses));
+    const outcome = new Received(helper.getNode('outcome'));
+    helper.getNode('seq').receive({ payload: 'go' });
+    assert.equal(((await outcome.nth(1)).payload as { outcome: string }).outcome, 'completed');
+    assert.deepEqual(await shows('ready: Idle'), { fill: 'green', shape: 'dot', text: 'ready: Idle' });
+  });
+
   it('a target outside the soft limits reaches Catch as a sentence, and nothing is sent', async () => {
     await helper.load(nodes, flow(port, { operation: 'move', params: { feed: 3000 } }));
     await gantryReady();

@@ -1,3 +1,4 @@
+import type { ArcMotion, ArcPlane } from './soft-limits';
 import type { Axes3 } from './status-report';
 
 /** GRBL's line buffer holds 79 characters after it drops spaces and comments (LINE_BUFFER_SIZE 80). */
@@ -71,6 +72,8 @@ export interface ModalState {
   motion: number;
   /** Active work coordinate system, 0 = G54 … 5 = G59. */
   coordSystem: number;
+  /** Arc plane: G17 (XY), G18 (ZX), G19 (YZ). */
+  plane: ArcPlane;
 }
 
 /** The controller's stored offsets, as `$#` reports them (machine coordinates, mm). */
@@ -84,7 +87,7 @@ export interface Offsets {
   tlo: number;
 }
 
-export const DEFAULT_MODAL: ModalState = { unitsMm: 1, absolute: true, motion: 0, coordSystem: 0 };
+export const DEFAULT_MODAL: ModalState = { unitsMm: 1, absolute: true, motion: 0, coordSystem: 0, plane: 17 };
 const zero = (): Axes3 => ({ x: 0, y: 0, z: 0 });
 export const ZERO_OFFSETS: Offsets = { coordSystems: Array.from({ length: 6 }, zero), g28: zero(), g30: zero(), g92: zero(), tlo: 0 };
 
@@ -101,6 +104,7 @@ export function parseGcodeModes(line: string): ModalState | undefined {
     else if (g === 90) state.absolute = true;
     else if (g === 91) state.absolute = false;
     else if (g >= 54 && g <= 59 && Number.isInteger(g)) state.coordSystem = g - 54;
+    else if (g === 17 || g === 18 || g === 19) state.plane = g;
     else if ([0, 1, 2, 3, 38.2, 38.3, 38.4, 38.5, 80].includes(g)) state.motion = g;
   }
   return state;
@@ -130,6 +134,8 @@ export function foldOffsetLine(offsets: Offsets, line: string): boolean {
 export interface PlannedMotion {
   line: ProgramLine;
   target: Axes3;
+  /** For G2/G3: the arc from the position before the line to `target` (see `arcExtremes`). */
+  arc?: ArcMotion;
 }
 
 const AXES = ['x', 'y', 'z'] as const;
@@ -142,10 +148,12 @@ function cloneOffsets(o: Offsets): Offsets {
  * Follows a program through GRBL's modal state, starting from the controller's state, and
  * returns the machine-coordinate target of every motion (G0/G1, G2/G3 end points, G38 probe
  * targets, G28/G30 intermediate and stored positions), so each can be checked against the soft
- * limits before the first byte is sent. It applies G20/G21, G90/G91, G53, G54–G59, G92/G92.1,
- * G10 L2/L20, G28.1/G30.1 and G43.1/G49 as GRBL does (gc_execute_line). Not modelled: the bulge
- * of an arc beyond its end points (only the end point is checked) and letters GRBL would
- * refuse anyway (it answers those lines with `error:N`).
+ * limits before the first byte is sent. A G2/G3 motion also carries its arc: start, end, plane
+ * (G17/G18/G19) and direction, with its centre offsets (I, J, K, incremental from the start) or
+ * its radius (R, negative for the arc longer than half a turn) in millimetres. It applies
+ * G20/G21, G90/G91, G53, G54–G59, G92/G92.1, G10 L2/L20, G28.1/G30.1, G43.1/G49 and G17–G19 as
+ * GRBL does (gc_execute_line). Not modelled: letters GRBL would refuse anyway (it answers those
+ * lines with `error:N`).
  */
 export function planMotions(lines: readonly ProgramLine[], start: Axes3, modalStart: ModalState, offsetsStart: Offsets): PlannedMotion[] {
   const modal = { ...modalStart };
@@ -170,6 +178,7 @@ export function planMotions(lines: readonly ProgramLine[], start: Axes3, modalSt
       else if (g === 90) modal.absolute = true;
       else if (g === 91) modal.absolute = false;
       else if (g >= 54 && g <= 59 && Number.isInteger(g)) modal.coordSystem = g - 54;
+      else if (g === 17 || g === 18 || g === 19) modal.plane = g;
       else if (g === 53) machineCoords = true;
       else if ([0, 1, 2, 3, 38.2, 38.3, 38.4, 38.5, 80].includes(g)) modal.motion = g;
       else if ([4, 10, 28, 30, 92, 28.1, 30.1, 92.1, 43.1, 49].includes(g)) nonModal = g;
@@ -241,6 +250,19 @@ export function planMotions(lines: readonly ProgramLine[], start: Axes3, modalSt
     }
     if (hasAxes && modal.motion !== 80) {
       const t = target();
+      if (modal.motion === 2 || modal.motion === 3) {
+        const word = (letter: string) => {
+          const v = words.find((w) => w.letter === letter)?.value;
+          return v === undefined ? undefined : mm(v);
+        };
+        const radius = word('R');
+        const arc: ArcMotion = { start: { ...position }, end: t, plane: modal.plane, clockwise: modal.motion === 2 };
+        if (radius !== undefined) arc.radius = radius;
+        else arc.offset = { x: word('I') ?? 0, y: word('J') ?? 0, z: word('K') ?? 0 };
+        motions.push({ line, target: t, arc });
+        position = t;
+        continue;
+      }
       motions.push({ line, target: t });
       // A probe stops at contact somewhere before its target; the rest of the check assumes it reached it.
       position = t;

@@ -96,7 +96,7 @@ export const GANTRY_OPERATIONS: OperationTable = [
     description:
       'Stream a G-code program, from the message (`gcode`) or a file in the device\'s program folder (`file`), with character counting: as many lines as fit ' +
       'in GRBL\'s 128-byte receive buffer are in flight. Comments and spaces are removed. Every motion line is checked against the soft limits before the first ' +
-      'line is sent. Progress (lines acknowledged) shows in the node status. The step ends when the last motion has ended. An `error:N` stops the program (feed hold, then reset).',
+      'line is sent, an arc (G2/G3) over its whole extent. Progress (lines acknowledged) shows in the node status. The step ends when the last motion has ended. An `error:N` stops the program (feed hold, then reset).',
     params: [
       { name: 'gcode', label: 'G-code', type: 'string', maxLength: 10_000_000, description: 'the program text, one block per line' },
       { name: 'file', label: 'File', type: 'string', maxLength: 1024, description: 'a file name inside the device\'s program folder (instead of `gcode`)' },
