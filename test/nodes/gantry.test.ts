@@ -106,7 +106,8 @@ describe('gantry nodes (workcell-gantry-device, workcell-gantry) against the GRB
     const outcome = new Received(helper.getNode('outcome'));
     helper.getNode('seq').receive({ payload: 'go' });
     assert.equal(((await outcome.nth(1)).payload as { outcome: string }).outcome, 'completed');
-    assert.deepEqual(await shows('ready: Idle'), { fill: 'green', shape: 'dot', text: 'ready: Idle' });
+    // Between steps an action node shows its device's health quietly (a ring); the step's own node shows it in full only while the step runs.
+    assert.deepEqual(await shows('ready: Idle'), { fill: 'green', shape: 'ring', text: 'ready: Idle' });
   });
 
   it('a target outside the soft limits reaches Catch as a sentence, and nothing is sent', async () => {
