@@ -86,6 +86,24 @@ describe('GRBL gantry driver: hard and soft limits, after which GRBL waits for a
     assert.deepEqual(sim.machinePosition, { x: -20, y: -1, z: -1 });
   });
 
+  it('after a hard limit (ALARM:1) the same: the move fails, GRBL gets its reset when it asks; the position is lost, homing clears the lock', async () => {
+    const g = await homed();
+    const moving = run(g, 'move', { x: -200, feed: 1000 });
+    moving.catch(() => undefined);
+    await until(() => sim.state === 'Run' && sim.machinePosition.x < -5, 'motion');
+    sim.triggerHardLimit();
+    await assert.rejects(moving, (err: GrblAlarmError) => err instanceof GrblAlarmError && /^Mill: move failed: GRBL raised ALARM:1 — hard limit triggered/.test(err.message));
+    const after = () => relay.timeline.slice(relay.timeline.indexOf('GRBL: ALARM:1'));
+    await until(() => after().some((l) => l.startsWith('GRBL: Grbl 1.1h')), 'the banner after the alarm');
+    const seen = after();
+    assert.ok(seen.indexOf('driver: reset') > seen.indexOf('GRBL: [MSG:Reset to continue]'), JSON.stringify(seen));
+    assert.equal(g.positionTrusted, false);
+    await g.reset(new AbortController().signal);
+    assert.deepEqual([g.status, g.lockout], ['ready', 'alarm (ALARM:1) — home with $H']);
+    await run(g, 'home');
+    assert.deepEqual([g.status, g.lockout, g.positionTrusted], ['ready', null, true]);
+  });
+
   it('an emergency stop during the wait after the alarm is acknowledged by the banner that follows the driver\'s reset; the cell\'s report says stopped and safe', async () => {
     const g = await homed();
     const cell = new AbortContext({ name: 'cell', stopTimeoutMs: 5000 });
@@ -99,6 +117,7 @@ describe('GRBL gantry driver: hard and soft limits, after which GRBL waits for a
     const prompt = seen.indexOf('GRBL: [MSG:Reset to continue]');
     assert.ok(seen.indexOf('driver: reset') < prompt, `the stop's reset went out during GRBL's pause (where the firmware throws it away): ${JSON.stringify(seen)}`);
     assert.ok(seen.lastIndexOf('driver: reset') > prompt, 'the driver reset GRBL again when it asked');
+    assert.equal(seen.filter((l) => l.startsWith('GRBL: Grbl 1.1h')).length, 1, 'one banner: GRBL threw the first reset away');
     assert.equal(sim.state, 'Alarm');
     assert.equal(g.positionTrusted, true, 'no restart was seen: one banner per reset GRBL took');
     assert.ok(!warnings.some((w) => /banner|restart|reset unexpectedly/.test(w)), JSON.stringify(warnings));

@@ -106,7 +106,7 @@ describe('gantry nodes (workcell-gantry-device, workcell-gantry) against the GRB
     const outcome = new Received(helper.getNode('outcome'));
     helper.getNode('seq').receive({ payload: 'go' });
     assert.equal(((await outcome.nth(1)).payload as { outcome: string }).outcome, 'completed');
-    // Between steps an action node shows its device's health quietly (a ring); the step's own node shows it in full only while the step runs.
+    // Its step over, the node shows the health quietly (a ring).
     assert.deepEqual(await shows('ready: Idle'), { fill: 'green', shape: 'ring', text: 'ready: Idle' });
   });
 
