@@ -197,7 +197,7 @@ describe('the GRBL driver\'s parts without a device (GRBL 1.1h simulator over TC
       parts.monitor.start();
       const owed: OwedReply = { label: '"G4 P0"', dwellMs: 0 };
       const lost: { at: string; lost: LostReply }[] = [];
-      await parts.connection.request('G1 X-250 F600'); // 2.5 s of real time in Run
+      await parts.connection.request('G1 X-60 F600'); // 0.6 s of real time in Run
       const stop = parts.monitor.watchReplies(() => ({ oldest: owed, dwellMs: 0 }), (l) => lost.push({ at: sim.state, lost: l }));
       await until(() => sim.state === 'Idle', 'the motion to end', 10_000);
       assert.deepEqual(lost, [], 'not while it moved');
