@@ -69,3 +69,21 @@ export interface ModbusBusEvents {
   up: [];
   down: [reason: string];
 }
+
+/**
+ * A bus as the devices on it hold it. The bus is shared: each device `acquire`s it when it
+ * opens (the first acquire connects) and calls the returned release when it closes (the last
+ * release disconnects). `status` and `detail` are the connection's current ones, for a device
+ * that attaches after the bus connected.
+ */
+export interface ModbusBusLink {
+  /** How messages name the bus: its address (`tcp://10.0.0.5:502`, `/dev/ttyUSB0`). */
+  readonly label: string;
+  readonly status: ConnectionStatus;
+  readonly detail: StatusDetail;
+  /** The handle for one unit id (1–247; 0 is broadcast and refused; 255 is allowed on TCP only). */
+  unit(unitId: number): ModbusUnit;
+  acquire(): () => Promise<void>;
+  on<K extends keyof ModbusBusEvents>(event: K, listener: (...args: ModbusBusEvents[K]) => void): unknown;
+  off<K extends keyof ModbusBusEvents>(event: K, listener: (...args: ModbusBusEvents[K]) => void): unknown;
+}
