@@ -17,7 +17,7 @@ interface UnitEntry {
 
 /** The MBAP header: transaction id, protocol id (0), length, unit id. */
 const MBAP = 7;
-const EMPTY = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
 
 export interface RtuOptions {
   /** Default 19200: only the silence between frames depends on it (a pty ignores it). */
