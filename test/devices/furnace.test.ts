@@ -162,7 +162,7 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
     const t = (await new Promise((resolve) => d.once('telemetry', resolve))) as Record<string, unknown>;
     assert.deepEqual(Object.keys(t).sort(), ['device', 'kind', 'output', 'pv', 'setpoint', 'time', 'unit']);
     assert.equal(t.kind, 'furnace');
-    await waitForStatus(d, 'ready', 2000, (h) => /^PV [\d.]+ °C · SP [\d.]+ °C · out \d+ %$/.test(h.detail));
+    await waitForStatus(d, 'ready', 2000, (h) => /^PV [\d.]+ SP [\d.]+ °C \d+%$/.test(h.detail));
   });
 
   it('a unit that answers as another controller is a fault naming the preset', async () => {

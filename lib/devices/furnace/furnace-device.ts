@@ -76,7 +76,7 @@ const round = (v: number, places = 2) => Math.round(v * 10 ** places) / 10 ** pl
  * Telemetry: every `telemetryIntervalMs` after the previous read ended (bus priority
  * `'normal'`), PV, setpoint and output are read and emitted as `'telemetry'`
  * `{device, kind, time, pv, setpoint, output, unit}`; while ready the health detail shows them
- * (`PV 123.4 °C · SP 200 °C · out 45 %`). A sensor break is a fault (`status: fault`, the
+ * (`PV 123.4 SP 200 °C 45%`: PV, setpoint, output). A sensor break is a fault (`status: fault`, the
  * Device's `'fault'` event, which trips the cell when the device is critical) for as long as
  * it lasts (`activeFault`); once the sensor reads again the device is ready. A failed read is a
  * `'warning'`; a read the unit did not answer in time also makes a ready device a fault
@@ -239,7 +239,8 @@ export class FurnaceDevice extends ModbusDevice {
   }
 
   private describe(r: FurnaceReading): string {
-    return `PV ${r.pv === null ? '—' : r.pv.toFixed(1)} ${this.unitText} · SP ${r.setpoint} ${this.unitText} · out ${r.output.toFixed(0)} %`;
+    // Short enough for a node status (32 characters with "ready: ") up to 4-digit temperatures.
+    return `PV ${r.pv === null ? '—' : r.pv.toFixed(1)} SP ${r.setpoint} ${this.unitText} ${r.output.toFixed(0)}%`;
   }
 
   /** A sensor break is a fault while it lasts; mended, the device is ready again. */
