@@ -17,3 +17,4 @@ export * from './backoff';
 export * from './line-connection';
 export * from './port-list';
 export * from './serve-on-serial';
+export * from './modbus';
