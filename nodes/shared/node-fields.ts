@@ -4,6 +4,7 @@ import { INSTRUMENT_PRESETS, parseTelemetryQueries, type TelemetryQuery } from '
 import { parseOutputLimits, type OutputLimit } from '../../lib/devices/instrument/output-limits';
 import type { OperationTable } from '../../lib/device/operations';
 import { WorkcellError, showValue } from '../../lib/errors/workcell-error';
+import { MODBUS_FIELDS } from './modbus-fields';
 import { BetweenFields, EditorField, FieldProblem, FieldTable, FieldValues, SavedNode, choice, commandLines, configNode, fieldTable, flag, milliseconds, nodeRedField, number, onlyWhen, optionalNumber, optionalSeconds, parseNumber, seconds, text } from './editor-fields';
 
 /**
@@ -340,6 +341,7 @@ export const EDITOR_FIELDS: Readonly<Record<string, FieldTable<Record<string, un
   'workcell-cell-status': CELL_STATUS_FIELDS,
   'workcell-wait': WAIT_FIELDS,
   'workcell-serial': SERIAL_FIELDS,
+  'workcell-modbus': MODBUS_FIELDS,
   'workcell-gantry-device': GANTRY_DEVICE_FIELDS,
   'workcell-gantry': deviceActionFields(GANTRY_OPERATIONS, 'move'),
   'workcell-instrument-device': INSTRUMENT_DEVICE_FIELDS,

@@ -3,7 +3,7 @@ import {
   ConnectionLostError, ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError,
   NotConnectedError, type ConnectionStatus,
 } from '../../lib/io';
-import { MemoryUnits, RawModbusServer, echoRegisters, mbap, startServerTcp } from '../support/modbus-servers';
+import { MemoryUnits, RawModbusServer, answerPdu, echoRegisters, mbap, rejection, startServerTcp } from '../support/modbus-servers';
 
 /** Resolves at the bus's next `status` of `wanted`. */
 function statusReached(bus: ModbusBus, wanted: ConnectionStatus): Promise<void> {
@@ -89,7 +89,7 @@ describe('ModbusBus on Modbus TCP, against modbus-serial ServerTCP', () => {
       }
       await Promise.all([...silent, ...others]);
       assert.deepEqual(order, [...new Array(30).fill('other'), ...new Array(4).fill('unit 9 timed out')]);
-      const timeout = await bus.unit(9).readCoils(0, 1, { timeoutMs: 50 }).catch((e: Error) => e);
+      const timeout = await rejection(bus.unit(9).readCoils(0, 1, { timeoutMs: 50 }));
       assert.equal(timeout.message, `tcp://127.0.0.1:${server.port} unit 9: read 1 coil from 0: no reply within 50 ms`);
     } finally {
       units.silent.delete(9);
@@ -158,7 +158,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
       if (first) {
         first = false;
         // Held back until after the request timed out, then sent with the values of the late request.
-        late.push(() => { for (const socket of server.sockets) socket.write(mbap(request.tid, request.unit, echoRegisters(request, 1000)!.pdu as never)); });
+        late.push(() => { for (const socket of server.sockets) socket.write(mbap(request.tid, request.unit, answerPdu(request, 1000))); });
         return null;
       }
       return echoRegisters(request);
@@ -166,7 +166,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     await connect({ maxInFlight: 1 });
     const discarded: string[] = [];
     bus.on('discarded', (why) => discarded.push(why));
-    const timedOut = await bus.unit(1).readHoldingRegisters(0, 2, { timeoutMs: 50 }).catch((e: Error) => e);
+    const timedOut = await rejection(bus.unit(1).readHoldingRegisters(0, 2, { timeoutMs: 50 }));
     assert.ok(timedOut instanceof ModbusTimeoutError);
     const next = bus.unit(1).readHoldingRegisters(0, 2);
     // The next request is out under another transaction id; the late reply comes now.
@@ -241,7 +241,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
   it('parses replies split across TCP segments and several replies in one segment', async () => {
     const pending: Buffer[] = [];
     server.answer = (request) => {
-      pending.push(mbap(request.tid, request.unit, echoRegisters(request)!.pdu as never));
+      pending.push(mbap(request.tid, request.unit, answerPdu(request)));
       if (pending.length < 3) return null;
       const all = Buffer.concat(pending.splice(0));
       // Three replies sent as: 5 bytes, then the rest byte by byte in two writes.
@@ -269,7 +269,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     const events: string[] = [];
     bus.on('down', (reason) => events.push(`down: ${reason}`));
     bus.on('up', () => events.push('up'));
-    const lost = await bus.unit(1).readHoldingRegisters(0, 1).catch((e: Error) => e);
+    const lost = await rejection(bus.unit(1).readHoldingRegisters(0, 1));
     assert.ok(lost instanceof ConnectionLostError);
     assert.match(lost.message, /unit 1: connection lost before the reply to "read 1 holding register from 0" arrived \(a reply that is not Modbus TCP \(protocol id 7, length 3\)\)$/);
     await statusReached(bus, 'connected');
@@ -290,7 +290,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     const lost = await inFlight;
     assert.ok(lost instanceof ConnectionLostError, String(lost));
     assert.notEqual(bus.status, 'connected');
-    const refused = await bus.unit(1).readHoldingRegisters(0, 1).catch((e: Error) => e);
+    const refused = await rejection(bus.unit(1).readHoldingRegisters(0, 1));
     assert.ok(refused instanceof NotConnectedError);
     assert.match(refused.message, /^tcp:\/\/127\.0\.0\.1:\d+ unit 1: cannot send "read holding registers at 0": not connected \((reconnecting|connecting)\)$/);
     server = new RawModbusServer();
@@ -311,7 +311,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     assert.equal(bus.status, 'connected');
     await b();
     assert.equal(bus.status, 'idle');
-    const refused = await bus.unit(1).readCoils(0, 1).catch((e: Error) => e);
+    const refused = await rejection(bus.unit(1).readCoils(0, 1));
     assert.ok(refused instanceof NotConnectedError);
     release = bus.acquire();
     await statusReached(bus, 'connected');

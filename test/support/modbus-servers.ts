@@ -116,13 +116,23 @@ export type RawAnswer = { pdu: Buffer; tid?: number; unit?: number; delayMs?: nu
  * a write (FC 5, 6, 15, 16) gets its echo.
  */
 export function echoRegisters(request: RawRequest, offset = 0): RawAnswer {
-  if ([5, 6, 15, 16].includes(request.fc)) return { pdu: Buffer.concat([Buffer.from([request.fc]), request.data.subarray(0, 4)]) };
+  return { pdu: answerPdu(request, offset) };
+}
+
+/** The reply PDU `echoRegisters` answers with. */
+export function answerPdu(request: RawRequest, offset = 0): Buffer {
+  if ([5, 6, 15, 16].includes(request.fc)) return Buffer.concat([Buffer.from([request.fc]), request.data.subarray(0, 4)]);
   const count = request.data.readUInt16BE(2);
   const pdu = Buffer.alloc(2 + 2 * count);
   pdu[0] = request.fc;
   pdu[1] = 2 * count;
   for (let i = 0; i < count; i++) pdu.writeUInt16BE((request.address + i + offset) & 0xffff, 2 + 2 * i);
-  return { pdu };
+  return pdu;
+}
+
+/** The error `promise` rejects with; fails (with what it resolved to) when it resolves. */
+export function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then((value) => { throw new Error(`expected a rejection, got ${JSON.stringify(value)}`); }, (error: Error) => error);
 }
 
 /** An MBAP frame around `pdu`. */
@@ -202,4 +212,16 @@ export class RawModbusServer {
     this.dropConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
+}
+
+/** modbus-serial's ServerSerial (RTU) on the serial path `path` (one end of a pty pair), started. */
+export async function startServerSerial(units: MemoryUnits, path: string, baudRate = 38400): Promise<{ close(): Promise<void> }> {
+  const server = new ServerSerial(units.vector() as never, { path, baudRate, unitID: 255, interval: 5 } as never);
+  await new Promise<void>((resolve, reject) => {
+    server.once('initialized', () => resolve());
+    server.once('error', reject);
+  });
+  return {
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
