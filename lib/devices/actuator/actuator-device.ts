@@ -2,9 +2,11 @@ import { performance } from 'node:perf_hooks';
 import type { OperationContext } from '../../device/device';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
+import { describeError } from '../../scope/reasons';
 import type { ModbusPriority, ModbusRequestOptions } from '../../io/modbus/modbus-unit';
 import { ModbusDevice, type ModbusDeviceOptions } from '../modbus/modbus-device';
 import { addressSpan } from '../modbus/address-span';
+import { deviceError } from '../modbus/bus-error';
 import { pollUntil } from '../modbus/poll-until';
 import { ACTUATOR_OPERATIONS } from './operations';
 
@@ -112,7 +114,11 @@ export class ActuatorDevice extends ModbusDevice {
   // ----- session -----
 
   protected async onSessionStart(): Promise<void> {
-    await this.switches('normal');
+    try {
+      await this.switches('normal');
+    } catch (err) {
+      throw new WorkcellError('unit-check', `${this.name}: unit ${this.unit.unitId} does not answer for the limit switches (inputs ${this.extendedInput} and ${this.retractedInput}): ${describeError(err)}`, { subject: this.name, operation: 'connect', cause: err });
+    }
   }
 
   protected onSessionEnd(): void {}
@@ -120,6 +126,14 @@ export class ActuatorDevice extends ModbusDevice {
   // ----- the device contract -----
 
   protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+    try {
+      return await this.run(op, params, ctx);
+    } catch (err) {
+      throw deviceError(this.name, op.name, err, ctx.signal);
+    }
+  }
+
+  private async run(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
     const timeoutMs = (params.timeoutMs as number | undefined) ?? this.travelTimeoutMs;
     switch (op.name) {
       case 'extend':
@@ -152,11 +166,12 @@ export class ActuatorDevice extends ModbusDevice {
 
   async safe(signal: AbortSignal): Promise<void> {
     if (this.safeState === 'hold') return;
-    if (this.safeState === 'vent') {
-      await this.setValve('vent', 'stop');
-      return;
+    try {
+      if (this.safeState === 'vent') await this.setValve('vent', 'stop');
+      else await this.stroke('safe', 'retracted', this.travelTimeoutMs, signal, 'stop');
+    } catch (err) {
+      throw deviceError(this.name, 'safe', err, signal);
     }
-    await this.stroke('safe', 'retracted', this.travelTimeoutMs, signal, 'stop');
   }
 
   // ----- strokes -----

@@ -2,8 +2,9 @@ import type { OperationContext } from '../../device/device';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
 import type { ModbusPriority, ModbusRequestOptions } from '../../io/modbus/modbus-unit';
-import type { Cancellation } from '../../scope/reasons';
+import { describeError, type Cancellation } from '../../scope/reasons';
 import { ModbusDevice, type ModbusDeviceOptions } from '../modbus/modbus-device';
+import { deviceError } from '../modbus/bus-error';
 import { pollUntil } from '../modbus/poll-until';
 import { PRESS_OPERATIONS } from './operations';
 import { addressSpan } from '../modbus/address-span';
@@ -164,7 +165,11 @@ export class PressDevice extends ModbusDevice {
   // ----- session -----
 
   protected async onSessionStart(): Promise<void> {
-    await this.read('normal');
+    try {
+      await this.read('normal');
+    } catch (err) {
+      throw new WorkcellError('unit-check', `${this.name}: unit ${this.unit.unitId} does not answer as the press PLC its map describes: ${describeError(err)}`, { subject: this.name, operation: 'connect', cause: err });
+    }
     if (this.interlockFault) this.watchFault();
     if (this.telemetryIntervalMs > 0) this.scheduleTelemetry();
   }
@@ -199,6 +204,14 @@ export class PressDevice extends ModbusDevice {
   }
 
   protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+    try {
+      return await this.run(op, params, ctx);
+    } catch (err) {
+      throw deviceError(this.name, op.name, err, ctx.signal);
+    }
+  }
+
+  private async run(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
     switch (op.name) {
       case 'read':
         return this.reading(await this.read('normal', ctx.signal));
@@ -238,12 +251,16 @@ export class PressDevice extends ModbusDevice {
 
   /** Weld enable off and weld current 0, then the ram to the top, confirmed by its input. */
   async safe(signal: AbortSignal): Promise<void> {
-    const off = [
-      this.unit.writeCoil(this.map.coils.weldEnable, false, this.req('stop')),
-      this.unit.writeRegister(this.map.holding.weldCurrent, 0, this.req('stop')),
-    ];
-    await Promise.all(off);
-    await this.retract('safe', this.retractTimeoutMs, signal, 'stop');
+    try {
+      const off = [
+        this.unit.writeCoil(this.map.coils.weldEnable, false, this.req('stop')),
+        this.unit.writeRegister(this.map.holding.weldCurrent, 0, this.req('stop')),
+      ];
+      await Promise.all(off);
+      await this.retract('safe', this.retractTimeoutMs, signal, 'stop');
+    } catch (err) {
+      throw deviceError(this.name, 'safe', err, signal);
+    }
   }
 
   /** Writes the PLC's fault reset coil, then clears the device's fault (refused by the cell while an interlock is open). */

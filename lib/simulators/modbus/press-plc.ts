@@ -88,7 +88,8 @@ export interface PressWrite {
  * interlock was open that should not have (a cycle start or weld enable written, the ram
  * moving down, weld current flowing); `unsafeLog` says what each was.
  *
- * Events: `'write'` (PressWrite), `'interlock-stop'` (the interlock), `'cycle-done'`, `'stopped'`.
+ * Events: `'write'` (PressWrite), `'interlock-stop'` (the interlock), `'weld'` (the current, kA, as it
+ * starts to flow), `'cycle-done'`, `'stopped'`.
  */
 export class PressPlc extends EventEmitter implements ModbusSlave {
   readonly strokeMm: number;
@@ -345,6 +346,7 @@ export class PressPlc extends EventEmitter implements ModbusSlave {
         if (reached) {
           this.phaseMs = 0;
           this.stateValue = this.weldEnable && this.cycle.currentKa > 0 && this.cycle.weldMs > 0 ? 'welding' : 'holding';
+          if (this.stateValue === 'welding') this.emit('weld', this.cycle.currentKa);
         } else if (this.positionMm >= this.strokeMm) {
           this.halt('fault');
           this.faultCode = PRESS_FAULT.strokeEnd;
