@@ -21,7 +21,7 @@ const holdParam: ParamSpec = {
   description: 'how long the ram holds once the target is reached, before it retracts',
 };
 
-const cycleResult = '`{target, force, position, holdMs, cycleMs}`: the highest force (kN) and deepest ram position (mm) read during the cycle, and how long it took';
+const cycleResult = '`{target, force, position, holdMs, cycleMs}`: the highest force (kN) and the deepest ram position (mm) of the cycle, as the PLC recorded them, and how long it took';
 
 /**
  * The operations of a hydraulic press / spot welder PLC on Modbus. The editor form, validation

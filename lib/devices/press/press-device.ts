@@ -64,6 +64,9 @@ export interface PressSnapshot {
   weldCurrent: number;
   state: number;
   faultCode: number;
+  /** The PLC's record of the cycle running or last run. */
+  peakForce: number;
+  bottomPosition: number;
 }
 
 const INTERLOCK_INPUT = { guard: 'guardClosed', lightCurtain: 'lightCurtainClear', twoHand: 'twoHandStart' } as const;
@@ -291,9 +294,8 @@ export class PressDevice extends ModbusDevice {
     ];
     if (welding) registers.push([holding.weldCurrent, Math.round((params.current as number) / scaling.currentKa)], [holding.weldTime, params.timeMs as number]);
     const started = performance.now();
-    let peakForce = 0;
-    let deepest = 0;
     let peakCurrent = 0;
+    let latest = before;
     try {
       await this.writeRegisterSet(registers, signal);
       await this.unit.writeCoil(coils.weldEnable, welding, this.req('normal', signal));
@@ -312,8 +314,7 @@ export class PressDevice extends ModbusDevice {
         },
         { periodMs: this.watchIntervalMs, timeoutMs: (params.timeoutMs as number | undefined) ?? this.cycleTimeoutMs, signal },
         (s) => {
-          peakForce = Math.max(peakForce, s.force);
-          deepest = Math.max(deepest, s.position);
+          latest = s;
           peakCurrent = Math.max(peakCurrent, s.weldCurrent);
           const goal = target === 'force' ? (params.force as number) : (params.position as number);
           const now = target === 'force' ? s.force : s.position;
@@ -343,7 +344,7 @@ export class PressDevice extends ModbusDevice {
     }
     const cycleMs = Math.round(performance.now() - started);
     if (welding) return { force: params.force, current: params.current, timeMs: params.timeMs, weldCurrent: round(peakCurrent), cycleMs };
-    return { target, force: round(peakForce), position: round(deepest), holdMs: params.holdMs, cycleMs };
+    return { target, force: round(latest.peakForce), position: round(latest.bottomPosition), holdMs: params.holdMs, cycleMs };
   }
 
   /** Retract and wait for the ram-at-top input; fails naming the input. */
@@ -398,6 +399,8 @@ export class PressDevice extends ModbusDevice {
       weldCurrent: word(ir.weldCurrent) * scaling.currentKa,
       state: word(ir.state),
       faultCode: word(ir.faultCode),
+      peakForce: word(ir.peakForce) * scaling.forceKn,
+      bottomPosition: word(ir.bottomPosition) * scaling.positionMm,
     };
     this.last = s;
     return s;

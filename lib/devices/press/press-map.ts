@@ -36,6 +36,10 @@ export interface PressInputRegisters {
   weldCurrent: number;
   state: number;
   faultCode: number;
+  /** The highest force of the cycle running or last run. */
+  peakForce: number;
+  /** The deepest ram position of the cycle running or last run. */
+  bottomPosition: number;
 }
 
 /**
@@ -65,14 +69,14 @@ export type PressMapOverrides = { [K in keyof PressMap]?: Partial<PressMap[K]> }
 /**
  * The default map: the one the press PLC simulator (lib/simulators/modbus/press-plc.ts) is
  * programmed with, as a PLC integrator would document it: coils 0–4, discrete inputs 0–5,
- * holding registers 0–5 and input registers 0–4, force in 0.1 kN, position in 0.1 mm, current in
+ * holding registers 0–5 and input registers 0–4, 6 and 7, force in 0.1 kN, position in 0.1 mm, current in
  * 0.01 kA, mode 0 to a force and 1 to a position.
  */
 export const DEFAULT_PRESS_MAP: PressMap = {
   coils: { cycleStart: 0, stop: 1, retract: 2, weldEnable: 3, faultReset: 4 },
   inputs: { cycleDone: 0, ramAtTop: 1, guardClosed: 2, lightCurtainClear: 3, twoHandStart: 4, fault: 5 },
   holding: { targetForce: 0, targetPosition: 1, holdTime: 2, weldCurrent: 3, weldTime: 4, mode: 5 },
-  inputRegisters: { ramPosition: 0, force: 1, weldCurrent: 2, state: 3, faultCode: 4 },
+  inputRegisters: { ramPosition: 0, force: 1, weldCurrent: 2, state: 3, faultCode: 4, peakForce: 6, bottomPosition: 7 },
   scaling: { forceKn: 0.1, positionMm: 0.1, currentKa: 0.01 },
   modes: { force: 0, position: 1 },
 };

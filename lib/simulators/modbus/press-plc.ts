@@ -8,8 +8,12 @@ export const PRESS_PLC_COILS = { cycleStart: 0, stop: 1, retract: 2, weldEnable:
 export const PRESS_PLC_INPUTS = { cycleDone: 0, ramAtTop: 1, guardClosed: 2, lightCurtainClear: 3, twoHandStart: 4, fault: 5 } as const;
 /** The PLC's holding registers (FC 3/6/16): force in 0.1 kN, position in 0.1 mm, current in 0.01 kA, times in ms. */
 export const PRESS_PLC_HOLDING = { targetForce: 0, targetPosition: 1, holdTime: 2, weldCurrent: 3, weldTime: 4, mode: 5 } as const;
-/** The PLC's input registers (FC 4), scaled as the holding registers. */
-export const PRESS_PLC_INPUT_REGISTERS = { ramPosition: 0, force: 1, weldCurrent: 2, state: 3, faultCode: 4, cycles: 5 } as const;
+/**
+ * The PLC's input registers (FC 4), scaled as the holding registers. `peakForce` and
+ * `bottomPosition` are the highest force and the deepest ram position of the cycle running or
+ * last run (cleared at cycle start), as a press's process monitor records them.
+ */
+export const PRESS_PLC_INPUT_REGISTERS = { ramPosition: 0, force: 1, weldCurrent: 2, state: 3, faultCode: 4, cycles: 5, peakForce: 6, bottomPosition: 7 } as const;
 
 /** `mode` register values. */
 export const PRESS_MODE = { force: 0, position: 1 } as const;
@@ -118,6 +122,8 @@ export class PressPlc extends EventEmitter implements ModbusSlave {
   private retractCommanded = false;
   private phaseMs = 0;
   private cycleCount = 0;
+  private peakForceKn = 0;
+  private bottomMm = 0;
   private readonly closed: Record<PressInterlock, boolean> = { guard: true, lightCurtain: true, twoHand: true };
   /** The setpoints latched at cycle start (a write during the cycle applies to the next one). */
   private cycle = { mode: 0, forceKn: 0, positionMm: 0, holdMs: 0, currentKa: 0, weldMs: 0 };
@@ -238,6 +244,8 @@ export class PressPlc extends EventEmitter implements ModbusSlave {
       PRESS_STATE[this.stateValue],
       this.faultCode,
       this.cycleCount & 0xffff,
+      Math.round(this.peakForceKn * 10),
+      Math.round(this.bottomMm * 10),
     ];
     return span(registers, address, count);
   }
@@ -321,6 +329,8 @@ export class PressPlc extends EventEmitter implements ModbusSlave {
       weldMs: h[PRESS_PLC_HOLDING.weldTime],
     };
     this.cycleDoneValue = false;
+    this.peakForceKn = 0;
+    this.bottomMm = 0;
     this.stateValue = 'advancing';
     this.phaseMs = 0;
   }
@@ -337,6 +347,8 @@ export class PressPlc extends EventEmitter implements ModbusSlave {
         if (this.cycle.mode === PRESS_MODE.position) next = Math.min(next, this.cycle.positionMm);
         this.positionMm = Math.min(next, this.strokeMm);
         this.forceKn = Math.max(0, this.positionMm - this.partAtMm) * this.stiffness;
+        this.peakForceKn = Math.max(this.peakForceKn, this.forceKn);
+        this.bottomMm = Math.max(this.bottomMm, this.positionMm);
         if (this.forceKn > this.ratedForceKn) {
           this.halt('fault');
           this.faultCode = PRESS_FAULT.overload;
