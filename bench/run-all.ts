@@ -6,6 +6,7 @@
 import { driversTable, runDrivers } from './estop-drivers';
 import { fanoutTable, runFanout } from './estop-fanout';
 import { runGrblStreaming, streamingSection } from './grbl-streaming';
+import { pollTable, runPoll } from './modbus-poll';
 import { mqttTripTable, runMqttTrip } from './mqtt-trip';
 import { overheadTable, runOverhead } from './sequence-overhead';
 import { fmt, machineFacts } from './stats';
@@ -35,6 +36,11 @@ async function main(): Promise<void> {
   const mqtt = await runMqttTrip();
   console.log(`\n## Remote trip over MQTT (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
   console.log(mqttTripTable(mqtt));
+
+  t = performance.now();
+  const poll = await runPoll();
+  console.log(`\n## Modbus polling (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(pollTable(poll));
 
   t = performance.now();
   const streaming = await runGrblStreaming();

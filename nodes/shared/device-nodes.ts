@@ -74,6 +74,13 @@ export interface DeviceKind<C extends DeviceSettings> {
    */
   create(config: C, node: RedNode, connection: DeviceConnectionSettings | undefined): ConnectedDevice;
   credentials?: Record<string, { type: string }>;
+  /**
+   * For a device whose connection belongs to another config node (a Modbus device's
+   * `workcell-modbus` bus): what identifies that connection now. It joins the digest that decides
+   * whether a deploy keeps the device's driver, so a driver is kept only while its connection
+   * is the same one (a redeployed bus node makes a new bus, and the device is built anew on it).
+   */
+  connectionKey?(config: C): unknown;
 }
 
 /** An operation as step names show it: a name as it is, anything else (a bad msg.operation) as showValue shows it. */
@@ -328,7 +335,7 @@ export function registerDeviceKind<C extends DeviceSettings>(RED: RedAPI, kind: 
       serial = claimConnection(config.serial, def.id, deviceName);
       const s = serial?.settings;
       const connection = serial && s ? { address: s.address, serial: { ...s.serial }, reconnect: { ...s.backoff }, label: serial.label } : undefined;
-      digest = configDigest({ type: kind.configType, config, connection, credentials: node.credentials ?? null });
+      digest = configDigest({ type: kind.configType, config, connection, credentials: node.credentials ?? null, connectionKey: kind.connectionKey?.(config) });
       const kept = adoptDevice(def.id, digest);
       previousClosed = kept.closing;
       adopted = kept.device !== undefined;

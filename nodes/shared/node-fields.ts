@@ -5,6 +5,9 @@ import { parseOutputLimits, type OutputLimit } from '../../lib/devices/instrumen
 import type { OperationTable } from '../../lib/device/operations';
 import { WorkcellError, showValue } from '../../lib/errors/workcell-error';
 import { MODBUS_FIELDS } from './modbus-fields';
+import { deviceFields } from './device-fields';
+import { FURNACE_DEVICE_FIELDS } from './furnace-fields';
+import { FURNACE_OPERATIONS } from '../../lib/devices/furnace/operations';
 import { BetweenFields, EditorField, FieldProblem, FieldTable, FieldValues, SavedNode, choice, commandLines, configNode, fieldTable, flag, milliseconds, nodeRedField, number, onlyWhen, optionalNumber, optionalSeconds, parseNumber, seconds, text } from './editor-fields';
 
 /**
@@ -200,23 +203,7 @@ export const SERIAL_FIELDS = fieldTable(
       : [],
 );
 
-/** The fields every device config node has, whatever its kind. */
-export const DEVICE_FIELDS = {
-  name: text('name'),
-  serial: configNode('connection'),
-  cell: configNode('cell'),
-  safeGroup: number('safe group', { min: -1000, max: 1000, default: 0 }),
-  ownership: choice('ownership', ['wait', 'fail-fast'], 'wait'),
-  critical: flag('critical', false),
-};
-
-/** What every device config node is configured with. */
-export type DeviceSettings = FieldValues<typeof DEVICE_FIELDS>;
-
-/** A device kind's config node fields: the common ones and its own. */
-export function deviceFields<F extends Record<string, EditorField<unknown>>>(own: F, check?: (values: FieldValues<typeof DEVICE_FIELDS & F>) => BetweenFields[]) {
-  return fieldTable({ ...DEVICE_FIELDS, ...own }, check);
-}
+export { DEVICE_FIELDS, deviceFields, type DeviceSettings } from './device-fields';
 
 /** The address of a device: blank when a connection node supplies it; the editor's is an example. */
 const deviceAddress = (example: string) => text('address', { editorDefault: example, absent: '', trim: true });
@@ -346,4 +333,6 @@ export const EDITOR_FIELDS: Readonly<Record<string, FieldTable<Record<string, un
   'workcell-gantry': deviceActionFields(GANTRY_OPERATIONS, 'move'),
   'workcell-instrument-device': INSTRUMENT_DEVICE_FIELDS,
   'workcell-instrument': deviceActionFields(INSTRUMENT_OPERATIONS, 'measure'),
+  'workcell-furnace-device': FURNACE_DEVICE_FIELDS,
+  'workcell-furnace': deviceActionFields(FURNACE_OPERATIONS, 'read'),
 } as Record<string, FieldTable<Record<string, unknown>>>;

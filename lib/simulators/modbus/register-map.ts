@@ -55,6 +55,8 @@ export class RegisterMap implements ModbusSlave {
   private readonly pairs = new Map<number, { write?(first: number, second: number): void }>();
   /** Every write request served, by function (5, 6, 15, 16). */
   writes = 0;
+  /** Told of every write served, after it was applied (a test's log of what a driver wrote). */
+  onWrite: ((address: number, values: readonly (number | boolean)[]) => void) | undefined;
 
   word(address: number, entry: WordEntry): this {
     this.words.set(address, entry);
@@ -114,6 +116,7 @@ export class RegisterMap implements ModbusSlave {
     }
     this.writes++;
     for (let i = 0; i < values.length; i++) this.bits.get(address + i)!.write!(values[i]);
+    this.onWrite?.(address, values);
   }
 
   writeRegister(address: number, value: number): void {
@@ -141,5 +144,6 @@ export class RegisterMap implements ModbusSlave {
     }
     this.writes++;
     for (const apply of plan) apply();
+    this.onWrite?.(address, values);
   }
 }

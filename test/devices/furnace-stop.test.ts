@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { AbortContext, EStop } from '../../lib';
+import { until } from '../lib/helpers';
+import { readyFurnace, startFurnaceBus, waitForStatus, writeLog } from './furnace-fixtures';
+
+/**
+ * The furnace in a real cell: an emergency stop during a ramp and a critical sensor break,
+ * checked in the simulator's own state and in what the driver wrote to it.
+ */
+describe('furnace in a cell: emergency stop and critical faults', () => {
+  let env: Awaited<ReturnType<typeof startFurnaceBus>>;
+
+  before(async () => {
+    env = await startFurnaceBus([
+      { unitId: 1, preset: 'eurotherm-3216', timeScale: 300 },
+      { unitId: 2, preset: 'omega-cn7500', timeScale: 300 },
+    ]);
+  });
+  after(() => env.close());
+
+  it('an emergency stop during a ramp ends it, holds the working setpoint, then writes the safe setpoint and stops the controller', async () => {
+    const sim = env.sim.furnaces.get(1)!;
+    const d = await readyFurnace({ name: 'Oven', bus: env.bus, unitId: 1, preset: 'eurotherm-3216', safeSetpoint: 25 });
+    const cell = new AbortContext({ name: 'cell', safeTimeoutMs: 3000, stopTimeoutMs: 1000 });
+    cell.addDevice(d);
+    const writes = writeLog(env.sim, 1);
+    try {
+      const run = cell.startRun({ sequence: 'anneal' });
+      const ramping = run.runStep('ramp', (signal) => d.execute('ramp', { to: 400, rate: 3000 }, { signal, runId: run.id }));
+      ramping.catch(() => undefined);
+      // Some steps of the ramp (comms setpoint 26) have reached the controller.
+      await until(() => writes.filter(([a]) => a === 26).length >= 3, 'ramp steps written');
+      const report = await cell.estop('test');
+      await assert.rejects(ramping, EStop);
+      assert.deepEqual(report.devices.map((r) => [r.device, r.stop, r.safe]), [['Oven', 'stopped', 'safe']]);
+
+      // In order: ramp steps; the hold (the working setpoint written back as the setpoint); the
+      // safe setpoint; standby. Nothing of the ramp after the hold.
+      const afterEnable = writes.filter(([a]) => a !== 276);
+      const hold = afterEnable.length - 3;
+      const [holdWrite, safeWrite, standby] = afterEnable.slice(hold);
+      assert.equal(holdWrite[0], 26);
+      const held = (holdWrite[1][0] as number) / 10;
+      const lastStep = (afterEnable[hold - 1][1][0] as number) / 10;
+      assert.equal(held, lastStep, 'the hold writes the setpoint the ramp had reached');
+      assert.ok(held < 400, `held at ${held} °C, short of the target`);
+      assert.deepEqual(safeWrite, [26, [250]]);
+      assert.deepEqual(standby, [199, [1]]);
+      assert.equal(sim.model.target, 25);
+      assert.equal(sim.model.running, false);
+      assert.equal(sim.eepromWrites, 0);
+    } finally {
+      env.sim.furnaces.get(1)!.slave.onWrite = undefined;
+      cell.removeDevice(d);
+      await d.close();
+    }
+  });
+
+  it('a sensor break on a critical furnace trips the cell', async () => {
+    const sim = env.sim.furnaces.get(2)!;
+    const d = await readyFurnace({ name: 'Kiln', bus: env.bus, unitId: 2, preset: 'omega-cn7500', critical: true, safeSetpoint: 20 });
+    const cell = new AbortContext({ name: 'cell 2', safeTimeoutMs: 3000, stopTimeoutMs: 1000 });
+    cell.addDevice(d);
+    try {
+      const run = cell.startRun({ sequence: 'fire' });
+      const waiting = run.runStep('hold', (signal) => d.execute('wait', { band: 0.01, dwell: 60, timeout: 60 }, { signal, runId: run.id }));
+      waiting.catch(() => undefined);
+      sim.breakSensor(true);
+      await waitForStatus(d, 'fault');
+      await until(() => cell.state === 'aborted', 'the cell tripped');
+      await assert.rejects(waiting);
+      assert.equal(run.result?.outcome, 'aborted');
+      // Its safe state: the safe setpoint and the run/stop bit cleared.
+      assert.equal(sim.model.target, 20);
+      assert.equal(sim.model.running, false);
+    } finally {
+      sim.breakSensor(false);
+      cell.removeDevice(d);
+      await d.close();
+    }
+  });
+});
