@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { AbortContext, EStop, WorkcellError, type Progress } from '../../lib';
 import type { ModbusBus } from '../../lib/io/modbus/modbus-bus';
-import type { PressDevice } from '../../lib/devices/press';
-import { PRESS_PLC_COILS, type PressPlc } from '../../lib/simulators/modbus/press-plc';
+import { PressDevice } from '../../lib/devices/press';
+import { PRESS_PLC_COILS, PressPlc } from '../../lib/simulators/modbus/press-plc';
 import type { StartedPressCell } from '../../lib/simulators/modbus/press-host';
 import { until } from '../lib/helpers';
 import { waitForStatus } from '../support/device-health';
@@ -30,7 +30,7 @@ describe('press on Modbus TCP', function () {
   });
 
   beforeEach(async () => {
-    plc = new (sims.presses.get(PRESS_UNIT)!.constructor as typeof import('../../lib/simulators/modbus/press-plc').PressPlc)({ timeScale: 10 });
+    plc = new PressPlc({ timeScale: 10 });
     sims.server.setUnit(PRESS_UNIT, plc);
     press = await readyPress(bus, { limits: { maxForceKn: 300, maxCurrentKa: 20, maxWeldTimeMs: 1000, minPositionMm: 10, maxPositionMm: 120 } });
   });
@@ -134,6 +134,55 @@ describe('press on Modbus TCP', function () {
     const err = await rejection(press.execute('weld', { force: 40, current: 30, timeMs: 100 }, { signal: noSignal }));
     assert.equal(err.message, `Press: weld: tcp://127.0.0.1:${sims.port} unit 3: write 4 registers from 2 = [200,3000,100,0]: exception 03, illegal data value (the unit refused the value or count)`);
     assert.equal(plc.cycles, 0);
+  });
+
+  it('refuses a cycle with the ram away from the top or the PLC in fault, with nothing written', async () => {
+    plc.timeScale = 2;
+    const run = new AbortController();
+    const cycle = press.execute('cycle', { force: 100 }, { signal: run.signal });
+    await until(() => plc.ramPositionMm > 20, 'ram going down');
+    run.abort(new Error('cancelled'));
+    await assert.rejects(cycle);
+    await until(() => plc.state === 'stopped', 'stopped');
+    const writes = plc.writes.length;
+    const away = await rejection(press.execute('cycle', { force: 100 }, { signal: noSignal }));
+    assert.match(away.message, /^Press: cycle refused: the ram is not at the top \(input 1 reads open, ram at [\d.]+ mm\): retract it first; nothing was written$/);
+    plc.timeScale = 10;
+    await press.execute('retract', {}, { signal: noSignal });
+    const overloaded = new PressPlc({ timeScale: 10, partAtMm: 10, ratedForceKn: 50 });
+    sims.server.setUnit(PRESS_UNIT, overloaded);
+    const fault = await rejection(press.execute('cycle', { target: 'position', position: 20, holdMs: 50 }, { signal: noSignal }));
+    assert.equal(fault.message, 'Press: cycle: the PLC stopped the cycle with a fault (code 4: overload); the cycle was stopped');
+    const writesBefore = overloaded.writes.length;
+    const refused = await rejection(press.execute('cycle', { force: 10 }, { signal: noSignal }));
+    assert.equal(refused.message, 'Press: cycle refused: the PLC reports a fault (code 4: overload): reset it first; nothing was written');
+    assert.equal(overloaded.writes.length, writesBefore);
+    assert.equal(plc.writes.length, writes + 1, 'only the retract was written to the first PLC after the refusal');
+  });
+
+  it('a cycle that does not finish in its timeout is stopped and fails saying where the ram is', async () => {
+    plc.timeScale = 1;
+    const err = await rejection(press.execute('cycle', { force: 100, timeoutMs: 50 }, { signal: noSignal }));
+    assert.match(err.message, /^Press: cycle: the cycle did not finish within 50 ms \(ram at [\d.]+ mm, force 0 kN, cycle done clear\); the cycle was stopped$/);
+    assert.equal(plc.state, 'stopped');
+  });
+
+  it('a unit that does not answer as the map says puts the device in fault with the exception as a sentence', async () => {
+    await press.close();
+    press = new PressDevice({ name: 'Press', unitId: PRESS_UNIT, bus, map: { inputRegisters: { bottomPosition: 40 } } });
+    await press.open();
+    const health = await waitForStatus(press, 'fault');
+    assert.equal(health.detail, `Press: unit 3 does not answer as the press PLC its map describes: tcp://127.0.0.1:${sims.port} unit 3: read 41 input registers from 0: exception 02, illegal data address (the unit has no such register)`);
+  });
+
+  it('sends telemetry at its period: ram, force, current, interlocks', async () => {
+    await press.close();
+    press = await readyPress(bus, { telemetryIntervalMs: 20 });
+    const t = await new Promise<Record<string, unknown>>((resolve) => press.once('telemetry', resolve));
+    assert.equal(t.device, 'Press');
+    assert.equal(t.kind, 'press');
+    assert.deepEqual(t.interlocks, { guard: true, lightCurtain: true, twoHand: true });
+    assert.equal(t.ramAtTop, true);
   });
 
   it('a cancelled cycle writes the stop coil; retract brings the ram back to the top', async () => {
