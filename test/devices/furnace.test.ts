@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Progress } from '../../lib/device';
-import { EStop } from '../../lib';
+import { Cancelled, EStop } from '../../lib';
 import { FurnaceDevice, type FurnacePresetName } from '../../lib/devices/furnace';
 import { ModbusBus } from '../../lib/io/modbus';
 import { startFurnaces } from '../../lib/simulators/modbus/furnace';
@@ -54,6 +54,65 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
       assert.equal(sim.model.running, true);
     });
   }
+
+  const SENSOR_BREAKS: Record<FurnacePresetName, string> = {
+    'eurotherm-3216': 'sensor break (bit 5 of status register 75 is set)',
+    'watlow-pm': 'sensor break: input error register 362 reads 65 (61 is no error)',
+    'omega-cn7500': 'sensor break: PV reads error code 0x8003 (input sensor not connected)',
+    generic: 'sensor break (bit 0 of status register 6 is set)',
+  };
+  const STOPPED: Record<FurnacePresetName, string> = {
+    'eurotherm-3216': 'instrument mode standby (IM 199 = 1: control outputs off)',
+    'watlow-pm': 'loop control mode Off (1880 = 62)',
+    'omega-cn7500': 'run/stop bit 0x0814 cleared (stop)',
+    generic: 'run register 0 (stop)',
+  };
+
+  for (const [unitId, preset] of PRESETS) {
+    it(`${preset}: a sensor break is seen as the controller reports it; a reset is refused while it lasts`, async () => {
+      const sim = env.sim.furnaces.get(unitId)!;
+      const d = await furnace(unitId, preset);
+      sim.breakSensor(true);
+      try {
+        assert.equal((await waitForStatus(d, 'fault')).fault, SENSOR_BREAKS[preset]);
+        await d.reset(new AbortController().signal);
+        assert.equal(d.status, 'fault');
+        assert.equal(d.activeFault(), SENSOR_BREAKS[preset]);
+      } finally {
+        sim.breakSensor(false);
+      }
+      await waitForStatus(d, 'ready');
+    });
+
+    it(`${preset}: safe writes the safe setpoint and stops the controller (${STOPPED[preset]})`, async () => {
+      const sim = env.sim.furnaces.get(unitId)!;
+      const d = await furnace(unitId, preset, { safeSetpoint: 35 });
+      await d.execute('setpoint', { value: 300 }, ctx());
+      await d.safe(new AbortController().signal);
+      assert.ok(Math.abs(sim.model.target - 35) < 0.01, `${preset}: setpoint ${sim.model.target}`);
+      assert.equal(sim.model.running, false);
+      await d.execute('run', {}, ctx());
+      assert.equal(sim.model.running, true);
+    });
+  }
+
+  it('a cancelled ramp leaves the setpoint where the ramp had got to and writes nothing more', async () => {
+    const sim = env.sim.furnaces.get(4)!;
+    const d = await furnace(4, 'generic');
+    const writes: number[] = [];
+    sim.slave.onWrite = () => writes.push(sim.model.target);
+    const abort = new AbortController();
+    const ramp = d.execute('ramp', { to: 1000, rate: 600 }, { signal: abort.signal, onProgress: () => writes.length >= 3 && abort.abort(new Cancelled('enough')) });
+    await assert.rejects(ramp, Cancelled);
+    const count = writes.length;
+    const held = sim.model.target;
+    assert.ok(held < 1000);
+    await d.execute('read', {}, ctx());
+    await new Promise((resolve) => setTimeout(resolve, d.rampStepMs * 2));
+    sim.slave.onWrite = undefined;
+    assert.equal(writes.length, count, 'no step after the cancel');
+    assert.equal(sim.model.target, held);
+  });
 
   it('eurotherm-3216: setpoints and ramps go to the comms setpoint (26, enabled by 276), never to the EEPROM', async () => {
     const sim = env.sim.furnaces.get(1)!;

@@ -127,6 +127,8 @@ const HELP_SECTIONS: Record<string, string[]> = {
   'workcell-gantry': ['Inputs', 'Outputs', 'Details', 'Operations'],
   'workcell-instrument-device': ['Properties', 'Details'],
   'workcell-instrument': ['Inputs', 'Outputs', 'Details', 'Operations'],
+  'workcell-furnace-device': ['Properties', 'Details'],
+  'workcell-furnace': ['Inputs', 'Outputs', 'Details', 'Operations'],
   'workcell-mqtt': ['Properties', 'Details'],
   'workcell-press-device': ['Properties', 'Details'],
   'workcell-press': ['Inputs', 'Outputs', 'Details', 'Operations'],

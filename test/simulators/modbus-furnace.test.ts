@@ -99,6 +99,9 @@ describe('Furnace simulator presets over Modbus TCP (modbus-serial as the client
     assert.equal(await exceptionCode(client.writeRegister(26, 20000)), 3, 'outside the range');
     assert.equal(await exceptionCode(client.readHoldingRegisters(6, 1)), 2, 'unmapped');
     assert.equal(await exceptionCode(client.writeRegister(1, 5)), 3, 'PV is read-only');
+    const writes = furnace.writeRequests;
+    assert.equal(await exceptionCode(client.writeRegisters(2, [600, 0, 0, 1])), 3, 'TG.SP, MAN.OP, WRK.OP (read-only), WKG.SP');
+    assert.deepEqual([furnace.model.target, furnace.writeRequests], [50, writes], 'nothing of a refused multiple write is written');
   });
 
   it('Eurotherm 3216: manual mode (273) and MAN.OP drive WRK.OP; standby (IM 199) stops the output; a sensor break sets StAt bit 5', async () => {

@@ -172,6 +172,23 @@ describe('Modbus simulator server over TCP (modbus-serial as the client)', () =>
     assert.deepEqual([...(await got.next(11))], [0, 9, 0, 0, 0, 5, 1, 3, 2, 0x04, 0xd2]);
     socket.destroy();
   });
+
+  it('ignores a frame whose protocol id is not 0, and closes a connection whose length field is outside 2–254', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const got = collector(socket);
+    const foreign = mbap(1, 1, [3, 0, 3, 0, 1]);
+    foreign.writeUInt16BE(1, 2);
+    socket.write(Buffer.concat([foreign, mbap(2, 1, [3, 0, 3, 0, 1])]));
+    // The only answer is the second frame's.
+    assert.equal((await got.next(11)).readUInt16BE(0), 2);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const broken = mbap(3, 1, [3, 0, 3, 0, 1]);
+    broken.writeUInt16BE(300, 4);
+    socket.write(broken);
+    await closed;
+    assert.equal(got.pending, 0);
+  });
 });
 
 describe('Modbus simulator server over RTU on a pseudo-terminal (modbus-serial as the client)', () => {
@@ -259,6 +276,16 @@ describe('Modbus simulator server RTU framing (raw bytes on a pseudo-terminal)',
     assert.equal(got.pending, 0);
     port.write(rtu([4, 3, 0, 1, 0, 1]));
     assert.deepEqual([...(await got.next(7))], [...rtu([4, 3, 2, 0x12, 0x34])]);
+  });
+
+  it('drops a frame the silence cut short; the next whole frame is answered', async () => {
+    const frame = rtu([4, 3, 0, 1, 0, 1]);
+    port.write(frame.subarray(0, 5));
+    await timePassed(rtuSilenceMs(9600) * 3);
+    port.write(frame);
+    assert.deepEqual([...(await got.next(7))], [...rtu([4, 3, 2, 0x12, 0x34])]);
+    await timePassed(rtuSilenceMs(9600) * 3);
+    assert.equal(got.pending, 0, 'nothing answered the cut-short frame');
   });
 
   it('a broadcast (unit 0) write is done and not answered', async () => {
