@@ -1,4 +1,4 @@
-import { AbortContext, describeError, showValue } from '../lib';
+import { AbortContext, Run, describeError, showValue } from '../lib';
 import { getCell, liveCells, registryEvents } from './shared/cell-registry';
 import { CellAction, editorSource, performCellAction } from './shared/cell-control';
 import { CellReadings, cellView } from './shared/cell-view';
@@ -14,12 +14,6 @@ const CELL_TOPIC = 'workcell/cells/';
  * out on the next turn of the event loop (a synchronous burst is one publish).
  */
 const PUBLISH_INTERVAL_MS = 100;
-
-/**
- * Runs move from node to node without an event of the cell: while any run is in progress the
- * view is looked at this often and published when the step of a run changed.
- */
-const STEP_POLL_MS = 250;
 
 /**
  * Publish on Node-RED's comms channel. A cell's view is retained, so an editor that connects or
@@ -39,8 +33,11 @@ class WatchedCell {
   private pending: (() => void) | undefined;
   private lastPublishedAt = -Infinity;
   private lastPublished = '';
-  private stepPoll: NodeJS.Timeout | undefined;
   private readonly changed = (): void => this.schedule();
+  /** A run's `'step'` events change the view too (the node each run is in); a run that ended emits no more. */
+  private readonly watchRun = (run: Run): void => {
+    run.on('step', this.changed);
+  };
 
   constructor(
     readonly id: string,
@@ -49,6 +46,8 @@ class WatchedCell {
   ) {
     this.readings = new CellReadings(cell);
     for (const event of VIEW_EVENTS) cell.on(event, this.changed);
+    cell.on('run-start', this.watchRun);
+    for (const run of cell.activeRuns) this.watchRun(run);
     this.schedule();
   }
 
@@ -77,20 +76,14 @@ class WatchedCell {
       this.lastPublishedAt = performance.now();
       this.publish(CELL_TOPIC + this.id, view, true);
     }
-    if (view.runs.length > 0 && !this.stepPoll) {
-      this.stepPoll = setInterval(this.changed, STEP_POLL_MS);
-      this.stepPoll.unref();
-    } else if (view.runs.length === 0 && this.stepPoll) {
-      clearInterval(this.stepPoll);
-      this.stepPoll = undefined;
-    }
   }
 
   close(): void {
     for (const event of VIEW_EVENTS) this.cell.off(event, this.changed);
+    this.cell.off('run-start', this.watchRun);
+    for (const run of this.cell.activeRuns) run.off('step', this.changed);
     this.pending?.();
     this.pending = undefined;
-    if (this.stepPoll) clearInterval(this.stepPoll);
     this.readings.close();
   }
 }

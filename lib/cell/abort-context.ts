@@ -1,41 +1,20 @@
 import { EventEmitter } from 'node:events';
 import { CancelScope, abortable } from '../scope/cancel-scope';
-import { Cancellation, Cancelled, EStop, Timeout, describeError } from '../scope/reasons';
-import { WorkcellError, showValue } from '../errors/workcell-error';
-import { BranchPolicy, Run, RunResult } from '../run/run';
+import { Cancellation, Cancelled, EStop, describeError } from '../scope/reasons';
+import { WorkcellError } from '../errors/workcell-error';
+import { Run, RunResult } from '../run/run';
 import { Device, DeviceHealth, StartGate } from '../device/device';
-import { StopReport, acknowledgement, debtOf, elapsed, stopRow } from './stop-report';
-import type { AbortContextOptions, CellState, LatchChange, StartRunOptions, TripOptions } from './cell-options';
+import { StopReport, acknowledgement, debtOf, endReport, stopRow } from './stop-report';
+import { positiveMs, type AbortContextOptions, type CellState, type LatchChange, type StartRunOptions, type TripOptions } from './cell-options';
 import { StopDebts } from './stop-debts';
 import { runSafeRoutines } from './safe-routines';
+import { checkStopBound, deviceToClear, isLinked, payOwedStop } from './owed-stops';
 import { Hold } from './hold';
+import { attachMember, detachMember, type Member, type Stopping } from './member';
 
 export type { DeviceStopReport, StopReport } from './stop-report';
 export type { AbortContextOptions, CellState, LatchChange, StartRunOptions, TripOptions } from './cell-options';
 export type { StopDebtChange } from './stop-debts';
-
-interface Member {
-  device: Device;
-  safeGroup: number;
-  /** The device's last status was one with a live link (ready, busy, fault). */
-  linked: boolean;
-  onHealth: (h: DeviceHealth) => void;
-  onFault: (f: { fault: string; critical: boolean }) => void;
-  onTelemetry: (t: Record<string, unknown>) => void;
-  onOwedStop: (ack: Promise<void>) => void;
-}
-
-/** The emergency stop in progress. */
-interface Stopping {
-  kind: 'estop' | 'halt';
-  sources: string[];
-  /** The safe routines' common parent: a halt cancels it. */
-  safePhase: CancelScope;
-  promise: Promise<StopReport>;
-}
-
-/** A cell never lets a device's stop take longer than this share of its stop timeout by design. */
-const STOP_BOUND_SHARE = 0.5;
 
 /**
  * The abort context: one per cell, an emergency-stop domain. It owns the cell's root scope
@@ -104,9 +83,9 @@ export class AbortContext extends EventEmitter {
     super();
     this.name = options.name;
     this.debts = new StopDebts(this.name, (change) => this.emit('stop-debt', change));
-    this.safeTimeoutMs = positive('safe timeout', options.safeTimeoutMs ?? 10_000);
-    this.stopTimeoutMs = positive('stop timeout', options.stopTimeoutMs ?? 2_000);
-    this.resetTimeoutMs = positive('reset timeout', options.resetTimeoutMs ?? 10_000);
+    this.safeTimeoutMs = positiveMs('safe timeout', options.safeTimeoutMs ?? 10_000);
+    this.stopTimeoutMs = positiveMs('stop timeout', options.stopTimeoutMs ?? 2_000);
+    this.resetTimeoutMs = positiveMs('reset timeout', options.resetTimeoutMs ?? 10_000);
     this.root = new CancelScope({ name: `cell ${this.name}` });
     if (options.startAborted?.length) {
       this.latched = options.startAborted.map((source) => ({ source, redeploy: false }));
@@ -253,14 +232,7 @@ export class AbortContext extends EventEmitter {
     if (this.members.has(device.name)) {
       throw new WorkcellError('duplicate-device', `cell "${this.name}" already has a device named "${device.name}"`, { subject: this.name, value: device.name });
     }
-    const bound = device.stopBoundMs;
-    if (bound > this.stopTimeoutMs * STOP_BOUND_SHARE) {
-      throw new WorkcellError(
-        'bad-config',
-        `${device.name}: its stop takes up to ${bound} ms by design (${device.stopBoundDetail}), which is not well below the stop timeout of cell "${this.name}" (${this.stopTimeoutMs} ms): every stop would time out; keep it at most ${Math.floor(this.stopTimeoutMs * STOP_BOUND_SHARE)} ms or raise the cell's stop timeout to at least ${Math.ceil(bound / STOP_BOUND_SHARE)} ms`,
-        { subject: device.name, operation: 'deploy', value: bound },
-      );
-    }
+    checkStopBound(device, this.name, this.stopTimeoutMs);
     const member: Member = {
       device,
       safeGroup,
@@ -277,11 +249,7 @@ export class AbortContext extends EventEmitter {
       onTelemetry: (t) => this.emit('device-telemetry', t),
       onOwedStop: (ack) => void this.payDebt(member, ack),
     };
-    device.on('health', member.onHealth);
-    device.on('fault', member.onFault);
-    device.on('telemetry', member.onTelemetry);
-    device.on('owed-stop', member.onOwedStop);
-    device.setStartGate(this.startGate);
+    attachMember(member, this.startGate);
     this.members.set(device.name, member);
     this.emit('device-health', device.health);
     if (this.latchedNow()) {
@@ -294,11 +262,7 @@ export class AbortContext extends EventEmitter {
   removeDevice(device: Device): void {
     const m = this.members.get(device.name);
     if (!m || m.device !== device) return;
-    device.off('health', m.onHealth);
-    device.off('fault', m.onFault);
-    device.off('telemetry', m.onTelemetry);
-    device.off('owed-stop', m.onOwedStop);
-    device.setStartGate(undefined);
+    detachMember(m);
     this.debts.forget(device);
     this.members.delete(device.name);
   }
@@ -381,17 +345,15 @@ export class AbortContext extends EventEmitter {
         if (why) this.incur(m, why, stopping.kind === 'estop');
         else this.debts.settle(m.device, `its stop was acknowledged${row.safe === 'safe' ? ' and its safe routine succeeded' : ''}`);
       });
-      const report: StopReport = {
+      const report = endReport(t0, {
         kind: stopping.kind,
         cell: this.name,
         source,
         sources: [...stopping.sources],
-        at: Date.now() - elapsed(t0),
-        durationMs: elapsed(t0),
         runs: runs.map((r) => ({ run: r.id, sequence: r.sequence, outcome: r.result?.outcome ?? 'aborted' })),
         devices,
         unsafe: this.unsafeDevices,
-      };
+      });
       this.lastReportValue = report;
       this.stopping = undefined;
       this.setState('aborted', source);
@@ -401,31 +363,20 @@ export class AbortContext extends EventEmitter {
     return stopping.promise;
   }
 
-  /**
-   * A device that owed its stop has had its stop frame written again (`ack` is its
-   * acknowledgement): once acknowledged and once no emergency stop is under way, its safe
-   * routine runs (shielded, bounded) if the debt needs one; success settles the debt.
-   */
-  private async payDebt(m: Member, ack: Promise<void>): Promise<void> {
-    const t0 = performance.now();
-    const stop = await acknowledgement(ack, this.stopTimeoutMs, m.device.name, t0);
-    if (stop.stop !== 'stopped') {
-      if (this.debts.has(m.device)) this.incur(m, `its owed stop failed again: ${stop.error}`);
-      return;
-    }
-    await this.settled();
-    const debt = this.debts.get(m.device);
-    if (!debt || this.members.get(m.device.name) !== m) return;
-    if (debt.needsSafe) {
-      const scope = new CancelScope({ name: `${m.device.name}: safe (owed)`, timeoutMs: this.safeTimeoutMs, onDeadline: 'fail' });
-      try {
-        await scope.run((s) => m.device.safe(s.signal));
-      } catch (err) {
-        if (this.debts.has(m.device)) this.incur(m, `its owed stop went out, but its safe routine then failed: ${err instanceof Timeout ? `no confirmation within ${this.safeTimeoutMs} ms` : describeError(err)}`);
-        return;
-      }
-    }
-    if (this.debts.has(m.device)) this.debts.settle(m.device, `its owed stop was delivered${debt.needsSafe ? ' and its safe routine succeeded' : ''}`);
+  /** Pay a member's owed stop (see `payOwedStop`). */
+  private payDebt(m: Member, ack: Promise<void>): Promise<void> {
+    return payOwedStop(
+      {
+        device: m.device,
+        debts: this.debts,
+        stopTimeoutMs: this.stopTimeoutMs,
+        safeTimeoutMs: this.safeTimeoutMs,
+        settled: () => this.settled(),
+        stillMember: () => this.members.get(m.device.name) === m,
+        incur: (why) => this.incur(m, why),
+      },
+      ack,
+    );
   }
 
   /**
@@ -434,21 +385,8 @@ export class AbortContext extends EventEmitter {
    * that is not connected (its stop goes out when its link returns; reset waits for that).
    */
   clearDevice(name: unknown, source: string): void {
-    if (typeof name !== 'string' || name === '') {
-      throw new WorkcellError('clear-refused', `cannot clear a device of cell "${this.name}": msg.device must name one of its devices (a string), got ${showValue(name)}`, {
-        subject: this.name,
-        operation: 'clear',
-        value: name,
-      });
-    }
-    const refuse = (why: string) => new WorkcellError('clear-refused', `cannot clear device ${JSON.stringify(name)} of cell "${this.name}": ${why}`, { subject: this.name, operation: 'clear', value: name });
-    const m = this.members.get(name);
-    if (!m) throw refuse(`the cell has no such device (it has ${[...this.members.keys()].map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
-    if (this.stateValue !== 'aborted') throw refuse(`the cell is ${this.stateValue}; a device is cleared only once the cell's stop has ended (aborted)`);
-    const debt = this.debts.get(m.device);
-    if (!debt) throw refuse('it owes nothing: it is known to be stopped and safe');
-    if (!isLinked(m.device.status)) throw refuse(`it is ${m.device.status}; its stop goes out when its link returns`);
-    this.debts.settle(m.device, `cleared by hand (it owed: ${debt.why})`, source);
+    const { device, owed } = deviceToClear(this.name, this.stateValue, name, this.members, this.debts);
+    this.debts.settle(device, `cleared by hand (it owed: ${owed})`, source);
   }
 
   /**
@@ -575,17 +513,15 @@ export class AbortContext extends EventEmitter {
       const outcomes = await Promise.all(sent.map((p, i) => acknowledgement(p, this.stopTimeoutMs, owned[i].device.name, t0)));
       const devices = owned.map((m, i) => stopRow(m, outcomes[i]));
       if (safe) await runSafeRoutines(owned, devices, new CancelScope({ name: `run ${runId}: safe routines` }), this.safeTimeoutMs);
-      const report: StopReport = {
+      const report = endReport(t0, {
         kind: 'cancel',
         cell: this.name,
         source,
         sources: [source],
-        at: Date.now() - elapsed(t0),
-        durationMs: elapsed(t0),
         runs: [{ run: run.id, sequence: run.sequence, outcome: run.result?.outcome ?? 'cancelled' }],
         devices,
         unsafe: [],
-      };
+      });
       this.lastReportValue = report;
       this.emit('stop-report', report);
       return report;
@@ -656,13 +592,4 @@ export class AbortContext extends EventEmitter {
     for (const m of members) m.device.abortOperations(reason);
     return sent;
   }
-}
-
-function isLinked(status: DeviceHealth['status']): boolean {
-  return status === 'ready' || status === 'busy' || status === 'fault';
-}
-
-function positive(what: string, ms: number): number {
-  if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`the cell's ${what} must be a positive number of ms, got ${showValue(ms)}`);
-  return ms;
 }

@@ -1,3 +1,4 @@
+import { showValue } from '../errors/workcell-error';
 import type { BranchPolicy } from '../run/run';
 
 /** The cell's states (PackML-like): ready → running ⇄ held; from anywhere aborting → aborted (latched) → resetting → ready. */
@@ -41,4 +42,10 @@ export interface LatchChange {
   sources: string[];
   /** False when every source is a redeploy's: such a latch is not kept across a restart. */
   persistent: boolean;
+}
+
+/** A cell's timeout option, checked: a positive number of ms, or a RangeError naming it. */
+export function positiveMs(what: string, ms: number): number {
+  if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`the cell's ${what} must be a positive number of ms, got ${showValue(ms)}`);
+  return ms;
 }

@@ -67,6 +67,15 @@ export function elapsed(t0: number): number {
   return Math.round((performance.now() - t0) * 1000) / 1000;
 }
 
+/**
+ * A stop's report as it ends now: `at` and `durationMs` are measured from `t0`
+ * (performance.now() when the stop began).
+ */
+export function endReport(t0: number, report: Omit<StopReport, 'at' | 'durationMs'>): StopReport {
+  const durationMs = elapsed(t0);
+  return { kind: report.kind, cell: report.cell, source: report.source, sources: report.sources, at: Date.now() - durationMs, durationMs, runs: report.runs, devices: report.devices, unsafe: report.unsafe };
+}
+
 /** A report row for a device whose stop went as `outcome` (safe routine not run yet). */
 export function stopRow(m: { device: { name: string }; safeGroup: number }, outcome: StopOutcome): DeviceStopReport {
   return { device: m.device.name, stop: outcome.stop, safe: 'skipped', safeGroup: m.safeGroup, stopError: outcome.error, safeError: null, stopMs: outcome.ms, safeMs: null };

@@ -81,6 +81,9 @@ export function newRunId(): string {
  *   `report-only` the error is recorded in `branchErrors` and the run goes on.
  * - `complete()` asks to complete: the run ends `completed` as soon as no step is in flight
  *   (structured concurrency: a run never completes with work still running in it).
+ *
+ * Events: `'end'` (RunResult), `'branch-error'` {step, error}, `'step'` (the step's name, each
+ * time the run enters another step than the one it is in).
  */
 export class Run extends EventEmitter {
   readonly id = newRunId();
@@ -158,7 +161,7 @@ export class Run extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.currentStep = name;
+    if (name !== this.currentStep) this.enterStep(name);
     this.inFlight++;
     const signal = this.scope.signal;
     let raced: Promise<T>;
@@ -196,7 +199,13 @@ export class Run extends EventEmitter {
   /** Enter a step without running anything through the run (for bookkeeping of outside work). */
   enter(step: string): void {
     this.throwIfEnded();
+    if (step !== this.currentStep) this.enterStep(step);
+  }
+
+  /** The run moves to another step: `'step'` tells watchers (an operator's view) where it is. */
+  private enterStep(step: string): void {
     this.currentStep = step;
+    this.emit('step', step);
   }
 
   /** The error that failed the run (what was given to `fail()`), if it failed that way. */

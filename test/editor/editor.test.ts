@@ -123,6 +123,7 @@ const HELP_SECTIONS: Record<string, string[]> = {
   'workcell-cell-status': ['Properties', 'Inputs', 'Outputs', 'Details'],
   'workcell-wait': ['Inputs', 'Outputs', 'Details'],
   'workcell-serial': ['Properties', 'Details'],
+  'workcell-modbus': ['Properties', 'Details'],
   'workcell-gantry-device': ['Properties', 'Details'],
   'workcell-gantry': ['Inputs', 'Outputs', 'Details', 'Operations'],
   'workcell-instrument-device': ['Properties', 'Details'],

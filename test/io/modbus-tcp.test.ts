@@ -75,24 +75,31 @@ describe('ModbusBus on Modbus TCP, against modbus-serial ServerTCP', () => {
     assert.deepEqual(await bus.unit(3).readHoldingRegisters(26, 1), [1200]);
   });
 
-  it('serves the other units while one never answers: theirs complete before its timeout fires', async () => {
+  it('serves the other units while one never answers: theirs complete before its timeouts fire (it holds at most half the slots)', async () => {
     units.silent.add(9);
+    // 4 requests in flight on the connection, at most 2 of one unit.
+    const small = new ModbusBus(`tcp://127.0.0.1:${server.port}`, { ...fast, maxInFlight: 4 });
+    const releaseSmall = small.acquire();
     try {
+      await statusReached(small, 'connected');
+      assert.equal(small.maxInFlightPerUnit, 2);
       const order: string[] = [];
-      const silent = [0, 1, 2, 3].map((i) => bus.unit(9).readHoldingRegisters(i, 1, { timeoutMs: 300 }).then(
+      const silent = [0, 1, 2, 3, 4, 5].map((i) => small.unit(9).readHoldingRegisters(i, 1, { timeoutMs: 200 }).then(
         () => order.push('unit 9 answered'),
         (e: unknown) => order.push(e instanceof ModbusTimeoutError ? 'unit 9 timed out' : `unit 9: ${String(e)}`),
       ));
       const others = [];
       for (let round = 0; round < 10; round++) {
-        for (const id of [1, 2, 4]) others.push(bus.unit(id).readHoldingRegisters(0, 1).then(() => order.push('other')));
+        for (const id of [1, 2, 4]) others.push(small.unit(id).readHoldingRegisters(0, 1).then(() => order.push('other')));
       }
       await Promise.all([...silent, ...others]);
-      assert.deepEqual(order, [...new Array(30).fill('other'), ...new Array(4).fill('unit 9 timed out')]);
-      const timeout = await rejection(bus.unit(9).readCoils(0, 1, { timeoutMs: 50 }));
+      assert.deepEqual(order, [...new Array(30).fill('other'), ...new Array(6).fill('unit 9 timed out')]);
+      const timeout = await rejection(small.unit(9).readCoils(0, 1, { timeoutMs: 50 }));
       assert.equal(timeout.message, `tcp://127.0.0.1:${server.port} unit 9: read 1 coil from 0: no reply within 50 ms`);
+      assert.equal(small.counters.timeouts, 7);
     } finally {
       units.silent.delete(9);
+      await releaseSmall();
     }
   });
 
@@ -191,6 +198,41 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     assert.deepEqual(server.requests.map((r) => `${r.unit}:${r.fc}:${r.address}`), [
       '1:3:0', '2:6:500', '3:5:7', '2:3:1', '3:3:2', '1:3:3', '2:3:4', '3:3:5',
     ]);
+  });
+
+  it('drops a request aborted while it waits, never sending it; one already sent runs to its reply', async () => {
+    await connect({ maxInFlight: 1 });
+    server.pause();
+    const first = new AbortController();
+    const second = new AbortController();
+    const sent = bus.unit(1).readHoldingRegisters(0, 1, { signal: first.signal });
+    const waiting = bus.unit(1).readHoldingRegisters(1, 1, { signal: second.signal });
+    await new Promise((resolve) => setImmediate(resolve));
+    first.abort(new Error('cancelled by the run'));
+    const reason = { why: 'not an Error' };
+    second.abort(reason);
+    // Its signal's reason as it is.
+    assert.equal(await waiting.then(() => undefined, (r: unknown) => r), reason);
+    server.resume();
+    assert.deepEqual(await sent, [0]);
+    assert.deepEqual(await bus.unit(1).readHoldingRegisters(2, 1), [2]);
+    assert.deepEqual(server.requests.map((r) => r.address), [0, 2]);
+  });
+
+  it('writes the requests made in one turn of the event loop in one write', async () => {
+    await connect();
+    const all = [1, 2, 3, 4, 5].map((unit) => bus.unit(unit).readHoldingRegisters(unit, 1));
+    assert.deepEqual(await Promise.all(all), [[1], [2], [3], [4], [5]]);
+    assert.deepEqual(server.chunks, [5]);
+  });
+
+  it('takes tcp://host as port 502, and refuses options out of range with a sentence naming them', () => {
+    assert.equal(new ModbusBus('tcp://127.0.0.1').label, 'tcp://127.0.0.1:502');
+    assert.equal(new ModbusBus(' tcp://plc.local/ ').label, 'tcp://plc.local:502');
+    assert.throws(() => new ModbusBus('tcp://127.0.0.1', { maxInFlight: 65 }), { name: 'RangeError', message: 'Modbus bus: maxInFlight must be a whole number from 1 to 64, got 65' });
+    assert.throws(() => new ModbusBus('tcp://127.0.0.1', { maxInFlight: 8, maxInFlightPerUnit: 9 }), { message: 'Modbus bus: maxInFlightPerUnit must be a whole number from 1 to 8, got 9' });
+    assert.throws(() => new ModbusBus('tcp://127.0.0.1', { timeoutMs: 0 }), { message: 'Modbus bus: timeoutMs must be a number from 1 to 3600000, got 0' });
+    assert.throws(() => new ModbusBus('modbus://127.0.0.1'), { name: 'EndpointError' });
   });
 
   it('takes units in turn (round robin), not in call order', async () => {

@@ -9,8 +9,9 @@ describe('hold and resume of pausable devices', () => {
     const idle = new MemoryDevice('robot');
     cell.addDevice(busy);
     cell.addDevice(idle);
-    const move = busy.execute('move', { position: 3, ms: 200 }, { signal: new AbortController().signal });
-    await new Promise((r) => setTimeout(r, 10));
+    // Long enough that a loaded machine cannot finish it before the hold; waited for by its status, not a delay.
+    const move = busy.execute('move', { position: 3, ms: 1000 }, { signal: new AbortController().signal });
+    while (busy.status !== 'busy') await new Promise((r) => setImmediate(r));
     await idle.pause(); // an operator paused the robot separately
     await cell.hold('op');
     assert.equal(busy.paused, true, 'the busy device paused');

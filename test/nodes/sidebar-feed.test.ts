@@ -54,6 +54,34 @@ describe('Workcell sidebar feed (comms)', function () {
     }
   });
 
+  it("a run entering another step is published at once (the run's 'step' event, no polling)", async () => {
+    const comms = recordComms();
+    try {
+      await helper.load([...controlNodes, sidebar as (red: unknown) => void], baseFlow([]));
+      const cell = getCell('cell')!;
+      while (!comms.published.some((m) => m.topic === 'workcell/cells/cell')) await nextTurn();
+      const run = cell.startRun({ sequence: 'job' });
+      const stepOf = (m: Published) => (m.data.runs as { run: string; step: string | null }[] | undefined)?.find((r) => r.run === run.id)?.step;
+      const sawStep = async (step: string) => {
+        while (!comms.published.some((m) => stepOf(m) === step)) await new Promise((r) => setTimeout(r, 5));
+      };
+      run.enter('move to A');
+      await sawStep('move to A');
+      const published = comms.published.length;
+      run.enter('move to A'); // the same step again is no change: nothing new goes out
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(comms.published.length, published);
+      let resolveStep!: () => void;
+      const step = run.runStep('move to B', () => new Promise<void>((r) => (resolveStep = r)));
+      await sawStep('move to B');
+      resolveStep();
+      await step;
+      run.cancel();
+    } finally {
+      comms.stop();
+    }
+  });
+
   it("a cell's view is retained (an editor that connects later gets it); a removed cell is announced as removed, not retained (dropping its view); the view carries the cell's state, runs and devices only", async () => {
     const comms = recordComms();
     try {

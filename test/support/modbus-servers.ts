@@ -152,6 +152,8 @@ export function mbap(tid: number, unit: number, pdu: Buffer): Buffer {
  */
 export class RawModbusServer {
   readonly requests: RawRequest[] = [];
+  /** How many whole requests each chunk read from a socket completed. */
+  readonly chunks: number[] = [];
   readonly sockets = new Set<net.Socket>();
   private server: net.Server | undefined;
   private held: (() => void)[] | undefined;
@@ -184,6 +186,7 @@ export class RawModbusServer {
     let buffered = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
+      this.chunks.push(0);
       while (buffered.length >= 7 && buffered.length >= 6 + buffered.readUInt16BE(4)) {
         const end = 6 + buffered.readUInt16BE(4);
         const frame = buffered.subarray(0, end);
@@ -192,6 +195,7 @@ export class RawModbusServer {
           tid: frame.readUInt16BE(0), unit: frame[6], fc: frame[7], address: frame.readUInt16BE(8), data: Buffer.from(frame.subarray(8)),
         };
         this.requests.push(request);
+        this.chunks[this.chunks.length - 1]++;
         const answer = this.answer(request);
         if (!answer) continue;
         const bytes = 'raw' in answer ? answer.raw : mbap(answer.tid ?? request.tid, answer.unit ?? request.unit, answer.pdu);

@@ -279,7 +279,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
       if (signal) {
         const onAbort = () => {
           // Only a request still waiting is dropped: one on the wire runs to its reply or timeout.
-          if (request.state === 0) request.settle(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+          if (request.state === 0) request.abort(signal.reason);
         };
         signal.addEventListener('abort', onAbort, { once: true });
         request.unlisten = () => signal.removeEventListener('abort', onAbort);

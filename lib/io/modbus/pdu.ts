@@ -60,7 +60,7 @@ export class ModbusRequest {
     readonly stop: boolean,
     readonly timeoutMs: number,
     private readonly resolveReply: (value: ReplyValue) => void,
-    private readonly rejectReply: (error: Error) => void,
+    private readonly rejectReply: (reason: unknown) => void,
   ) {}
 
   get settled(): boolean {
@@ -76,6 +76,14 @@ export class ModbusRequest {
     if (this.unlisten !== undefined) this.unlisten();
     if (result instanceof Error) this.rejectReply(result);
     else this.resolveReply(result);
+  }
+
+  /** Rejects with `reason` as it is (an abort signal's reason), unless settled already. */
+  abort(reason: unknown): void {
+    if (this.state === 2) return;
+    this.state = 2;
+    if (this.unlisten !== undefined) this.unlisten();
+    this.rejectReply(reason);
   }
 
   /** The request as messages show it: `read 4 holding registers from 100`, `write register 26 = 1200`. */
