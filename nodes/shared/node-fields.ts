@@ -8,6 +8,9 @@ import { MODBUS_FIELDS } from './modbus-fields';
 import { deviceFields } from './device-fields';
 import { FURNACE_DEVICE_FIELDS } from './furnace-fields';
 import { FURNACE_OPERATIONS } from '../../lib/devices/furnace/operations';
+import { ACTUATOR_DEVICE_FIELDS, PRESS_DEVICE_FIELDS } from './press-fields';
+import { PRESS_OPERATIONS } from '../../lib/devices/press/operations';
+import { ACTUATOR_OPERATIONS } from '../../lib/devices/actuator/operations';
 import { BetweenFields, EditorField, FieldProblem, FieldTable, FieldValues, SavedNode, choice, commandLines, configNode, fieldTable, flag, milliseconds, nodeRedField, number, onlyWhen, optionalNumber, optionalSeconds, parseNumber, seconds, text } from './editor-fields';
 
 /**
@@ -335,4 +338,8 @@ export const EDITOR_FIELDS: Readonly<Record<string, FieldTable<Record<string, un
   'workcell-instrument': deviceActionFields(INSTRUMENT_OPERATIONS, 'measure'),
   'workcell-furnace-device': FURNACE_DEVICE_FIELDS,
   'workcell-furnace': deviceActionFields(FURNACE_OPERATIONS, 'read'),
+  'workcell-press-device': PRESS_DEVICE_FIELDS,
+  'workcell-press': deviceActionFields(PRESS_OPERATIONS, 'cycle'),
+  'workcell-actuator-device': ACTUATOR_DEVICE_FIELDS,
+  'workcell-actuator': deviceActionFields(ACTUATOR_OPERATIONS, 'extend'),
 } as Record<string, FieldTable<Record<string, unknown>>>;

@@ -131,6 +131,10 @@ const HELP_SECTIONS: Record<string, string[]> = {
   'workcell-furnace-device': ['Properties', 'Details'],
   'workcell-furnace': ['Inputs', 'Outputs', 'Details', 'Operations'],
   'workcell-mqtt': ['Properties', 'Details'],
+  'workcell-press-device': ['Properties', 'Details'],
+  'workcell-press': ['Inputs', 'Outputs', 'Details', 'Operations'],
+  'workcell-actuator-device': ['Properties', 'Details'],
+  'workcell-actuator': ['Inputs', 'Outputs', 'Details', 'Operations'],
 };
 
 describe('editor (Chromium + a real Node-RED)', function () {
