@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { OperationContext } from '../../device/device';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
@@ -5,6 +6,8 @@ import { ModbusTimeoutError } from '../../io/modbus/modbus-errors';
 import type { ModbusRequestOptions } from '../../io/modbus/modbus-unit';
 import { sleep } from '../../scope/cancel-scope';
 import { describeError, isCancellation, type Cancellation } from '../../scope/reasons';
+import { deviceError } from '../modbus/bus-error';
+import { pollUntil } from '../modbus/poll-until';
 import { ModbusDevice, type ModbusDeviceOptions } from '../modbus/modbus-device';
 import { FurnaceRegisters, convertTemperature, type ControllerReading } from './furnace-registers';
 import { FURNACE_OPERATIONS } from './operations';
@@ -307,15 +310,8 @@ export class FurnaceDevice extends ModbusDevice {
           throw new WorkcellError('unknown-operation', `${this.name}: operation ${op.name} is not implemented`, { subject: this.name, operation: op.name });
       }
     } catch (err) {
-      throw this.explain(op.name, err, signal);
+      throw deviceError(this.name, op.name, err, signal);
     }
-  }
-
-  /** A bus error as the device's sentence (`Furnace 1: ramp: tcp://… unit 3: write register 26 = 1500: exception 02, …`). */
-  private explain(operation: string, err: unknown, signal?: AbortSignal): unknown {
-    // The device's own sentences pass; the bus's (which name the unit, not the device) get the device's name and operation in front.
-    if (signal?.aborted || isCancellation(err) || (err instanceof WorkcellError && err.subject === this.name)) return err;
-    return new WorkcellError('modbus', `${this.name}: ${operation}: ${describeError(err)}`, { subject: this.name, operation, cause: err });
   }
 
   /** The PV now, or a sentence when the sensor is broken. */
@@ -339,9 +335,9 @@ export class FurnaceDevice extends ModbusDevice {
     const from = (await this.pvNow('ramp', options)).pv;
     const span = to - from;
     const durationMs = (Math.abs(span) / rate) * 60_000;
-    const started = Date.now();
+    const started = performance.now();
     for (;;) {
-      const elapsed = Date.now() - started;
+      const elapsed = performance.now() - started;
       const done = elapsed >= durationMs;
       const setpoint = done ? to : round(from + Math.sign(span) * (rate / 60_000) * elapsed);
       await this.registers.writeSetpoint(this.toController(setpoint), options);
@@ -357,32 +353,34 @@ export class FurnaceDevice extends ModbusDevice {
     const options = this.requestOptions(signal);
     const band = params.band as number;
     const dwellMs = (params.dwell as number) * 1000;
-    const timeoutMs = (params.timeout as number) * 1000;
-    const started = Date.now();
+    const started = performance.now();
     let heldSince: number | undefined;
-    for (;;) {
-      const reading = await this.pvNow('wait', options);
-      const target = (params.target as number | undefined) ?? reading.setpoint;
-      const now = Date.now();
-      if (Math.abs(reading.pv - target) <= band) heldSince ??= now;
-      else heldSince = undefined;
-      const held = heldSince === undefined ? 0 : now - heldSince;
-      if (heldSince !== undefined && held >= dwellMs) {
-        return { pv: reading.pv, setpoint: target, unit: this.temperatureUnit, waitedS: round((now - started) / 1000, 1) };
-      }
-      if (now - started >= timeoutMs) {
-        throw new WorkcellError(
-          'timeout',
-          `${this.name}: wait: the PV did not hold within ±${band} ${this.unitText} of ${target} ${this.unitText} for ${params.dwell} s within ${params.timeout} s (PV ${reading.pv} ${this.unitText})`,
-          { subject: this.name, operation: 'wait', value: reading.pv },
-        );
-      }
-      ctx.onProgress?.({
-        fraction: dwellMs > 0 ? held / dwellMs : undefined,
-        text: `PV ${reading.pv} ${this.unitText}${heldSince === undefined ? ` (target ${target} ±${band})` : `, held ${(held / 1000).toFixed(0)}/${params.dwell} s`}`,
-      });
-      await sleep(Math.min(this.pollMs, Math.max(1, timeoutMs - (now - started))), signal);
+    let held = 0;
+    const targetOf = (r: FurnaceReading) => (params.target as number | undefined) ?? r.setpoint;
+    const { value, met } = await pollUntil(
+      () => this.pvNow('wait', options),
+      () => heldSince !== undefined && held >= dwellMs,
+      { periodMs: this.pollMs, timeoutMs: (params.timeout as number) * 1000, signal },
+      (r) => {
+        const now = performance.now();
+        if (Math.abs(r.pv - targetOf(r)) <= band) heldSince ??= now;
+        else heldSince = undefined;
+        held = heldSince === undefined ? 0 : now - heldSince;
+        ctx.onProgress?.({
+          fraction: dwellMs > 0 ? Math.min(1, held / dwellMs) : undefined,
+          text: `PV ${r.pv} ${this.unitText}${heldSince === undefined ? ` (target ${targetOf(r)} ±${band})` : `, held ${(held / 1000).toFixed(0)}/${params.dwell} s`}`,
+        });
+      },
+    );
+    const target = targetOf(value);
+    if (!met) {
+      throw new WorkcellError(
+        'timeout',
+        `${this.name}: wait: the PV did not hold within ±${band} ${this.unitText} of ${target} ${this.unitText} for ${params.dwell} s within ${params.timeout} s (PV ${value.pv} ${this.unitText})`,
+        { subject: this.name, operation: 'wait', value: value.pv },
+      );
     }
+    return { pv: value.pv, setpoint: target, unit: this.temperatureUnit, waitedS: round((performance.now() - started) / 1000, 1) };
   }
 
   // ----- stop and safe -----
