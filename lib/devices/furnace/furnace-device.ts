@@ -59,7 +59,8 @@ const round = (v: number, places = 2) => Math.round(v * 10 ** places) / 10 ** pl
  *
  * Session: `onSessionStart` reads the controller's units register (where the map has one) and
  * one reading (PV, setpoint, output, sensor state); an exception or a PV no furnace has
- * (outside −300…3000 °C) is a fault naming the preset ("does not answer as a Eurotherm 3216").
+ * (outside −300…3000 °C) is a fault naming the preset ("does not answer as a Eurotherm 3216"),
+ * and the check is made again every telemetry period (at least every second) until it passes.
  * Then telemetry starts.
  *
  * Operations (see `FURNACE_OPERATIONS`): setpoint, ramp, wait, read, run, stop, auto, manual.
@@ -170,13 +171,24 @@ export class FurnaceDevice extends ModbusDevice {
     this.onSessionEnd('new session');
     const abort = new AbortController();
     this.sessionAbort = abort;
-    const options = this.requestOptions(abort.signal);
+    try {
+      await this.checkUnit(abort.signal);
+    } catch (err) {
+      if (!abort.signal.aborted) this.scheduleRecheck(abort.signal);
+      throw err;
+    }
+    this.scheduleTelemetry(abort.signal);
+  }
+
+  /** The session's check: the units register, then one reading with a PV a furnace can have. */
+  private async checkUnit(signal: AbortSignal): Promise<void> {
+    const options = this.requestOptions(signal);
     let reading: FurnaceReading;
     try {
       await this.registers.startSession(options);
       reading = await this.readNow(options);
     } catch (err) {
-      if (abort.signal.aborted) throw err;
+      if (signal.aborted) throw err;
       throw new WorkcellError('unit-check', `${this.name}: unit ${this.unit.unitId} does not answer as a ${this.preset.label}: ${describeError(err)}`, { subject: this.name, operation: 'connect', cause: err });
     }
     const pvC = reading.pv === null ? null : convertTemperature(reading.pv, this.temperatureUnit, 'C');
@@ -188,7 +200,28 @@ export class FurnaceDevice extends ModbusDevice {
       );
     }
     this.noteSensor(reading.sensorBreak);
-    this.scheduleTelemetry(abort.signal);
+  }
+
+  /**
+   * A session whose check failed checks again every telemetry period (at least every second)
+   * while the bus stays up: a controller powered on later, or set right, makes the device
+   * ready without a reconnect of the whole bus.
+   */
+  private scheduleRecheck(signal: AbortSignal): void {
+    this.telemetryTimer = setTimeout(() => {
+      this.checkUnit(signal).then(
+        () => {
+          if (signal.aborted) return;
+          if (this.status === 'fault' && !this.sensorFault) this.setStatus('ready', this.lastReading ? this.describe(this.lastReading) : '');
+          this.scheduleTelemetry(signal);
+        },
+        (err: unknown) => {
+          if (signal.aborted) return;
+          if (this.status === 'fault' && !this.sensorFault) this.setStatus('fault', describeError(err));
+          this.scheduleRecheck(signal);
+        },
+      );
+    }, Math.max(this.telemetryIntervalMs, 1000));
   }
 
   protected onSessionEnd(_reason: string): void {
