@@ -148,6 +148,18 @@ describe('pneumatic actuator on Modbus TCP', function () {
     assert.equal(io.cylinder(0).position, 0);
   });
 
+  it('a cancelled stroke stops waiting for its switch and leaves the valve as it is', async () => {
+    const gripper = await actuator(single);
+    io.timeScale = 0.5;
+    const run = new AbortController();
+    const stroke = gripper.execute('extend', {}, { signal: run.signal });
+    await until(() => io.cylinder(0).position > 0.05, 'extending');
+    run.abort(new Error('cancelled'));
+    await assert.rejects(stroke, /cancelled/);
+    assert.deepEqual(io.writes, [{ address: 0, value: true }]);
+    assert.equal(io.coils[0], true);
+  });
+
   it('refuses a configuration it cannot work with', () => {
     const make = (o: Partial<ActuatorDeviceOptions>) => () => new ActuatorDevice({ name: 'gripper', unitId: IO_UNIT, bus, ...o });
     assert.throws(make({ valve: 'single', safeState: 'vent' }), /gripper: a single-solenoid valve cannot vent/);

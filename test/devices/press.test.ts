@@ -128,6 +128,26 @@ describe('press on Modbus TCP', function () {
     assert.equal(plc.unsafeEvents, 0);
   });
 
+  it('an interlock broken mid-weld stops it: the current goes off, weld enable is written off; the fault outlasts a reconnect', async () => {
+    plc.timeScale = 1;
+    const weld = press.execute('weld', { force: 40, current: 10, timeMs: 1000, holdMs: 100 }, { signal: noSignal });
+    weld.catch(() => undefined);
+    await until(() => plc.state === 'welding', 'welding');
+    plc.openInterlock('twoHand');
+    const err = await rejection(weld);
+    assert.equal(err.message, 'Press: weld: the two-hand start was released mid-cycle (input 4); the cycle was stopped');
+    assert.equal(plc.weldCurrentKa, 0);
+    assert.equal(plc.weldEnabled, false);
+    assert.equal(plc.unsafeEvents, 0);
+    sims.server.dropTcpClients();
+    await waitForStatus(press, 'disconnected');
+    const back = await waitForStatus(press, 'fault');
+    assert.equal(back.detail, 'weld: the two-hand start was released mid-cycle (input 4); the cycle was stopped');
+    await until(() => press.activeFault() === 'the two-hand start is released (input 4)', 'the fault watch after the reconnect');
+    plc.closeInterlock('twoHand');
+    await until(() => press.activeFault() === null, 'two-hand start pressed again');
+  });
+
   it('a value the PLC refuses fails with its exception 03 as a sentence', async () => {
     await press.close();
     press = await readyPress(bus, { limits: { maxCurrentKa: 40 } });

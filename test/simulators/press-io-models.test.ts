@@ -3,6 +3,7 @@ import { ModbusException } from '../../lib/simulators/modbus/modbus-slave';
 import { PRESS_FAULT, PRESS_MODE, PRESS_PLC_COILS as C, PRESS_PLC_HOLDING as H, PRESS_PLC_INPUTS as I, PRESS_PLC_INPUT_REGISTERS as R, PressPlc } from '../../lib/simulators/modbus/press-plc';
 import { ModbusIoModule } from '../../lib/simulators/modbus/io-module';
 import { until } from '../lib/helpers';
+import { startPressCell } from '../../lib/simulators/modbus/press-host';
 
 function exceptionCode(fn: () => unknown): number {
   try {
@@ -155,6 +156,16 @@ describe('Modbus I/O module model', function () {
     assert.deepEqual(io.readDiscreteInputs(4, 2), [false, false]);
   });
 
+  it('a double-solenoid cylinder with both coils on stops too (the spool stays centred)', async () => {
+    const io = new ModbusIoModule({ timeScale: 2, cylinders: [{ valve: 'double', extendCoil: 0, retractCoil: 1, extendedInput: 0, retractedInput: 1, travelMs: 400 }] });
+    io.writeCoil(0, true);
+    await until(() => io.cylinder(0).position > 0.2, 'moving');
+    io.writeCoil(1, true);
+    const at = io.cylinder(0).position;
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(io.cylinder(0).position, at);
+  });
+
   it('a stuck cylinder never reaches its switch; a broken switch reads open at the end of the stroke', async () => {
     const io = new ModbusIoModule({ timeScale: 20, cylinders: [
       { valve: 'single', extendCoil: 0, extendedInput: 0, retractedInput: 1 },
@@ -167,5 +178,11 @@ describe('Modbus I/O module model', function () {
     assert.deepEqual(io.readDiscreteInputs(0, 4), [false, true, false, false]);
     assert.equal(exceptionCode(() => io.readDiscreteInputs(7, 2)), 2);
     assert.equal(exceptionCode(() => io.writeCoil(8, true)), 2);
+  });
+});
+
+describe('startPressCell', function () {
+  it('refuses a unit id given twice, before anything listens', async () => {
+    await assert.rejects(startPressCell({ presses: [{ unitId: 2 }], ioModules: [{ unitId: 2 }] }), { message: 'Modbus simulator: unit 2 is given twice' });
   });
 });

@@ -92,9 +92,10 @@ const INTERLOCK_WORDS: Readonly<Record<PressInterlock, { name: string; open: str
  * cycle too. A cycle is done when cycle done reads set after it read clear (the PLC clears it
  * when it accepts the start), so a cycle done left from the cycle before is never taken for it.
  *
- * While a fault from an interlock lasts, the inputs are read every `watchIntervalMs` and
- * `activeFault()` names the interlock still open (so a cell's reset is refused) until they read
- * closed. `reset` (the operation, or the cell's reset) writes the PLC's fault reset coil.
+ * While a fault from an interlock lasts (across reconnects too), the inputs are read every
+ * `watchIntervalMs` and `activeFault()` names the interlock still open (so a cell's reset is
+ * refused) until they read closed. `reset` (the operation, or the cell's reset) writes the PLC's
+ * fault reset coil.
  *
  * Stop: the PLC's stop coil, at stop priority. A cancelled cycle, weld or retract writes it too.
  * Safe: weld enable off and weld current 0, then retract, confirmed by the ram-at-top input
@@ -173,8 +174,12 @@ export class PressDevice extends ModbusDevice {
     } catch (err) {
       throw new WorkcellError('unit-check', `${this.name}: unit ${this.unit.unitId} does not answer as the press PLC its map describes: ${describeError(err)}`, { subject: this.name, operation: 'connect', cause: err });
     }
-    if (this.interlockFault) this.watchFault();
     if (this.telemetryIntervalMs > 0) this.scheduleTelemetry();
+    if (this.interlockFault) {
+      // A reconnect does not clear an interlock fault: only a reset once the interlocks are closed does.
+      this.setStatus('fault', this.interlockFault);
+      this.watchFault();
+    }
   }
 
   protected onSessionEnd(_reason: string): void {
