@@ -59,6 +59,24 @@ describe('furnace in a cell: emergency stop and critical faults', () => {
     }
   });
 
+  it('a stop while the controller ramps by itself (Eurotherm SP.RAT) holds its working setpoint, not the target', async () => {
+    const sim = env.sim.furnaces.get(1)!;
+    const d = await readyFurnace({ name: 'Oven', bus: env.bus, unitId: 1, preset: 'eurotherm-3216' });
+    try {
+      await d.execute('setpoint', { value: 50 }, { signal: new AbortController().signal });
+      sim.model.rampRate = 600;
+      await d.execute('setpoint', { value: 700 }, { signal: new AbortController().signal });
+      await d.stop(new EStop('test'));
+      assert.ok(sim.model.target > 50 && sim.model.target < 700, `held at ${sim.model.target} °C`);
+      const held = sim.model.target;
+      // Within the register's resolution (0.1 °C): the working setpoint stays where it was held.
+      assert.ok(Math.abs(sim.model.working - held) <= 0.1, `working setpoint ${sim.model.working} °C`);
+    } finally {
+      sim.model.rampRate = 0;
+      await d.close();
+    }
+  });
+
   it('tripped while its bus was down, the furnace owes its stop: when the bus returns the hold is written first, then its safe state', async () => {
     const sim = await startFurnaces([{ unitId: 7, preset: 'generic', timeScale: 300 }]);
     const furnace = sim.furnaces.get(7)!;
