@@ -69,8 +69,10 @@ describe('furnace in a cell: emergency stop and critical faults', () => {
       await d.stop(new EStop('test'));
       assert.ok(sim.model.target > 50 && sim.model.target < 700, `held at ${sim.model.target} °C`);
       const held = sim.model.target;
-      // Within the register's resolution (0.1 °C): the working setpoint stays where it was held.
-      assert.ok(Math.abs(sim.model.working - held) <= 0.1, `working setpoint ${sim.model.working} °C`);
+      // The controller's own ramp now ends at the held setpoint: it no longer heads for 700 °C.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(sim.model.target, held);
+      assert.ok(Math.abs(sim.model.working - held) < 1e-6, `working setpoint ${sim.model.working} °C, held ${held} °C`);
     } finally {
       sim.model.rampRate = 0;
       await d.close();
