@@ -139,7 +139,7 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
     const progress: Progress[] = [];
     const pv = ((await d.execute('read', {}, ctx())) as { pv: number }).pv;
     const to = Math.round(pv) + 40;
-    const result = await d.execute('ramp', { to, rate: 4800 }, { ...ctx(), onProgress: (p) => progress.push(p) });
+    const result = await d.execute('ramp', { to, rate: 2400 }, { ...ctx(), onProgress: (p) => progress.push(p) });
     sim.slave.onWrite = undefined;
     assert.deepEqual(result, { setpoint: to, unit: 'C' });
     assert.ok(targets.length >= 4, `the ramp wrote ${targets.length} setpoints`);
