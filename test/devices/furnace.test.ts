@@ -185,10 +185,15 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
   it('a unit that stops answering shows as a fault on its device while the others on the bus go on; answering again, it is ready', async () => {
     const silent = await furnace(4, 'generic');
     const other = await furnace(1, 'eurotherm-3216');
+    const warnings: string[] = [];
+    silent.on('warning', (w: string) => warnings.push(w));
     env.sim.server.silence(4, true);
     try {
       const fault = await waitForStatus(silent, 'fault');
       assert.match(fault.detail, /^no reading: .*unit 4: .*no reply within 300 ms/);
+      // More periods without a reply (each read waits out 300 ms): still one warning.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      assert.equal(warnings.length, 1, `warned once: ${JSON.stringify(warnings)}`);
       await other.execute('setpoint', { value: 60 }, ctx());
       assert.equal(env.sim.furnaces.get(1)!.model.target, 60);
       assert.equal(other.status, 'ready');

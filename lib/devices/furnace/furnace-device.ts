@@ -83,7 +83,7 @@ const round = (v: number, places = 2) => Math.round(v * 10 ** places) / 10 ** pl
  * (`PV 123.4 SP 200 °C 45%`: PV, setpoint, output). A sensor break is a fault (`status: fault`, the
  * Device's `'fault'` event, which trips the cell when the device is critical) for as long as
  * it lasts (`activeFault`); once the sensor reads again the device is ready. A failed read is a
- * `'warning'`; a read the unit did not answer in time also makes a ready device a fault
+ * `'warning'` (once while the same failure lasts); a read the unit did not answer in time also makes a ready device a fault
  * (`no reading: …`) until a read succeeds again, so a controller that stopped answering shows.
  */
 export class FurnaceDevice extends ModbusDevice {
@@ -107,6 +107,8 @@ export class FurnaceDevice extends ModbusDevice {
   private sensorFault: string | null = null;
   /** Why telemetry got no reading (the unit stopped answering), while that lasts. */
   private readFault: string | null = null;
+  /** The last telemetry failure warned about, so a lasting one is warned about once. */
+  private lastTelemetryFailure: string | undefined;
   private lastReading: FurnaceReading | undefined;
 
   /** Checks the options (a RangeError naming the bad one); connects on `open()`. */
@@ -238,6 +240,7 @@ export class FurnaceDevice extends ModbusDevice {
         (reading) => {
           if (signal.aborted) return;
           this.telemetry({ pv: reading.pv, setpoint: reading.setpoint, output: reading.output, unit: reading.unit });
+          this.lastTelemetryFailure = undefined;
           if (this.readFault) {
             this.readFault = null;
             if (this.status === 'fault' && !this.sensorFault) this.setStatus('ready', this.describe(reading));
@@ -247,7 +250,9 @@ export class FurnaceDevice extends ModbusDevice {
         (err: unknown) => {
           if (signal.aborted || isCancellation(err)) return;
           const why = `no reading: ${describeError(err)}`;
-          this.emit('warning', `${this.name}: telemetry read failed: ${describeError(err)}`);
+          // Once per failure, not once per period: a silent unit would flood the log.
+          if (why !== this.lastTelemetryFailure) this.emit('warning', `${this.name}: telemetry read failed: ${describeError(err)}`);
+          this.lastTelemetryFailure = why;
           if (err instanceof ModbusTimeoutError && !this.sensorFault && (this.status === 'ready' || this.readFault)) {
             this.readFault = why;
             this.setStatus('fault', why);
