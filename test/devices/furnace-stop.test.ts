@@ -114,6 +114,35 @@ describe('furnace in a cell: emergency stop and critical faults', () => {
     }
   });
 
+  it('a Eurotherm power-cycled while its bus was down gets its comms setpoint enabled again with the owed hold, so the safe setpoint takes effect', async () => {
+    const sim = await startFurnaces([{ unitId: 8, preset: 'eurotherm-3216', timeScale: 300 }]);
+    const bus = new ModbusBus(`tcp://127.0.0.1:${sim.port}`, { timeoutMs: 300, reconnect: { minMs: 20, maxMs: 100 } });
+    const d = await readyFurnace({ name: 'Kiln', bus, unitId: 8, preset: 'eurotherm-3216', safeSetpoint: 22 });
+    const cell = new AbortContext({ name: 'cell 4', safeTimeoutMs: 2000, stopTimeoutMs: 1000 });
+    cell.addDevice(d);
+    let again: Awaited<ReturnType<typeof startFurnaces>> | undefined;
+    try {
+      await d.execute('setpoint', { value: 150 }, { signal: new AbortController().signal });
+      const lost = waitForStatus(d, 'disconnected');
+      await sim.close();
+      await lost;
+      await cell.estop('panel');
+      // A fresh controller (local setpoint, comms setpoint not enabled) on the same port.
+      again = await startFurnaces([{ unitId: 8, preset: 'eurotherm-3216', timeScale: 300 }], { tcp: { port: sim.port } });
+      const fresh = again.furnaces.get(8)!;
+      const log = writeLog(again, 8);
+      await until(() => !d.owesStop, 'the debt settled', 10_000);
+      assert.deepEqual(log.slice(0, 2).map(([a]) => a), [26, 276], 'the hold, then the enable');
+      assert.equal(fresh.model.target, 22);
+      assert.equal(fresh.model.running, false);
+      assert.equal(fresh.eepromWrites, 0);
+    } finally {
+      cell.removeDevice(d);
+      await d.close();
+      await again?.close();
+    }
+  });
+
   it('a sensor break on a critical furnace trips the cell', async () => {
     const sim = env.sim.furnaces.get(2)!;
     const d = await readyFurnace({ name: 'Kiln', bus: env.bus, unitId: 2, preset: 'omega-cn7500', critical: true, safeSetpoint: 20 });

@@ -227,6 +227,7 @@ export class FurnaceDevice extends ModbusDevice {
   }
 
   protected onSessionEnd(_reason: string): void {
+    this.registers.endSession();
     clearTimeout(this.telemetryTimer);
     this.telemetryTimer = undefined;
     this.sessionAbort?.abort();

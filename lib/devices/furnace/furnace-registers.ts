@@ -46,9 +46,17 @@ export class FurnaceRegisters {
     return this.map.format === 'float32' ? 2 : 1;
   }
 
-  /** A new session: the enable is written again before the next setpoint; the units register is read when the map has one. */
-  async startSession(options: ModbusRequestOptions): Promise<void> {
+  /**
+   * The session ended: the enable is written again with the next setpoint (the controller may
+   * have been powered off meanwhile), even when that is an owed stop written before the next
+   * session's check.
+   */
+  endSession(): void {
     this.enabled = false;
+  }
+
+  /** A new session: the units register is read when the map has one. */
+  async startSession(options: ModbusRequestOptions): Promise<void> {
     const units = this.map.unitsRegister;
     if (units) {
       const [word] = await this.modbus.readHoldingRegisters(units.address, 1, options);
