@@ -158,6 +158,20 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
     await d.execute('setpoint', { value: 120 }, ctx());
   });
 
+  it('a wait shows its progress (PV and how long it has held) and ends at once when cancelled', async () => {
+    const d = await furnace(4, 'generic');
+    await d.execute('setpoint', { value: 500 }, ctx());
+    const abort = new AbortController();
+    const progress: Progress[] = [];
+    const waiting = d.execute('wait', { band: 0.5, dwell: 600, timeout: 3600 }, { signal: abort.signal, onProgress: (p) => {
+      progress.push(p);
+      if (progress.length === 2) abort.abort(new Cancelled('operator'));
+    } });
+    await assert.rejects(waiting, Cancelled);
+    assert.match(progress[0].text, /^PV [\d.]+ °C( \(target 500 ±0\.5\)|, held \d+\/600 s)$/);
+    await d.execute('setpoint', { value: 120 }, ctx());
+  });
+
   it('refuses a setpoint or ramp outside the limits before anything is written', async () => {
     const sim = env.sim.furnaces.get(3)!;
     const d = await furnace(3, 'omega-cn7500', { maxSetpoint: 500, minSetpoint: 20, maxRampRate: 100 });
