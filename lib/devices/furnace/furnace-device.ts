@@ -80,11 +80,12 @@ const round = (v: number, places = 2) => Math.round(v * 10 ** places) / 10 ** pl
  * Telemetry: every `telemetryIntervalMs` after the previous read ended (bus priority
  * `'normal'`), PV, setpoint and output are read and emitted as `'telemetry'`
  * `{device, kind, time, pv, setpoint, output, unit}`; while ready the health detail shows them
- * (`PV 123.4 SP 200 °C 45%`: PV, setpoint, output). A sensor break is a fault (`status: fault`, the
- * Device's `'fault'` event, which trips the cell when the device is critical) for as long as
- * it lasts (`activeFault`); once the sensor reads again the device is ready. A failed read is a
- * `'warning'` (once while the same failure lasts); a read the unit did not answer in time also makes a ready device a fault
- * (`no reading: …`) until a read succeeds again, so a controller that stopped answering shows.
+ * (`PV 123.4 SP 200 °C 45%`: PV, setpoint, output). A sensor break is a fault (`status:
+ * fault`, the Device's `'fault'` event, which trips the cell when the device is critical) for
+ * as long as it lasts (`activeFault`); once the sensor reads again the device is ready. A
+ * failed read is a `'warning'` (once while the same failure lasts); a read the unit did not
+ * answer in time also makes a ready device a fault (`no reading: …`) until a read succeeds
+ * again, so a controller that stopped answering shows.
  */
 export class FurnaceDevice extends ModbusDevice {
   readonly kind = 'furnace';
