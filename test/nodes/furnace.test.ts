@@ -79,6 +79,32 @@ describe('furnace nodes (workcell-furnace-device, workcell-furnace) in Node-RED 
     }
   });
 
+  it('a ramp through a message shows its progress in the node status; the E-stop node aborts the run, and the furnace is held, then made safe', async () => {
+    await helper.load(nodes, flow(sim.port!, {}, [
+      { id: 'stop', type: 'workcell-estop', z: 't1', name: 'E-stop', cell: 'cell', action: 'estop', wires: [['stopped']] },
+      { id: 'stopped', type: 'helper', z: 't1' },
+    ]));
+    await ready();
+    const furnace = sim.furnaces.get(3)!;
+    const node = helper.getNode('setpoint');
+    const texts: string[] = [];
+    node.on('call:status', (call: { args: [{ text?: string }] }) => texts.push(call.args[0].text ?? ''));
+    const outcome = new Received(helper.getNode('outcome'));
+    const stopped = new Received(helper.getNode('stopped'));
+    helper.getNode('seq').receive({ payload: 'go', operation: 'ramp', params: { to: 800, rate: 300 } });
+    const deadline = Date.now() + 5000;
+    while (!texts.some((t) => /^\d+% ramp: SP [\d.]+ °C → 800 °C$/.test(t))) {
+      if (Date.now() > deadline) throw new Error(`no ramp progress in the status: ${JSON.stringify(texts)}`);
+      await delay(10);
+    }
+    helper.getNode('stop').receive({ payload: 'trip' });
+    assert.equal(((await outcome.nth(1)).payload as { outcome: string }).outcome, 'aborted');
+    const report = ((await stopped.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
+    assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]), [['Oven', 'stopped', 'safe']]);
+    assert.equal(furnace.model.target, 30, 'the safe setpoint');
+    assert.equal(furnace.model.running, false, 'standby');
+  });
+
   it('a setpoint above the limit reaches Catch nodes as a sentence; nothing was written', async () => {
     await helper.load(nodes, flow(sim.port!));
     await ready();
