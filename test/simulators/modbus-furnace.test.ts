@@ -139,6 +139,24 @@ describe('Furnace simulator presets over Modbus TCP (modbus-serial as the client
     furnace.breakSensor(false);
   });
 
+  it('Eurotherm 3216: every parameter is also a float at 0x8000 + 2 × its address, high word first', async () => {
+    client.setID(1);
+    const furnace = sim.furnaces.get(1)!;
+    const float = async (address: number) => {
+      const [hi, lo] = (await client.readHoldingRegisters(0x8000 + 2 * address, 2)).data;
+      return wordsFloat(hi, lo);
+    };
+    assert.ok(Math.abs((await float(1)) - furnace.model.temperatureC) < 0.1, 'PV.IN');
+    await client.writeRegisters(0x8000 + 2 * 26, floatWords(123.4));
+    await client.writeRegister(276, 1);
+    assert.ok(Math.abs(furnace.model.target - 123.4) < 1e-9);
+    assert.ok(Math.abs((await float(26)) - 123.4) < 1e-4);
+    assert.equal(await float(276), 1);
+    assert.equal(await exceptionCode(client.writeRegisters(0x8000 + 2 * 1, floatWords(5))), 3, 'PV is read-only as a float too');
+    assert.equal(await exceptionCode(client.writeRegisters(0x8000 + 2 * 26, floatWords(5000))), 3, 'outside the range');
+    await client.writeRegister(276, 0);
+  });
+
   it('Watlow PM: floats low word first, in °F until 2490 says °C; loop control mode 1880; input error 362 on a sensor break', async () => {
     client.setID(2);
     const furnace = sim.furnaces.get(2)!;

@@ -45,6 +45,8 @@ const f2c = (f: number) => (f - 32) / 1.8;
  * - Sensor break: StAt bit 5 is set; PV reads −32768 (ASSUMPTION: what PV.IN reads during a
  *   sensor break is not in the sources we found; a value no range has).
  * - A setpoint outside RNG.LO…RNG.HI is refused with exception 03.
+ * - Every parameter above is also an IEEE float at 0x8000 + 2 × its address (our reference, from
+ *   the same manual), reading NaN for PV.IN during a sensor break (ASSUMPTION).
  */
 export function eurotherm3216Map(unit: FurnaceUnitState, options: FurnaceMapOptions = {}): RegisterMap {
   const { model } = unit;
@@ -62,7 +64,7 @@ export function eurotherm3216Map(unit: FurnaceUnitState, options: FurnaceMapOpti
   const temp = (c: number) => fromInt16(c * scale);
   const setpoint = (word: number) => toInt16(word) / scale;
   const inRange = (word: number) => setpoint(word) >= low && setpoint(word) <= high;
-  return new RegisterMap()
+  const map = new RegisterMap()
     .word(1, { read: () => (model.sensorBroken ? 0x8000 : temp(model.temperatureC)) })
     .word(2, {
       read: () => temp(local),
@@ -112,6 +114,33 @@ export function eurotherm3216Map(unit: FurnaceUnitState, options: FurnaceMapOpti
         apply();
       },
     });
+  // The same parameters as IEEE floats at 0x8000 + 2 × address, full resolution, high word
+  // first (ASSUMPTION for the word order): temperatures in degrees, outputs in %, the rest as
+  // their plain value. A float is taken as the integer parameter would take it, rounded to the
+  // configured resolution.
+  const outputs = new Set([3, 4]);
+  const temperatures = new Set([1, 2, 5, 11, 12, 26, 35]);
+  for (const address of [1, 2, 3, 4, 5, 11, 12, 26, 35, 75, 199, 273, 276]) {
+    const entry = map.wordAt(address)!;
+    const factor = temperatures.has(address) ? scale : outputs.has(address) ? 10 : 1;
+    const signed = factor !== 1;
+    const asFloat = () => {
+      if (address === 1 && model.sensorBroken) return NaN;
+      const w = entry.read();
+      return (signed ? toInt16(w) : w) / factor;
+    };
+    const asWord = (hi: number, lo: number) => {
+      const v = wordsFloat(hi, lo);
+      return Number.isFinite(v) ? fromInt16(v * factor) : NaN;
+    };
+    map.pair(
+      0x8000 + 2 * address,
+      () => floatWords(asFloat()),
+      (hi, lo) => entry.write!(asWord(hi, lo)),
+      (hi, lo) => entry.write !== undefined && Number.isFinite(asWord(hi, lo)) && (entry.accepts?.(asWord(hi, lo)) ?? true),
+    );
+  }
+  return map;
 }
 
 /** Watlow EZ-ZONE PM enumerations (PM manual, Modbus appendix). */

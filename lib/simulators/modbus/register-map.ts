@@ -52,7 +52,7 @@ export class RegisterMap implements ModbusSlave {
   private readonly words = new Map<number, WordEntry>();
   private readonly bits = new Map<number, BitEntry>();
   /** 32-bit values by their first address: `write` gets both words in address order. */
-  private readonly pairs = new Map<number, { write?(first: number, second: number): void }>();
+  private readonly pairs = new Map<number, { write?(first: number, second: number): void; accepts?(first: number, second: number): boolean }>();
   /** Every write request served, by function (5, 6, 15, 16). */
   writes = 0;
   /** Told of every write served, after it was applied (a test's log of what a driver wrote). */
@@ -63,16 +63,24 @@ export class RegisterMap implements ModbusSlave {
     return this;
   }
 
+  /** The word entry at `address`, or undefined (for a map that serves the same parameters twice). */
+  wordAt(address: number): WordEntry | undefined {
+    return this.words.get(address);
+  }
+
   bit(address: number, entry: BitEntry): this {
     this.bits.set(address, entry);
     return this;
   }
 
-  /** A 32-bit value in `address` and `address + 1`: reads give `read()`'s two words in address order. */
-  pair(address: number, read: () => [number, number], write?: (first: number, second: number) => void): this {
+  /**
+   * A 32-bit value in `address` and `address + 1`: reads give `read()`'s two words in address
+   * order; a write gives `write` both, unless `accepts` refuses them (exception 03).
+   */
+  pair(address: number, read: () => [number, number], write?: (first: number, second: number) => void, accepts?: (first: number, second: number) => boolean): this {
     this.words.set(address, { read: () => read()[0] });
     this.words.set(address + 1, { read: () => read()[1] });
-    this.pairs.set(address, { write });
+    this.pairs.set(address, { write, accepts });
     return this;
   }
 
@@ -133,6 +141,7 @@ export class RegisterMap implements ModbusSlave {
       if (pair) {
         if (i + 1 >= values.length || !pair.write) throw new ModbusException(3);
         const [first, second] = [values[i], values[i + 1]];
+        if (pair.accepts && !pair.accepts(first, second)) throw new ModbusException(3);
         plan.push(() => pair.write!(first, second));
         i++;
         continue;
