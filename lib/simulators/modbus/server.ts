@@ -222,20 +222,33 @@ export class ModbusServer {
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let at = 0;
-      while (pending.length - at >= MBAP + 1) {
-        const length = pending.readUInt16BE(at + 4);
-        if (length < 2 || length > 254) {
-          socket.destroy();
-          return;
-        }
-        const end = at + 6 + length;
-        if (pending.length < end) break;
-        if (pending.readUInt16BE(at + 2) === 0) this.serveTcpFrame(socket, pending, at, end);
-        at = end;
+      // The replies to every request of this chunk leave in one write (pipelining clients send many).
+      socket.cork();
+      let at: number;
+      try {
+        at = this.serveTcpFrames(socket, pending);
+      } finally {
+        socket.uncork();
       }
-      pending = at === pending.length ? EMPTY : pending.subarray(at);
+      if (at >= 0) pending = at === pending.length ? EMPTY : pending.subarray(at);
     });
+  }
+
+  /** Serve every whole MBAP frame at the start of `pending`; returns where the rest begins, or −1 when the connection was closed. */
+  private serveTcpFrames(socket: Duplex, pending: Buffer): number {
+    let at = 0;
+    while (pending.length - at >= MBAP + 1) {
+      const length = pending.readUInt16BE(at + 4);
+      if (length < 2 || length > 254) {
+        socket.destroy();
+        return -1;
+      }
+      const end = at + 6 + length;
+      if (pending.length < end) break;
+      if (pending.readUInt16BE(at + 2) === 0) this.serveTcpFrame(socket, pending, at, end);
+      at = end;
+    }
+    return at;
   }
 
   /** One MBAP frame `frame[at, end)`. */
