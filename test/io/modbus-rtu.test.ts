@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { SerialPort } from 'serialport';
 import {
-  ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusTimeoutError, ModbusUnitIdError, crc16, openSerialEndpoint, type ConnectionStatus,
+  ConnectionLostError, ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusTimeoutError, ModbusUnitIdError, crc16, openSerialEndpoint, type ConnectionStatus,
 } from '../../lib/io';
 import { MemoryUnits, rejection, startServerSerial } from '../support/modbus-servers';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
@@ -156,6 +156,30 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
     assert.equal(wrongLength.message, `${pty.a} unit 4: read 1 holding register from 2: bad reply: byte count 4 where 1 register takes 2`);
   });
 
+  it('sends a stop request next, ahead of the normal requests waiting for the line', async () => {
+    const received: string[] = [];
+    let release!: () => void;
+    const firstOnLine = new Promise<void>((resolve) => {
+      answer = (request) => {
+        received.push(`${request[0]}:${request[1]}:${request.readUInt16BE(2)}`);
+        // FC 3 gets registers, FC 6 its echo; the first reply is held until the stop is queued.
+        const reply = request[1] === 6 ? rtu(request[0], [...request.subarray(1, 6)]) : rtu(request[0], [3, 2, 0, request[3]]);
+        if (received.length === 1) {
+          release = () => device.write(reply);
+          resolve();
+        } else {
+          device.write(reply);
+        }
+      };
+    });
+    const normal = [1, 2, 3].map((unit) => bus.unit(unit).readHoldingRegisters(unit, 1));
+    await firstOnLine;
+    const stop = bus.unit(3).writeRegister(500, 0, { priority: 'stop' });
+    release();
+    await Promise.all([...normal, stop]);
+    assert.deepEqual(received, ['1:3:1', '3:6:500', '2:3:2', '3:3:3']);
+  });
+
   it('never takes a late reply after a timeout for the next request: the line must fall silent first', async () => {
     const received: number[] = [];
     answer = (request) => {
@@ -176,5 +200,41 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
     assert.deepEqual(received, [1, 3]);
     // However the pty cut them up, the 7 bytes of the late reply were all thrown away.
     assert.equal(discarded.reduce((sum, why) => sum + Number(/^(\d+) bytes? with no request out$/.exec(why)![1]), 0), 7);
+  });
+});
+
+describe('ModbusBus on Modbus RTU: the adapter unplugged and plugged back in', () => {
+  it('fails the request on the line, reads down, reconnects and serves again (up)', async () => {
+    const units = new MemoryUnits();
+    units.unit(2).holding[0] = 77;
+    let pty = await openPtyPair();
+    const dir = pty.a.slice(0, pty.a.lastIndexOf('/'));
+    let server = await startServerSerial(units, pty.b);
+    const bus = new ModbusBus(pty.a, { serial: { baudRate: 38400 }, timeoutMs: 2000, reconnect: { minMs: 20, maxMs: 50 } });
+    const events: string[] = [];
+    bus.on('down', () => events.push('down'));
+    bus.on('up', () => events.push('up'));
+    const release = bus.acquire();
+    try {
+      await statusReached(bus, 'connected');
+      assert.deepEqual(await bus.unit(2).readHoldingRegisters(0, 1), [77]);
+      units.silent.add(2);
+      const onTheLine = rejection(bus.unit(2).readHoldingRegisters(0, 1));
+      await new Promise((resolve) => setImmediate(resolve));
+      await server.close();
+      await pty.close();
+      const lost = await onTheLine;
+      assert.ok(lost instanceof ConnectionLostError, lost.message);
+      units.silent.delete(2);
+      pty = await openPtyPair(dir);
+      server = await startServerSerial(units, pty.b);
+      await statusReached(bus, 'connected');
+      assert.deepEqual(await bus.unit(2).readHoldingRegisters(0, 1), [77]);
+      assert.deepEqual(events, ['up', 'down', 'up']);
+    } finally {
+      await release();
+      await server.close();
+      await pty.close();
+    }
   });
 });
