@@ -180,6 +180,20 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
     assert.deepEqual(received, ['1:3:1', '3:6:500', '2:3:2', '3:3:3']);
   });
 
+  it('leaves the line silent for 3.5 characters between a reply and the next request', async () => {
+    // 38400 baud, 8N1: 3.5 characters of 10 bits are 0.911 ms.
+    const arrived: bigint[] = [];
+    const replied: bigint[] = [];
+    answer = (request) => {
+      arrived.push(process.hrtime.bigint());
+      device.write(rtu(request[0], [3, 2, 0, request[3]]));
+      replied.push(process.hrtime.bigint());
+    };
+    await Promise.all([bus.unit(4).readHoldingRegisters(1, 1), bus.unit(5).readHoldingRegisters(2, 1), bus.unit(6).readHoldingRegisters(3, 1)]);
+    for (let i = 1; i < arrived.length; i++) assert.ok(Number(arrived[i] - replied[i - 1]) / 1e6 >= 0.91, `request ${i + 1} came ${Number(arrived[i] - replied[i - 1]) / 1e6} ms after reply ${i}`);
+    assert.equal(arrived.length, 3);
+  });
+
   it('never takes a late reply after a timeout for the next request: the line must fall silent first', async () => {
     const received: number[] = [];
     answer = (request) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {
-  ConnectionLostError, ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError,
+  ConnectionClosedError, ConnectionLostError, ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError,
   NotConnectedError, type ConnectionStatus,
 } from '../../lib/io';
 import { MemoryUnits, RawModbusServer, answerPdu, echoRegisters, mbap, rejection, startServerTcp } from '../support/modbus-servers';
@@ -351,8 +351,15 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     await a();
     await a();
     assert.equal(bus.status, 'connected');
+    server.pause();
+    const out = rejection(bus.unit(1).readHoldingRegisters(0, 1));
+    await new Promise((resolve) => setImmediate(resolve));
     await b();
     assert.equal(bus.status, 'idle');
+    const dropped = await out;
+    assert.ok(dropped instanceof ConnectionClosedError, dropped.message);
+    assert.equal(dropped.message, `tcp://127.0.0.1:${server.port} unit 1: connection closed: "read 1 holding register from 0" was dropped`);
+    server.resume();
     const refused = await rejection(bus.unit(1).readCoils(0, 1));
     assert.ok(refused instanceof NotConnectedError);
     release = bus.acquire();

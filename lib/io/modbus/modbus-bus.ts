@@ -225,6 +225,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
 
   private startSession(): Promise<TransportClosed> {
     this.brokenReason = undefined;
+    const loop = this.loop;
     const onData = (chunk: Buffer) => {
       this.wire.receive(chunk);
       this.pump();
@@ -234,9 +235,15 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
       this.transport.once('close', (closed) => {
         this.transport.off('data', onData);
         const reason = this.brokenReason ?? closed.reason;
+        // Closed by the last release or by close(): what was out is dropped, not lost.
+        const onPurpose = closed.requested && !this.brokenReason && this.loop !== loop;
         const outstanding = this.wire.reset();
         for (const request of outstanding) this.unitOf(request).inFlight--;
-        for (const request of outstanding) request.settle(new ConnectionLostError(request.unitLabel, request.describe(), reason, true));
+        for (const request of outstanding) {
+          request.settle(onPurpose
+            ? new ConnectionClosedError(request.unitLabel, request.describe())
+            : new ConnectionLostError(request.unitLabel, request.describe(), reason, true));
+        }
         this.failWaiting((r) => new ConnectionLostError(r.unitLabel, r.describe(), reason, false));
         this.emit('down', reason);
         resolve(this.brokenReason ? { requested: false, reason } : closed);
