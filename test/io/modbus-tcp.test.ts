@@ -233,6 +233,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     assert.throws(() => new ModbusBus('tcp://127.0.0.1', { maxInFlight: 8, maxInFlightPerUnit: 9 }), { message: 'Modbus bus: maxInFlightPerUnit must be a whole number from 1 to 8, got 9' });
     assert.throws(() => new ModbusBus('tcp://127.0.0.1', { timeoutMs: 0 }), { message: 'Modbus bus: timeoutMs must be a number from 1 to 3600000, got 0' });
     assert.throws(() => new ModbusBus('modbus://127.0.0.1'), { name: 'EndpointError' });
+    assert.throws(() => new ModbusBus('tcp://127.0.0.1', { reconnect: { minMs: 10, maxMs: 5 } }), { message: 'reconnect backoff: maximum delay 5 ms is below the minimum 10 ms' });
   });
 
   it('takes units in turn (round robin), not in call order', async () => {
@@ -365,5 +366,10 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     release = bus.acquire();
     await statusReached(bus, 'connected');
     assert.deepEqual(await bus.unit(1).readHoldingRegisters(1, 1), [1]);
+    // Closed for good (a redeploy): nothing acquires it again.
+    await bus.close();
+    assert.equal(bus.status, 'closed');
+    assert.throws(() => bus.acquire(), { name: 'ConnectionClosedError', message: `tcp://127.0.0.1:${server.port}: connection closed` });
+    assert.ok((await rejection(bus.unit(1).readCoils(0, 1))) instanceof ConnectionClosedError);
   });
 });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { BackoffOptions } from '../backoff';
+import { resolveBackoff, type BackoffOptions } from '../backoff';
 import { createTransport } from '../create-transport';
 import { parseEndpoint, describeEndpoint } from '../endpoint';
 import { ConnectionClosedError, ConnectionLostError, NotConnectedError } from '../errors';
@@ -48,7 +48,7 @@ export interface ModbusBusAllEvents extends ModbusBusEvents {
   discarded: [why: string];
 }
 
-/** The RTU default line (Modbus over Serial Line: 19200 or 9600 baud, even parity is the standard's default; devices mostly ship 9600 8N1). */
+/** The line an RTU bus gets unless told otherwise: 9600 baud 8N1, as most controllers ship (the standard's default is 19200 baud, even parity). */
 const RTU_SERIAL: SerialSettings = { baudRate: 9600, parity: 'none', stopBits: 1, dataBits: 8 };
 
 /**
@@ -57,8 +57,9 @@ const RTU_SERIAL: SerialSettings = { baudRate: 9600, parity: 'none', stopBits: 1
  * units (`unit(id)`). See `ModbusBusLink` and `ModbusUnit` for what devices rely on.
  *
  * Scheduling: the stop lane first, then the units in turn (`FairQueue`); on TCP up to
- * `maxInFlight` requests out (`maxInFlightPerUnit` per unit), on RTU one. Requests written in
- * the same turn of the event loop go out in one write. Every written request has a timeout.
+ * `maxInFlight` requests out (`maxInFlightPerUnit` per unit), on RTU one. Normal requests made
+ * in the same turn of the event loop go out in one write; a stop request is written in the call
+ * that makes it, ahead of whatever waits. Every written request has a timeout.
  * Requests made while not connected reject at once with `NotConnectedError`; a session that
  * ends fails the requests out and waiting with `ConnectionLostError`, and the bus reconnects
  * with backoff while anyone holds it.
@@ -74,7 +75,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
   private readonly options: ModbusBusOptions;
   private readonly units = new Map<number, BusUnit>();
   private readonly queue = new FairQueue();
-  private wire: ModbusWire;
+  private readonly wire: ModbusWire;
   private loop: ReconnectLoop | undefined;
   private currentStatus: ConnectionStatus = 'idle';
   private currentDetail: StatusDetail = {};
@@ -106,6 +107,8 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
     checkRange('maxInFlightPerUnit', this.maxInFlightPerUnit, 1, this.maxInFlight, true);
     const recoveryMs = options.recoveryMs ?? 50;
     checkRange('recoveryMs', recoveryMs, 0, 60_000);
+    // Checked now rather than at the first acquire.
+    if (options.reconnect !== false) resolveBackoff(options.reconnect ?? {});
     this.options = options;
     const serial = { ...RTU_SERIAL, ...stripUndefined(options.serial ?? {}) };
     this.transport = createTransport(endpoint, { serial, tcp: options.tcp });
