@@ -144,6 +144,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
       unit.writeRegister(0, 65536), unit.writeRegister(0, -1), unit.writeRegister(0, 1.5), unit.writeCoil(0, 1 as never),
       unit.writeRegisters(0, new Array(124).fill(0)), unit.writeRegisters(0, []), unit.writeRegisters(0, [1, '2' as never]),
       unit.writeRegisters(0, 7 as never), unit.writeCoils(0, [true, 0 as never]),
+      unit.writeRegister(0, 1, { priority: 'urgent' as never }), unit.readCoils(0, 1, { timeoutMs: 0 }),
     ];
     const errors = await Promise.all(refused.map((p) => p.then(() => undefined, (e: unknown) => e)));
     for (const e of errors) assert.ok(e instanceof ModbusRequestError, String(e));
@@ -153,6 +154,8 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
     assert.equal((errors[6] as Error).message, `${label}: read holding registers at 65535: 2 items from 65535 run past the last address 65535, got 2 (number)`);
     assert.equal((errors[7] as Error).message, `${label}: write register at 0: a register value must be a whole number from 0 to 65535, got 65536 (number)`);
     assert.equal((errors[14] as Error).message, `${label}: write registers at 0: the values must be an array, got 7 (number)`);
+    assert.equal((errors[16] as Error).message, `${label}: write register at 0: the priority must be 'stop' or 'normal', got "urgent" (string)`);
+    assert.equal((errors[17] as Error).message, `${label}: read coils at 0: the timeout must be a number of ms from 1 to 3600000, got 0 (number)`);
     // One good request after them: it is the first the server sees.
     assert.deepEqual(await unit.readHoldingRegisters(10, 2), [10, 11]);
     assert.equal(server.requests.length, 1);

@@ -281,9 +281,13 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
     if (timeoutMs !== this.timeoutMs && !(typeof timeoutMs === 'number' && timeoutMs >= 1 && timeoutMs <= 3_600_000)) {
       return Promise.reject(new ModbusRequestError(unit.label, describeShort(fc, address), 'the timeout must be a number of ms from 1 to 3600000', timeoutMs));
     }
+    const priority = options?.priority;
+    if (priority !== undefined && priority !== 'stop' && priority !== 'normal') {
+      return Promise.reject(new ModbusRequestError(unit.label, describeShort(fc, address), "the priority must be 'stop' or 'normal'", priority));
+    }
     if (this.closedForGood) return Promise.reject(new ConnectionClosedError(unit.label, describeShort(fc, address)));
     if (this.currentStatus !== 'connected') return Promise.reject(new NotConnectedError(unit.label, describeShort(fc, address), this.currentStatus));
-    const stop = options?.priority === 'stop';
+    const stop = priority === 'stop';
     return new Promise<ReplyValue>((resolve, reject) => {
       const request = new ModbusRequest(unit.label, unit.unitId, fc, address, count, value, stop, timeoutMs, resolve, reject);
       if (signal) {
