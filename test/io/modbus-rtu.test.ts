@@ -180,6 +180,26 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
     assert.deepEqual(received, ['1:3:1', '3:6:500', '2:3:2', '3:3:3']);
   });
 
+  it('makes a stop wait for the request on the line (its timeout, when its unit is silent), then sends it before the others', async () => {
+    const received: string[] = [];
+    const silentOnLine = new Promise<void>((resolve) => {
+      answer = (request) => {
+        received.push(`${request[0]}:${request[1]}`);
+        if (request[0] === 9) return resolve(); // unit 9 never answers
+        device.write(request[1] === 6 ? rtu(request[0], [...request.subarray(1, 6)]) : rtu(request[0], [3, 2, 0, request[3]]));
+      };
+    });
+    const order: string[] = [];
+    const silent = bus.unit(9).readHoldingRegisters(0, 1, { timeoutMs: 60 }).catch(() => order.push('unit 9 timed out'));
+    const normal = bus.unit(1).readHoldingRegisters(1, 1).then(() => order.push('unit 1 read'));
+    await silentOnLine;
+    const stop = bus.unit(2).writeRegister(500, 0, { priority: 'stop' }).then(() => order.push('unit 2 stopped'));
+    await Promise.all([silent, normal, stop]);
+    assert.deepEqual(received, ['9:3', '2:6', '1:3']);
+    assert.deepEqual(order, ['unit 9 timed out', 'unit 2 stopped', 'unit 1 read']);
+    assert.deepEqual(received, ['9:3', '2:6', '1:3']);
+  });
+
   it('leaves the line silent for 3.5 characters between a reply and the next request', async () => {
     // 38400 baud, 8N1: 3.5 characters of 10 bits are 0.911 ms.
     const arrived: bigint[] = [];

@@ -59,7 +59,8 @@ const RTU_SERIAL: SerialSettings = { baudRate: 9600, parity: 'none', stopBits: 1
  * Scheduling: the stop lane first, then the units in turn (`FairQueue`); on TCP up to
  * `maxInFlight` requests out (`maxInFlightPerUnit` per unit), on RTU one. Normal requests made
  * in the same turn of the event loop go out in one write; a stop request is written in the call
- * that makes it, ahead of whatever waits. Every written request has a timeout.
+ * that makes it, ahead of whatever waits (on RTU once the request on the line has its reply or
+ * its timeout: a half-duplex line cannot be interrupted). Every written request has a timeout.
  * Requests made while not connected reject at once with `NotConnectedError`; a session that
  * ends fails the requests out and waiting with `ConnectionLostError`, and the bus reconnects
  * with backoff while anyone holds it.
