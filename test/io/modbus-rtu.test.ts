@@ -78,13 +78,13 @@ describe('ModbusBus on Modbus RTU over a pseudo-terminal, against modbus-serial 
     assert.throws(() => bus.unit(255), (e: Error) => e instanceof ModbusUnitIdError && e.message === `${pty.a}: unit id must be a whole number from 1 to 247, got 255 (number)`);
   });
 
-  it('serves the other units while one never answers: theirs complete before its timeout', async () => {
+  it('serves the other units once a silent unit\'s request on the line has timed out (one transaction at a time)', async () => {
     units.silent.add(9);
     try {
       const order: string[] = [];
       const silent = bus.unit(9).readHoldingRegisters(0, 1, { timeoutMs: 400 }).then(() => order.push('9 answered'), () => order.push('9 timed out'));
       await new Promise((resolve) => setImmediate(resolve));
-      // Unit 9's request is on the line; the others wait for its timeout and then all go.
+      // Unit 9's request is on the line; the others wait for its timeout, then go in turn.
       const others = [1, 2].map((id) => bus.unit(id).readHoldingRegisters(0, 1).then(() => order.push(`${id}`)));
       await Promise.all([silent, ...others]);
       assert.deepEqual(order, ['9 timed out', '1', '2']);
@@ -132,7 +132,10 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
       if (request[3] === 1) reply[reply.length - 1] ^= 0xff;
       device.write(reply);
     };
+    const before = { ...bus.counters };
     const bad = await rejection(bus.unit(4).readHoldingRegisters(1, 1));
+    assert.equal(bus.counters.discarded - before.discarded, 1);
+    assert.equal(bus.counters.badReplies - before.badReplies, 1);
     assert.ok(bad instanceof ModbusReplyError);
     assert.equal(bad.message, `${pty.a} unit 4: read 1 holding register from 1: bad reply: its CRC is wrong (a corrupted frame)`);
     assert.deepEqual(await bus.unit(4).readHoldingRegisters(2, 1), [2]);

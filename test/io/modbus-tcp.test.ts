@@ -282,6 +282,7 @@ describe('ModbusBus on Modbus TCP, against a server that misbehaves', () => {
       `${label}: read 1 holding register from 77: bad reply: it comes from unit 5`,
     ]);
     assert.deepEqual(await unit.readHoldingRegisters(5, 1), [5]);
+    assert.deepEqual(bus.counters, { replies: 7, badReplies: 6, timeouts: 0, discarded: 0 });
   });
 
   it('parses replies split across TCP segments and several replies in one segment', async () => {

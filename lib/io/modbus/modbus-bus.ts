@@ -8,7 +8,7 @@ import { defaultSerialSettings, type SerialSettings } from '../serial-transport'
 import type { TcpSettings } from '../tcp-transport';
 import type { Transport, TransportClosed } from '../transport';
 import { FairQueue, UnitQueue } from './fair-queue';
-import { ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError } from './modbus-errors';
+import { ModbusReplyError, ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError } from './modbus-errors';
 import type { ModbusBusEvents, ModbusBusLink, ModbusRequestOptions, ModbusUnit } from './modbus-unit';
 import type { ModbusWire, WireHost } from './modbus-wire';
 import { FunctionCode, ModbusRequest, checkRequest, type ReplyValue } from './pdu';
@@ -36,8 +36,10 @@ export interface ModbusBusOptions {
 
 /** What the bus counted since it was made. */
 export interface ModbusBusCounters {
-  /** Requests that got a good reply or an exception reply. */
+  /** Requests that got a reply: values, an exception, or a reply that does not answer them (`badReplies`). */
   replies: number;
+  /** Replies that did not answer their request (wrong function, byte count, echo, unit, CRC): the request failed with `ModbusReplyError`. */
+  badReplies: number;
   timeouts: number;
   /** Replies and bytes thrown away: late replies after a timeout, frames from another unit, stray bytes. */
   discarded: number;
@@ -71,7 +73,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
   readonly timeoutMs: number;
   readonly maxInFlight: number;
   readonly maxInFlightPerUnit: number;
-  readonly counters: ModbusBusCounters = { replies: 0, timeouts: 0, discarded: 0 };
+  readonly counters: ModbusBusCounters = { replies: 0, badReplies: 0, timeouts: 0, discarded: 0 };
   private readonly transport: Transport;
   private readonly options: ModbusBusOptions;
   private readonly units = new Map<number, BusUnit>();
@@ -369,6 +371,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
   private replied(request: ModbusRequest, result: ReplyValue | Error): void {
     this.unitOf(request).inFlight--;
     this.counters.replies++;
+    if (result instanceof ModbusReplyError) this.counters.badReplies++;
     request.settle(result);
   }
 }
