@@ -11,7 +11,7 @@ import { FairQueue, UnitQueue } from './fair-queue';
 import { ModbusReplyError, ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError } from './modbus-errors';
 import type { ModbusBusEvents, ModbusBusLink, ModbusRequestOptions, ModbusUnit } from './modbus-unit';
 import type { ModbusWire, WireHost } from './modbus-wire';
-import { FunctionCode, ModbusRequest, checkRequest, type ReplyValue } from './pdu';
+import { FunctionCode, ModbusRequest, checkRequest, describeAt, type ReplyValue } from './pdu';
 import { RtuWire, interFrameMs } from './rtu-wire';
 import { TcpWire } from './tcp-wire';
 
@@ -282,14 +282,14 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
     if (signal?.aborted) return Promise.reject(signal.reason);
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     if (timeoutMs !== this.timeoutMs && !(typeof timeoutMs === 'number' && timeoutMs >= 1 && timeoutMs <= 3_600_000)) {
-      return Promise.reject(new ModbusRequestError(unit.label, describeShort(fc, address), 'the timeout must be a number of ms from 1 to 3600000', timeoutMs));
+      return Promise.reject(new ModbusRequestError(unit.label, describeAt(fc, address), 'the timeout must be a number of ms from 1 to 3600000', timeoutMs));
     }
     const priority = options?.priority;
     if (priority !== undefined && priority !== 'stop' && priority !== 'normal') {
-      return Promise.reject(new ModbusRequestError(unit.label, describeShort(fc, address), "the priority must be 'stop' or 'normal'", priority));
+      return Promise.reject(new ModbusRequestError(unit.label, describeAt(fc, address), "the priority must be 'stop' or 'normal'", priority));
     }
-    if (this.closedForGood) return Promise.reject(new ConnectionClosedError(unit.label, describeShort(fc, address)));
-    if (this.currentStatus !== 'connected') return Promise.reject(new NotConnectedError(unit.label, describeShort(fc, address), this.currentStatus));
+    if (this.closedForGood) return Promise.reject(new ConnectionClosedError(unit.label, describeAt(fc, address)));
+    if (this.currentStatus !== 'connected') return Promise.reject(new NotConnectedError(unit.label, describeAt(fc, address), this.currentStatus));
     const stop = priority === 'stop';
     return new Promise<ReplyValue>((resolve, reject) => {
       const request = new ModbusRequest(unit.label, unit.unitId, fc, address, count, value, stop, timeoutMs, resolve, reject);
@@ -397,7 +397,7 @@ class BusUnit implements ModbusUnit {
 
   private list<T>(fc: FunctionCode, address: number, values: readonly T[], options: ModbusRequestOptions | undefined): Promise<void> {
     if (!Array.isArray(values)) {
-      return Promise.reject(new ModbusRequestError(this.label, describeShort(fc, address), 'the values must be an array', values));
+      return Promise.reject(new ModbusRequestError(this.label, describeAt(fc, address), 'the values must be an array', values));
     }
     return this.call(fc, address, values.length, values as never, options) as Promise<undefined>;
   }
@@ -433,15 +433,6 @@ class BusUnit implements ModbusUnit {
   writeRegisters(address: number, values: readonly number[], options?: ModbusRequestOptions): Promise<void> {
     return this.list(FunctionCode.WriteMultipleRegisters, address, values, options);
   }
-}
-
-/** A request named before its count is known to be good: `write registers at 100`. */
-function describeShort(fc: FunctionCode, address: number): string {
-  const names: Record<number, string> = {
-    1: 'read coils', 2: 'read discrete inputs', 3: 'read holding registers', 4: 'read input registers',
-    5: 'write coil', 6: 'write register', 15: 'write coils', 16: 'write registers',
-  };
-  return `${names[fc]} at ${address}`;
 }
 
 /** `tcp://host` gets Modbus's port 502. */
