@@ -78,6 +78,26 @@ describe('Modbus framing parts', () => {
     assert.equal(again.tid, first.tid);
   });
 
+  it('reclaims retired ids oldest first beyond 32768 of them (replies that late are not expected)', () => {
+    const discarded: string[] = [];
+    const host: WireHost = { replied: () => assert.fail('no reply expected'), discarded: (why) => discarded.push(why), broken: (why) => assert.fail(why), ready: () => undefined };
+    const wire = new TcpWire(host, 4);
+    const out = Buffer.alloc(64);
+    const tids: number[] = [];
+    for (let i = 0; i < 32769; i++) {
+      const r = request([], 9, 0);
+      wire.writeFrame(r, out, 0);
+      wire.timedOut(r);
+      tids.push(r.tid);
+    }
+    wire.receive(mbap(tids[0], 9, Buffer.from([3, 2, 0, 1])));
+    wire.receive(mbap(tids[1], 9, Buffer.from([3, 2, 0, 1])));
+    assert.deepEqual(discarded, [
+      `a reply with transaction id ${tids[0]} (unit 9) that no request has`,
+      `a late reply (transaction ${tids[1]}, unit 9) to a request that had timed out`,
+    ]);
+  });
+
   it('takes the stop lane first, then units in turn, skipping a unit at its in-flight bound and requests aborted while queued', () => {
     const outcomes: unknown[] = [];
     const queue = new FairQueue();
