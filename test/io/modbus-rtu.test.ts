@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import type { SerialPort } from 'serialport';
 import {
   ConnectionLostError, ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusTimeoutError, ModbusUnitIdError, crc16, openSerialEndpoint, type ConnectionStatus,
@@ -272,6 +273,34 @@ describe('ModbusBus on Modbus RTU: the adapter unplugged and plugged back in', (
       await release();
       await server.close();
       await pty.close();
+    }
+  });
+});
+
+describe('ModbusBus with RTU framing over TCP (a serial device server)', () => {
+  it('frames RTU on the socket: unit, PDU and CRC, and reads the reply by its length', async () => {
+    const received: Buffer[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        // A read of holding registers: each register holds its address.
+        const address = chunk.readUInt16BE(2);
+        socket.write(rtu(chunk[0], [3, 4, 0, address, 0, address + 1]));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as net.AddressInfo).port;
+    const bus = new ModbusBus(`tcp://127.0.0.1:${port}`, { framing: 'rtu', reconnect: false });
+    const release = bus.acquire();
+    try {
+      await statusReached(bus, 'connected');
+      assert.equal(bus.framing, 'rtu');
+      assert.throws(() => bus.unit(255), ModbusUnitIdError);
+      assert.deepEqual(await bus.unit(12).readHoldingRegisters(40, 2), [40, 41]);
+      assert.deepEqual([...Buffer.concat(received)], [...rtu(12, [3, 0, 40, 0, 2])]);
+    } finally {
+      await release();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
