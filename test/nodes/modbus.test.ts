@@ -119,6 +119,26 @@ describe('workcell-modbus config node in Node-RED', () => {
     }
   });
 
+  it('speaks RTU on a serial path typed as its address, with its own line settings', async () => {
+    const pty = await openPtyPair();
+    const rtu = await startServerSerial(units, pty.b, 19200);
+    try {
+      await helper.load(nodes, flow({ address: pty.a, baudRate: '19200', parity: 'even', stopBits: 2 }));
+      const bus = (helper.getNode('bus') as ModbusConfigNode).bus as ModbusBus;
+      assert.equal(bus.framing, 'rtu');
+      assert.deepEqual((bus as unknown as { transport: { settings: object } }).transport.settings, {
+        baudRate: 19200, dataBits: 8, parity: 'even', stopBits: 2, rtscts: false, lock: true,
+      });
+      const out = answer('out');
+      helper.getNode('dev').receive({ address: 10, count: 1 });
+      assert.deepEqual((await out).payload, [41]);
+    } finally {
+      await helper.unload();
+      await rtu.close();
+      await pty.close();
+    }
+  });
+
   it('a device naming no bus, or a node that is not a bus, gets a sentence', async () => {
     await helper.load(nodes, flow({ address: `tcp://127.0.0.1:${server.port}` }, [
       { id: 'dev2', type: 'test-modbus-device', z: 't1', name: 'press', bus: 'line', unitId: 1 },
