@@ -63,6 +63,16 @@ describe('workcell-modbus in the editor (Chromium + a real Node-RED)', function 
     await page.fill('#node-config-input-address', '/dev/ttyUSB0');
     await page.evaluate(() => $('#node-config-input-address').trigger('change'));
     assert.deepEqual(await visible(), { address: true, line: true, inFlight: false });
+    // The port picker (shared with the serial connection's dialog) offers the ports the runtime lists, or says why there are none.
+    const listed = (await (await fetch(new URL('workcell/serial-ports', red.url))).json()) as { ports: { path: string }[]; error?: string };
+    await page.click('#workcell-modbus-pick-port');
+    if (listed.ports.length > 0) {
+      await page.waitForSelector('ul.ui-autocomplete li', { state: 'visible' });
+      const offered = await page.evaluate(() => $('ul.ui-autocomplete:visible li').map((_i: number, e: { textContent: string }) => e.textContent).get());
+      assert.deepEqual(offered.map((t: string) => t.split(' — ')[0]), listed.ports.map((p) => p.path));
+    } else {
+      await page.waitForFunction(() => /type the path/.test($('#workcell-modbus-ports-message').text()));
+    }
     await closeTrays();
 
     await page.evaluate(() => RED.editor.editConfig('', 'workcell-modbus', 'mb-rtu'));

@@ -200,6 +200,12 @@ export class ModbusRequest {
   }
 }
 
+/** A request named before its count is known to be good: `write registers at 100`. */
+export function describeAt(fc: number, address: unknown): string {
+  const name = FUNCTION_NAMES[fc] ?? `function ${fc}`;
+  return typeof address === 'number' && Number.isInteger(address) ? `${name} at ${address}` : name;
+}
+
 /** A request as messages show it. */
 export function describeRequest(fc: number, address: number, count: number, value: unknown): string {
   const name = FUNCTION_NAMES[fc] ?? `function ${fc}`;
@@ -229,7 +235,7 @@ function shortList<T>(values: readonly T[], show: (v: T) => string): string {
  */
 export function checkRequest(unitLabel: string, fc: FunctionCode, address: unknown, count: unknown, value: unknown): void {
   const what = FUNCTION_NAMES[fc];
-  const request = typeof address === 'number' && Number.isInteger(address) ? `${what} at ${address}` : what;
+  const request = describeAt(fc, address);
   if (typeof address !== 'number' || !Number.isInteger(address) || address < 0 || address > 0xffff) {
     throw new ModbusRequestError(unitLabel, what, 'the address must be a whole number from 0 to 65535', address);
   }
