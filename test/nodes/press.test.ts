@@ -108,4 +108,12 @@ describe('press and actuator nodes in Node-RED against the simulated PLC and I/O
     assert.match(bySource.grip, /no actuator device is configured for this node: .*safe state "vent" needs a double-solenoid valve/);
     assert.equal(getCell('cell')?.devices.length ?? 0, 0);
   });
+
+  it('a register map with a misspelt entry is refused at deploy, naming it and the choices', async () => {
+    await helper.load(nodes, flow(sims.port!, { map: '{"coils": {"stopp": 10}}' }));
+    const caught = new Received(helper.getNode('caught'));
+    helper.getNode('cycle').receive({ payload: 'x' });
+    const err = (await caught.nth(1)).error as { message: string };
+    assert.match(err.message, /register map: the map's coils has no entry "stopp" \(string\) \(expected cycleStart, stop, retract, weldEnable, faultReset\)/);
+  });
 });
