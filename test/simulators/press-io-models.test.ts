@@ -58,7 +58,8 @@ describe('press PLC model', function () {
     assert.deepEqual(welds, [], 'no current without weld enable');
     plc.writeCoil(C.weldEnable, true);
     plc.writeCoil(C.cycleStart, true);
-    await until(() => welds.length > 0, 'the weld');
+    // The model runs when it is looked at: reading its state advances it.
+    await until(() => plc.state !== 'idle' && welds.length > 0, 'the weld');
     assert.equal(welds[0].ka, 12.5);
     assert.ok(welds[0].force >= 50, `the electrodes closed on the part (${welds[0].force} kN)`);
     await until(() => plc.readDiscreteInputs(I.cycleDone, 1)[0], 'cycle done with weld');
