@@ -2,7 +2,8 @@ import { FURNACE_OPERATIONS, FurnaceDevice, type FurnaceOptions } from '../lib/d
 import type { ModbusBusLink } from '../lib/io/modbus/modbus-unit';
 import { type ConfigOf } from './shared/editor-fields';
 import { FURNACE_DEVICE_FIELDS } from './shared/furnace-fields';
-import { modbusBusOf, type ModbusConfigNode } from './shared/modbus-bus-node';
+import { modbusBusOf } from './shared/modbus-bus-node';
+import { modbusBusKey } from './shared/modbus-bus-key';
 import { registerDeviceKind } from './shared/device-nodes';
 import type { RedAPI } from './shared/red';
 
@@ -43,10 +44,6 @@ function furnaceOptions(config: FurnaceConfig, bus: ModbusBusLink): FurnaceOptio
   };
 }
 
-/** A number per bus object, so a deploy keeps a furnace's driver only while its bus is the same one. */
-const busNumbers = new WeakMap<object, number>();
-let busesSeen = 0;
-
 export = function (RED: RedAPI): void {
   const getNode = (id: string) => RED.nodes.getNode(id);
 
@@ -63,13 +60,8 @@ export = function (RED: RedAPI): void {
     kind: 'furnace',
     operations: FURNACE_OPERATIONS,
     fields: FURNACE_DEVICE_FIELDS,
-    connectionKey(config) {
-      const bus = (getNode(config.bus) as Partial<ModbusConfigNode> | null)?.bus;
-      if (!bus) return null;
-      let n = busNumbers.get(bus);
-      if (n === undefined) busNumbers.set(bus, (n = ++busesSeen));
-      return n;
-    },
+    // A deploy keeps the driver only while its bus is the same one.
+    connectionKey: (config) => modbusBusKey(getNode, config.bus),
     create(config) {
       return new FurnaceDevice(furnaceOptions(config, modbusBusOf(getNode, config.bus, config.name)));
     },

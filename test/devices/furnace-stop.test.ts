@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { AbortContext, EStop } from '../../lib';
 import { until } from '../lib/helpers';
+import { ModbusBus } from '../../lib/io/modbus';
+import { ModbusServer } from '../../lib/simulators/modbus/server';
+import { startFurnaces } from '../../lib/simulators/modbus/furnace';
 import { readyFurnace, startFurnaceBus, waitForStatus, writeLog } from './furnace-fixtures';
 
 /**
@@ -53,6 +56,61 @@ describe('furnace in a cell: emergency stop and critical faults', () => {
       env.sim.furnaces.get(1)!.slave.onWrite = undefined;
       cell.removeDevice(d);
       await d.close();
+    }
+  });
+
+  it('a stop while the controller ramps by itself (Eurotherm SP.RAT) holds its working setpoint, not the target', async () => {
+    const sim = env.sim.furnaces.get(1)!;
+    const d = await readyFurnace({ name: 'Oven', bus: env.bus, unitId: 1, preset: 'eurotherm-3216' });
+    try {
+      await d.execute('setpoint', { value: 50 }, { signal: new AbortController().signal });
+      sim.model.rampRate = 600;
+      await d.execute('setpoint', { value: 700 }, { signal: new AbortController().signal });
+      await d.stop(new EStop('test'));
+      assert.ok(sim.model.target > 50 && sim.model.target < 700, `held at ${sim.model.target} °C`);
+      const held = sim.model.target;
+      // The controller's own ramp now ends at the held setpoint: it no longer heads for 700 °C.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(sim.model.target, held);
+      assert.ok(Math.abs(sim.model.working - held) < 1e-6, `working setpoint ${sim.model.working} °C, held ${held} °C`);
+    } finally {
+      sim.model.rampRate = 0;
+      await d.close();
+    }
+  });
+
+  it('tripped while its bus was down, the furnace owes its stop: when the bus returns the hold is written first, then its safe state', async () => {
+    const sim = await startFurnaces([{ unitId: 7, preset: 'generic', timeScale: 300 }]);
+    const furnace = sim.furnaces.get(7)!;
+    const bus = new ModbusBus(`tcp://127.0.0.1:${sim.port}`, { timeoutMs: 300, reconnect: { minMs: 20, maxMs: 100 } });
+    const d = await readyFurnace({ name: 'Dryer', bus, unitId: 7, safeSetpoint: 22 });
+    const cell = new AbortContext({ name: 'cell 3', safeTimeoutMs: 2000, stopTimeoutMs: 1000 });
+    cell.addDevice(d);
+    let again: ModbusServer | undefined;
+    try {
+      await d.execute('setpoint', { value: 150 }, { signal: new AbortController().signal });
+      const lost = waitForStatus(d, 'disconnected');
+      await sim.close();
+      await lost;
+      const report = await cell.estop('panel');
+      assert.deepEqual(report.devices.map((r) => r.stop), ['failed']);
+      assert.ok(d.owesStop);
+
+      // The controller powered on all along: the same unit comes back on the same port.
+      const log: [number, (number | boolean)[]][] = [];
+      furnace.slave.onWrite = (address, values) => log.push([address, [...values]]);
+      again = new ModbusServer([[7, furnace.slave]]);
+      await again.listenTcp({ port: sim.port });
+      await until(() => !d.owesStop, 'the debt settled', 10_000);
+      // The hold (the setpoint it had, written back), then the safe setpoint, then run = 0.
+      assert.deepEqual(log, [[1, [1500]], [1, [220]], [5, [0]]]);
+      assert.equal(furnace.model.running, false);
+      assert.deepEqual(cell.unsafeDevices, []);
+    } finally {
+      furnace.slave.onWrite = undefined;
+      cell.removeDevice(d);
+      await d.close();
+      await again?.close();
     }
   });
 

@@ -3,7 +3,7 @@ import type { Progress } from '../../lib/device';
 import { Cancelled, EStop } from '../../lib';
 import { FurnaceDevice, type FurnacePresetName } from '../../lib/devices/furnace';
 import { ModbusBus } from '../../lib/io/modbus';
-import { startFurnaces } from '../../lib/simulators/modbus/furnace';
+import { FurnaceSimulator, startFurnaces } from '../../lib/simulators/modbus/furnace';
 import { openPtyPair } from '../support/pty-pair';
 import { firstOf } from '../support/event-order';
 import { readyFurnace, startFurnaceBus, waitForStatus } from './furnace-fixtures';
@@ -139,7 +139,7 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
     const progress: Progress[] = [];
     const pv = ((await d.execute('read', {}, ctx())) as { pv: number }).pv;
     const to = Math.round(pv) + 40;
-    const result = await d.execute('ramp', { to, rate: 4800 }, { ...ctx(), onProgress: (p) => progress.push(p) });
+    const result = await d.execute('ramp', { to, rate: 2400 }, { ...ctx(), onProgress: (p) => progress.push(p) });
     sim.slave.onWrite = undefined;
     assert.deepEqual(result, { setpoint: to, unit: 'C' });
     assert.ok(targets.length >= 4, `the ramp wrote ${targets.length} setpoints`);
@@ -232,12 +232,18 @@ describe('furnace driver: every preset against its simulator over Modbus TCP', (
     assert.match((await ready).detail, /^Wrong: unit 4 does not answer as a Watlow EZ-ZONE PM: .*exception 02, illegal data address/);
   });
 
-  it('a unit whose controller is missing fails its session check while the bus works', async () => {
-    const d = new FurnaceDevice({ name: 'Nobody', bus: env.bus, unitId: 9 });
+  it('a unit whose controller is missing fails its session check while the bus works; once the controller answers, the device is ready', async () => {
+    const d = new FurnaceDevice({ name: 'Nobody', bus: env.bus, unitId: 9, telemetryIntervalMs: 50 });
     devices.push(d);
     const fault = waitForStatus(d, 'fault');
     await d.open();
-    assert.match((await fault).detail, /exception 0B/);
+    assert.match((await fault).detail, /^Nobody: unit 9 does not answer as a generic controller: .*exception 0B/);
+    env.sim.server.setUnit(9, new FurnaceSimulator({ preset: 'generic' }).slave);
+    try {
+      await waitForStatus(d, 'ready', 5000);
+    } finally {
+      env.sim.server.removeUnit(9);
+    }
   });
 });
 

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { startFurnaces, type StartedFurnaces } from '../../lib/simulators/modbus/furnace';
+import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
+import type { ModbusConfigNode } from '../../nodes/shared/modbus-bus-node';
 
 const furnaceNodes = require('../../nodes/furnace') as (red: unknown) => void;
 const modbusNodes = require('../../nodes/modbus') as (red: unknown) => void;
@@ -97,6 +99,27 @@ describe('furnace nodes (workcell-furnace-device, workcell-furnace) in Node-RED 
     const err = (await caught.nth(1)).error as { message: string };
     assert.match(err.message, /no furnace device is configured for this node: .*highest setpoint \(400\) must be above the lowest \(500\)/);
     assert.equal(getCell('cell')?.devices.length ?? 0, 0);
+  });
+
+  it('a deploy that restarts its bus node gives the furnace a new driver on the new bus (never one left on a closed bus); one that leaves both alone keeps it', async () => {
+    await helper.load(nodes, flow(sim.port!));
+    await ready();
+    const device = () => (helper.getNode('oven') as unknown as DeviceConfigNode).device;
+    const bus = () => (helper.getNode('bus') as unknown as ModbusConfigNode).bus;
+    const first = device();
+    const firstBus = bus();
+    // Only the action node changed: Node-RED restarts it alone.
+    const renamed = flow(sim.port!).map((n) => ((n as { id: string }).id === 'setpoint' ? { ...n, name: 'heat up' } : n));
+    await helper.setFlows(renamed, 'nodes');
+    assert.equal(device(), first, 'the same driver');
+    // A full deploy restarts the bus node, which makes a new bus.
+    await helper.setFlows(renamed, 'full');
+    await ready();
+    assert.notEqual(bus(), firstBus);
+    assert.notEqual(device(), first, 'a new driver, on the new bus');
+    const after = new Received(helper.getNode('after'));
+    helper.getNode('setpoint').receive({ params: { value: 90 } });
+    assert.deepEqual((await after.nth(1)).payload, { setpoint: 90, unit: 'C' });
   });
 
   it('a furnace whose bus node is missing is refused with a sentence naming it', async () => {

@@ -37,6 +37,24 @@ describe('Furnace thermal model and control loop', () => {
     assert.ok(Math.abs(model.working - 230) < 0.01, `working setpoint after 30 s at 60 °C/min: ${model.working}`);
   });
 
+  it('run again, the loop starts afresh from the present temperature; from manual back to auto it starts from the manual output', () => {
+    const model = new FurnaceModel({ clock: () => 0 });
+    model.rampRate = 60;
+    model.target = 400;
+    model.skip(120);
+    model.running = false;
+    model.skip(60);
+    model.running = true;
+    assert.equal(model.working, model.temperatureC);
+    model.rampRate = 0;
+    model.manualOutput = 30;
+    model.manual = true;
+    model.skip(10);
+    model.manual = false;
+    model.skip(0.5);
+    assert.ok(Math.abs(model.output - 30) < 1, `output ${model.output} % right after the switch`);
+  });
+
   it('runs simulated time at timeScale × real time', () => {
     let now = 0;
     const model = new FurnaceModel({ clock: () => now, timeScale: 100 });

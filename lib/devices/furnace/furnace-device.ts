@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { OperationContext } from '../../device/device';
 import type { OperationSpec } from '../../device/operations';
 import { WorkcellError, showValue } from '../../errors/workcell-error';
@@ -5,6 +6,8 @@ import { ModbusTimeoutError } from '../../io/modbus/modbus-errors';
 import type { ModbusRequestOptions } from '../../io/modbus/modbus-unit';
 import { sleep } from '../../scope/cancel-scope';
 import { describeError, isCancellation, type Cancellation } from '../../scope/reasons';
+import { deviceError } from '../modbus/bus-error';
+import { pollUntil } from '../modbus/poll-until';
 import { ModbusDevice, type ModbusDeviceOptions } from '../modbus/modbus-device';
 import { FurnaceRegisters, convertTemperature, type ControllerReading } from './furnace-registers';
 import { FURNACE_OPERATIONS } from './operations';
@@ -56,7 +59,8 @@ const round = (v: number, places = 2) => Math.round(v * 10 ** places) / 10 ** pl
  *
  * Session: `onSessionStart` reads the controller's units register (where the map has one) and
  * one reading (PV, setpoint, output, sensor state); an exception or a PV no furnace has
- * (outside −300…3000 °C) is a fault naming the preset ("does not answer as a Eurotherm 3216").
+ * (outside −300…3000 °C) is a fault naming the preset ("does not answer as a Eurotherm 3216"),
+ * and the check is made again every telemetry period (at least every second) until it passes.
  * Then telemetry starts.
  *
  * Operations (see `FURNACE_OPERATIONS`): setpoint, ramp, wait, read, run, stop, auto, manual.
@@ -167,13 +171,24 @@ export class FurnaceDevice extends ModbusDevice {
     this.onSessionEnd('new session');
     const abort = new AbortController();
     this.sessionAbort = abort;
-    const options = this.requestOptions(abort.signal);
+    try {
+      await this.checkUnit(abort.signal);
+    } catch (err) {
+      if (!abort.signal.aborted) this.scheduleRecheck(abort.signal);
+      throw err;
+    }
+    this.scheduleTelemetry(abort.signal);
+  }
+
+  /** The session's check: the units register, then one reading with a PV a furnace can have. */
+  private async checkUnit(signal: AbortSignal): Promise<void> {
+    const options = this.requestOptions(signal);
     let reading: FurnaceReading;
     try {
       await this.registers.startSession(options);
       reading = await this.readNow(options);
     } catch (err) {
-      if (abort.signal.aborted) throw err;
+      if (signal.aborted) throw err;
       throw new WorkcellError('unit-check', `${this.name}: unit ${this.unit.unitId} does not answer as a ${this.preset.label}: ${describeError(err)}`, { subject: this.name, operation: 'connect', cause: err });
     }
     const pvC = reading.pv === null ? null : convertTemperature(reading.pv, this.temperatureUnit, 'C');
@@ -185,7 +200,28 @@ export class FurnaceDevice extends ModbusDevice {
       );
     }
     this.noteSensor(reading.sensorBreak);
-    this.scheduleTelemetry(abort.signal);
+  }
+
+  /**
+   * A session whose check failed checks again every telemetry period (at least every second)
+   * while the bus stays up: a controller powered on later, or set right, makes the device
+   * ready without a reconnect of the whole bus.
+   */
+  private scheduleRecheck(signal: AbortSignal): void {
+    this.telemetryTimer = setTimeout(() => {
+      this.checkUnit(signal).then(
+        () => {
+          if (signal.aborted) return;
+          if (this.status === 'fault' && !this.sensorFault) this.setStatus('ready', this.lastReading ? this.describe(this.lastReading) : '');
+          this.scheduleTelemetry(signal);
+        },
+        (err: unknown) => {
+          if (signal.aborted) return;
+          if (this.status === 'fault' && !this.sensorFault) this.setStatus('fault', describeError(err));
+          this.scheduleRecheck(signal);
+        },
+      );
+    }, Math.max(this.telemetryIntervalMs, 1000));
   }
 
   protected onSessionEnd(_reason: string): void {
@@ -307,15 +343,8 @@ export class FurnaceDevice extends ModbusDevice {
           throw new WorkcellError('unknown-operation', `${this.name}: operation ${op.name} is not implemented`, { subject: this.name, operation: op.name });
       }
     } catch (err) {
-      throw this.explain(op.name, err, signal);
+      throw deviceError(this.name, op.name, err, signal);
     }
-  }
-
-  /** A bus error as the device's sentence (`Furnace 1: ramp: tcp://… unit 3: write register 26 = 1500: exception 02, …`). */
-  private explain(operation: string, err: unknown, signal?: AbortSignal): unknown {
-    // The device's own sentences pass; the bus's (which name the unit, not the device) get the device's name and operation in front.
-    if (signal?.aborted || isCancellation(err) || (err instanceof WorkcellError && err.subject === this.name)) return err;
-    return new WorkcellError('modbus', `${this.name}: ${operation}: ${describeError(err)}`, { subject: this.name, operation, cause: err });
   }
 
   /** The PV now, or a sentence when the sensor is broken. */
@@ -339,9 +368,9 @@ export class FurnaceDevice extends ModbusDevice {
     const from = (await this.pvNow('ramp', options)).pv;
     const span = to - from;
     const durationMs = (Math.abs(span) / rate) * 60_000;
-    const started = Date.now();
+    const started = performance.now();
     for (;;) {
-      const elapsed = Date.now() - started;
+      const elapsed = performance.now() - started;
       const done = elapsed >= durationMs;
       const setpoint = done ? to : round(from + Math.sign(span) * (rate / 60_000) * elapsed);
       await this.registers.writeSetpoint(this.toController(setpoint), options);
@@ -357,32 +386,34 @@ export class FurnaceDevice extends ModbusDevice {
     const options = this.requestOptions(signal);
     const band = params.band as number;
     const dwellMs = (params.dwell as number) * 1000;
-    const timeoutMs = (params.timeout as number) * 1000;
-    const started = Date.now();
+    const started = performance.now();
     let heldSince: number | undefined;
-    for (;;) {
-      const reading = await this.pvNow('wait', options);
-      const target = (params.target as number | undefined) ?? reading.setpoint;
-      const now = Date.now();
-      if (Math.abs(reading.pv - target) <= band) heldSince ??= now;
-      else heldSince = undefined;
-      const held = heldSince === undefined ? 0 : now - heldSince;
-      if (heldSince !== undefined && held >= dwellMs) {
-        return { pv: reading.pv, setpoint: target, unit: this.temperatureUnit, waitedS: round((now - started) / 1000, 1) };
-      }
-      if (now - started >= timeoutMs) {
-        throw new WorkcellError(
-          'timeout',
-          `${this.name}: wait: the PV did not hold within ±${band} ${this.unitText} of ${target} ${this.unitText} for ${params.dwell} s within ${params.timeout} s (PV ${reading.pv} ${this.unitText})`,
-          { subject: this.name, operation: 'wait', value: reading.pv },
-        );
-      }
-      ctx.onProgress?.({
-        fraction: dwellMs > 0 ? held / dwellMs : undefined,
-        text: `PV ${reading.pv} ${this.unitText}${heldSince === undefined ? ` (target ${target} ±${band})` : `, held ${(held / 1000).toFixed(0)}/${params.dwell} s`}`,
-      });
-      await sleep(Math.min(this.pollMs, Math.max(1, timeoutMs - (now - started))), signal);
+    let held = 0;
+    const targetOf = (r: FurnaceReading) => (params.target as number | undefined) ?? r.setpoint;
+    const { value, met } = await pollUntil(
+      () => this.pvNow('wait', options),
+      () => heldSince !== undefined && held >= dwellMs,
+      { periodMs: this.pollMs, timeoutMs: (params.timeout as number) * 1000, signal },
+      (r) => {
+        const now = performance.now();
+        if (Math.abs(r.pv - targetOf(r)) <= band) heldSince ??= now;
+        else heldSince = undefined;
+        held = heldSince === undefined ? 0 : now - heldSince;
+        ctx.onProgress?.({
+          fraction: dwellMs > 0 ? Math.min(1, held / dwellMs) : undefined,
+          text: `PV ${r.pv} ${this.unitText}${heldSince === undefined ? ` (target ${targetOf(r)} ±${band})` : `, held ${(held / 1000).toFixed(0)}/${params.dwell} s`}`,
+        });
+      },
+    );
+    const target = targetOf(value);
+    if (!met) {
+      throw new WorkcellError(
+        'timeout',
+        `${this.name}: wait: the PV did not hold within ±${band} ${this.unitText} of ${target} ${this.unitText} for ${params.dwell} s within ${params.timeout} s (PV ${value.pv} ${this.unitText})`,
+        { subject: this.name, operation: 'wait', value: value.pv },
+      );
     }
+    return { pv: value.pv, setpoint: target, unit: this.temperatureUnit, waitedS: round((performance.now() - started) / 1000, 1) };
   }
 
   // ----- stop and safe -----

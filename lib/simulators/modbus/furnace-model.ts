@@ -12,9 +12,10 @@
  * anti-windup: the integral stops growing while the output is clamped) drives u towards the
  * working setpoint. The working setpoint follows the target setpoint at most `rampRate` °C per
  * minute when a rate is set (0: at once). In manual mode the output is the manual output;
- * stopped, the output is 0 and the loop holds no integral. With a sensor break the loop
- * cannot measure: the output goes to 0 % (the real units' default sensor-break output), the
- * furnace cools.
+ * stopped, the output is 0, and run again the loop starts afresh (no integral; with a ramp
+ * rate, the working setpoint from the present temperature). With a sensor break in auto the
+ * loop cannot measure: the output goes to 0 % and the furnace cools (ASSUMPTION: 0 % as the
+ * sensor-break output the units are commonly configured with).
  *
  * Time: simulated time is real time × `timeScale` (from `clock`, ms), integrated in steps of at
  * most `stepS` simulated seconds whenever the model is read or changed (`advance`), so a test
