@@ -63,19 +63,49 @@ function matches(values: readonly number[] | undefined, unit: number, address: n
   return true;
 }
 
-async function startResponder(): Promise<{ port: number; close(): void }> {
+/** The responder process (bench/modbus-responder): its port, and a tap on the write requests it receives. */
+export interface Responder {
+  port: number;
+  /**
+   * Resolves once the responder counts write requests (FC 5, 6, 15, 16) from zero, with a
+   * promise of when the first and the `writes`-th arrived (process.hrtime.bigint(), ns).
+   */
+  arm(writes: number): Promise<{ received: Promise<{ first: bigint; last: bigint }> }>;
+  close(): void;
+}
+
+/** Starts the responder in a process of its own. */
+export async function startResponder(): Promise<Responder> {
   const fromSource = __filename.endsWith('.ts');
   const child: ChildProcess = fork(path.join(__dirname, `modbus-responder.${fromSource ? 'ts' : 'js'}`), [], {
     execArgv: fromSource ? ['--require', 'tsx/cjs'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const armed = new Map<number, () => void>();
+  const received = new Map<number, (r: { first: bigint; last: bigint }) => void>();
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the Modbus responder exited (${code}) before listening`)));
-    child.on('message', (m: { type: string; port: number }) => { if (m.type === 'port') resolve(m.port); });
+    child.on('message', (m: { type: string; port: number; id: number; first: string; last: string }) => {
+      if (m.type === 'port') resolve(m.port);
+      else if (m.type === 'armed') armed.get(m.id)?.();
+      else if (m.type === 'writes') received.get(m.id)?.({ first: BigInt(m.first), last: BigInt(m.last) });
+    });
   });
   child.removeAllListeners('exit');
-  return { port, close: () => { child.send({ type: 'close' }); } };
+  let nextId = 0;
+  return {
+    port,
+    async arm(writes) {
+      const id = nextId++;
+      const got = new Promise<{ first: bigint; last: bigint }>((resolve) => received.set(id, (r) => { received.delete(id); resolve(r); }));
+      const ready = new Promise<void>((resolve) => armed.set(id, () => { armed.delete(id); resolve(); }));
+      child.send({ type: 'arm', id, writes });
+      await ready;
+      return { received: got };
+    },
+    close: () => { child.send({ type: 'close' }); },
+  };
 }
 
 /** A measuring window: latencies and counts of the requests started inside it. */

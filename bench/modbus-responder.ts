@@ -5,16 +5,35 @@
  * write, so the clients, not the server, are what is measured.
  *
  * It answers FC 3 (read holding registers): register `a` of unit `u` holds `(u << 8) | (a & 0xff)`,
- * so a client can tell a reply meant for another unit or another address; FC 5 and 6 are echoed;
+ * so a client can tell a reply meant for another unit or another address; writes (FC 5, 6, 15,
+ * 16) are acknowledged (nothing is stored);
  * anything else gets exception 01. The unit id is echoed, any unit answers.
  *
- * IPC: it sends `{port}` once listening; `{type: 'close'}` ends it.
+ * IPC: it sends `{type: 'port', port}` once listening. `{type: 'arm', id, writes}` → it answers
+ * `{type: 'armed', id}`, then once `writes` write requests (FC 5, 6, 15, 16: stop and safe
+ * writes) have arrived sends `{type: 'writes', id, first, last}` (process.hrtime.bigint() of the
+ * first and last, ns as strings: CLOCK_MONOTONIC, the benchmark's clock), for a benchmark that
+ * times a trip's stop writes under polling load. `{type: 'close'}` ends it.
  */
 import * as net from 'node:net';
 
 /** The value the responder keeps in register `address` of `unit`. */
 export function registerValue(unit: number, address: number): number {
   return ((unit & 0xff) << 8) | (address & 0xff);
+}
+
+/** A count of write requests to report, once armed. */
+let armed: { id: number; writes: number; seen: number; first: bigint } | undefined;
+
+function sawWrite(): void {
+  const a = armed;
+  if (!a) return;
+  const at = process.hrtime.bigint();
+  if (a.seen++ === 0) a.first = at;
+  if (a.seen === a.writes) {
+    armed = undefined;
+    process.send?.({ type: 'writes', id: a.id, first: String(a.first), last: String(at) });
+  }
 }
 
 function serve(socket: net.Socket): void {
@@ -40,7 +59,8 @@ function serve(socket: net.Socket): void {
         pdu[0] = 3;
         pdu[1] = 2 * count;
         for (let i = 0; i < count; i++) pdu.writeUInt16BE(registerValue(unit, address + i), 2 + 2 * i);
-      } else if (fc === 5 || fc === 6) {
+      } else if (fc === 5 || fc === 6 || fc === 15 || fc === 16) {
+        sawWrite();
         pdu = Buffer.from(bytes.subarray(at + 7, at + 12));
       } else {
         pdu = Buffer.from([fc | 0x80, 1]);
@@ -63,8 +83,13 @@ if (require.main === module) {
   server.listen(0, '127.0.0.1', () => {
     process.send!({ type: 'port', port: (server.address() as net.AddressInfo).port });
   });
-  process.on('message', (m: { type: string }) => {
-    if (m.type === 'close') process.exit(0);
+  process.on('message', (m: { type: string; id: number; writes: number }) => {
+    if (m.type === 'arm') {
+      armed = { id: m.id, writes: m.writes, seen: 0, first: 0n };
+      process.send!({ type: 'armed', id: m.id });
+    } else if (m.type === 'close') {
+      process.exit(0);
+    }
   });
   process.on('disconnect', () => process.exit(0));
 }

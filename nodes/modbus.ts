@@ -50,7 +50,8 @@ function modbusNodes(RED: RedAPI): void {
         throw new Error(`${who}: no address: set tcp://host:port or a serial device path, or choose a serial connection`);
       }
       const options: ModbusBusOptions = {
-        framing: config.framing === 'auto' ? undefined : config.framing,
+        // A serial connection node is a serial line, even through a serial server's TCP port: RTU.
+        framing: config.framing !== 'auto' ? config.framing : serial ? 'rtu' : undefined,
         timeoutMs: config.timeout,
         maxInFlight: config.maxInFlight,
         serial: line,

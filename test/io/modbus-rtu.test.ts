@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { SerialPort } from 'serialport';
 import {
-  ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusTimeoutError, ModbusUnitIdError, crc16, openSerialEndpoint, type ConnectionStatus,
+  ConnectionLostError, ModbusBus, ModbusExceptionError, ModbusReplyError, ModbusTimeoutError, ModbusUnitIdError, crc16, openSerialEndpoint, type ConnectionStatus,
 } from '../../lib/io';
 import { MemoryUnits, rejection, startServerSerial } from '../support/modbus-servers';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
@@ -78,13 +78,13 @@ describe('ModbusBus on Modbus RTU over a pseudo-terminal, against modbus-serial 
     assert.throws(() => bus.unit(255), (e: Error) => e instanceof ModbusUnitIdError && e.message === `${pty.a}: unit id must be a whole number from 1 to 247, got 255 (number)`);
   });
 
-  it('serves the other units while one never answers: theirs complete before its timeout', async () => {
+  it('serves the other units once a silent unit\'s request on the line has timed out (one transaction at a time)', async () => {
     units.silent.add(9);
     try {
       const order: string[] = [];
       const silent = bus.unit(9).readHoldingRegisters(0, 1, { timeoutMs: 400 }).then(() => order.push('9 answered'), () => order.push('9 timed out'));
       await new Promise((resolve) => setImmediate(resolve));
-      // Unit 9's request is on the line; the others wait for its timeout and then all go.
+      // Unit 9's request is on the line; the others wait for its timeout, then go in turn.
       const others = [1, 2].map((id) => bus.unit(id).readHoldingRegisters(0, 1).then(() => order.push(`${id}`)));
       await Promise.all([silent, ...others]);
       assert.deepEqual(order, ['9 timed out', '1', '2']);
@@ -132,7 +132,10 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
       if (request[3] === 1) reply[reply.length - 1] ^= 0xff;
       device.write(reply);
     };
+    const before = { ...bus.counters };
     const bad = await rejection(bus.unit(4).readHoldingRegisters(1, 1));
+    assert.equal(bus.counters.discarded - before.discarded, 1);
+    assert.equal(bus.counters.badReplies - before.badReplies, 1);
     assert.ok(bad instanceof ModbusReplyError);
     assert.equal(bad.message, `${pty.a} unit 4: read 1 holding register from 1: bad reply: its CRC is wrong (a corrupted frame)`);
     assert.deepEqual(await bus.unit(4).readHoldingRegisters(2, 1), [2]);
@@ -156,6 +159,64 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
     assert.equal(wrongLength.message, `${pty.a} unit 4: read 1 holding register from 2: bad reply: byte count 4 where 1 register takes 2`);
   });
 
+  it('sends a stop request next, ahead of the normal requests waiting for the line', async () => {
+    const received: string[] = [];
+    let release!: () => void;
+    const firstOnLine = new Promise<void>((resolve) => {
+      answer = (request) => {
+        received.push(`${request[0]}:${request[1]}:${request.readUInt16BE(2)}`);
+        // FC 3 gets registers, FC 6 its echo; the first reply is held until the stop is queued.
+        const reply = request[1] === 6 ? rtu(request[0], [...request.subarray(1, 6)]) : rtu(request[0], [3, 2, 0, request[3]]);
+        if (received.length === 1) {
+          release = () => device.write(reply);
+          resolve();
+        } else {
+          device.write(reply);
+        }
+      };
+    });
+    const normal = [1, 2, 3].map((unit) => bus.unit(unit).readHoldingRegisters(unit, 1));
+    await firstOnLine;
+    const stop = bus.unit(3).writeRegister(500, 0, { priority: 'stop' });
+    release();
+    await Promise.all([...normal, stop]);
+    assert.deepEqual(received, ['1:3:1', '3:6:500', '2:3:2', '3:3:3']);
+  });
+
+  it('makes a stop wait for the request on the line (its timeout, when its unit is silent), then sends it before the others', async () => {
+    const received: string[] = [];
+    const silentOnLine = new Promise<void>((resolve) => {
+      answer = (request) => {
+        received.push(`${request[0]}:${request[1]}`);
+        if (request[0] === 9) return resolve(); // unit 9 never answers
+        device.write(request[1] === 6 ? rtu(request[0], [...request.subarray(1, 6)]) : rtu(request[0], [3, 2, 0, request[3]]));
+      };
+    });
+    const order: string[] = [];
+    const silent = bus.unit(9).readHoldingRegisters(0, 1, { timeoutMs: 60 }).catch(() => order.push('unit 9 timed out'));
+    const normal = bus.unit(1).readHoldingRegisters(1, 1).then(() => order.push('unit 1 read'));
+    await silentOnLine;
+    const stop = bus.unit(2).writeRegister(500, 0, { priority: 'stop' }).then(() => order.push('unit 2 stopped'));
+    await Promise.all([silent, normal, stop]);
+    assert.deepEqual(received, ['9:3', '2:6', '1:3']);
+    assert.deepEqual(order, ['unit 9 timed out', 'unit 2 stopped', 'unit 1 read']);
+    assert.deepEqual(received, ['9:3', '2:6', '1:3']);
+  });
+
+  it('leaves the line silent for 3.5 characters between a reply and the next request', async () => {
+    // 38400 baud, 8N1: 3.5 characters of 10 bits are 0.911 ms.
+    const arrived: bigint[] = [];
+    const replied: bigint[] = [];
+    answer = (request) => {
+      arrived.push(process.hrtime.bigint());
+      device.write(rtu(request[0], [3, 2, 0, request[3]]));
+      replied.push(process.hrtime.bigint());
+    };
+    await Promise.all([bus.unit(4).readHoldingRegisters(1, 1), bus.unit(5).readHoldingRegisters(2, 1), bus.unit(6).readHoldingRegisters(3, 1)]);
+    for (let i = 1; i < arrived.length; i++) assert.ok(Number(arrived[i] - replied[i - 1]) / 1e6 >= 0.91, `request ${i + 1} came ${Number(arrived[i] - replied[i - 1]) / 1e6} ms after reply ${i}`);
+    assert.equal(arrived.length, 3);
+  });
+
   it('never takes a late reply after a timeout for the next request: the line must fall silent first', async () => {
     const received: number[] = [];
     answer = (request) => {
@@ -176,5 +237,41 @@ describe('ModbusBus on Modbus RTU, against a device that misbehaves', () => {
     assert.deepEqual(received, [1, 3]);
     // However the pty cut them up, the 7 bytes of the late reply were all thrown away.
     assert.equal(discarded.reduce((sum, why) => sum + Number(/^(\d+) bytes? with no request out$/.exec(why)![1]), 0), 7);
+  });
+});
+
+describe('ModbusBus on Modbus RTU: the adapter unplugged and plugged back in', () => {
+  it('fails the request on the line, reads down, reconnects and serves again (up)', async () => {
+    const units = new MemoryUnits();
+    units.unit(2).holding[0] = 77;
+    let pty = await openPtyPair();
+    const dir = pty.a.slice(0, pty.a.lastIndexOf('/'));
+    let server = await startServerSerial(units, pty.b);
+    const bus = new ModbusBus(pty.a, { serial: { baudRate: 38400 }, timeoutMs: 2000, reconnect: { minMs: 20, maxMs: 50 } });
+    const events: string[] = [];
+    bus.on('down', () => events.push('down'));
+    bus.on('up', () => events.push('up'));
+    const release = bus.acquire();
+    try {
+      await statusReached(bus, 'connected');
+      assert.deepEqual(await bus.unit(2).readHoldingRegisters(0, 1), [77]);
+      units.silent.add(2);
+      const onTheLine = rejection(bus.unit(2).readHoldingRegisters(0, 1));
+      await new Promise((resolve) => setImmediate(resolve));
+      await server.close();
+      await pty.close();
+      const lost = await onTheLine;
+      assert.ok(lost instanceof ConnectionLostError, lost.message);
+      units.silent.delete(2);
+      pty = await openPtyPair(dir);
+      server = await startServerSerial(units, pty.b);
+      await statusReached(bus, 'connected');
+      assert.deepEqual(await bus.unit(2).readHoldingRegisters(0, 1), [77]);
+      assert.deepEqual(events, ['up', 'down', 'up']);
+    } finally {
+      await release();
+      await server.close();
+      await pty.close();
+    }
   });
 });

@@ -4,7 +4,8 @@ import modbusNodes = require('../../nodes/modbus');
 import serialNodes = require('../../nodes/serial');
 import { modbusBusOf, type ModbusConfigNode } from '../../nodes/shared/modbus-bus-node';
 import { ModbusBus } from '../../lib/io';
-import { MemoryUnits, startServerTcp } from '../support/modbus-servers';
+import { MemoryUnits, startServerSerial, startServerTcp } from '../support/modbus-servers';
+import { openPtyPair } from '../support/pty-pair';
 
 /**
  * A device node for the test: on each message it reads `msg.count` holding registers of its
@@ -94,18 +95,28 @@ describe('workcell-modbus config node in Node-RED', () => {
     assert.ok(loggedErrors().includes('Modbus bus bus2: no address: set tcp://host:port or a serial device path, or choose a serial connection'), loggedErrors().join('\n'));
   });
 
-  it('takes its line from a workcell-serial node, which it claims: a second bus on it is refused', async () => {
-    const line = { id: 'line', type: 'workcell-serial', name: 'gateway', address: `tcp://127.0.0.1:${server.port}` };
-    await helper.load(nodes, flow({ address: '', serial: 'line' }, [line]));
-    assert.equal((helper.getNode('bus') as ModbusConfigNode).bus?.label, `tcp://127.0.0.1:${server.port}`, loggedErrors().join('\n'));
-    const out = answer('out');
-    helper.getNode('dev').receive({ address: 11, count: 2 });
-    assert.deepEqual((await out).payload, [42, 43]);
-    await helper.unload();
-    await helper.load(nodes, flow({ address: '', serial: 'line' }, [line, { id: 'bus2', type: 'workcell-modbus', name: 'Other bus', address: '', serial: 'line' }]));
-    // Whichever Node-RED started first has the line; the other says who has it.
-    const [winner, loser] = (helper.getNode('bus') as ModbusConfigNode).bus ? ['Line bus', 'Other bus'] : ['Other bus', 'Line bus'];
-    assert.ok(loggedErrors().includes(`Modbus bus "${loser}": connection "gateway" is already used by device "Modbus bus "${winner}""`), loggedErrors().join('\n'));
+  it('takes its line from a workcell-serial node (RTU on its port), which it claims: a second bus on it is refused', async () => {
+    const pty = await openPtyPair();
+    const rtu = await startServerSerial(units, pty.b, 19200);
+    try {
+      const line = { id: 'line', type: 'workcell-serial', name: 'gateway', address: pty.a, baudRate: 19200 };
+      await helper.load(nodes, flow({ address: '', serial: 'line' }, [line]));
+      const bus = (helper.getNode('bus') as ModbusConfigNode).bus as ModbusBus;
+      assert.equal(bus.label, pty.a, loggedErrors().join('\n'));
+      assert.equal(bus.framing, 'rtu');
+      const out = answer('out');
+      helper.getNode('dev').receive({ address: 11, count: 2 });
+      assert.deepEqual((await out).payload, [42, 43]);
+      await helper.unload();
+      await helper.load(nodes, flow({ address: '', serial: 'line' }, [line, { id: 'bus2', type: 'workcell-modbus', name: 'Other bus', address: '', serial: 'line' }]));
+      // Whichever Node-RED started first has the line; the other says who has it.
+      const [winner, loser] = (helper.getNode('bus') as ModbusConfigNode).bus ? ['Line bus', 'Other bus'] : ['Other bus', 'Line bus'];
+      assert.ok(loggedErrors().includes(`Modbus bus "${loser}": connection "gateway" is already used by device "Modbus bus "${winner}""`), loggedErrors().join('\n'));
+    } finally {
+      await helper.unload();
+      await rtu.close();
+      await pty.close();
+    }
   });
 
   it('a device naming no bus, or a node that is not a bus, gets a sentence', async () => {

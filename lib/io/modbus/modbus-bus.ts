@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { BackoffOptions } from '../backoff';
+import { resolveBackoff, type BackoffOptions } from '../backoff';
 import { createTransport } from '../create-transport';
 import { parseEndpoint, describeEndpoint } from '../endpoint';
 import { ConnectionClosedError, ConnectionLostError, NotConnectedError } from '../errors';
@@ -8,7 +8,7 @@ import { defaultSerialSettings, type SerialSettings } from '../serial-transport'
 import type { TcpSettings } from '../tcp-transport';
 import type { Transport, TransportClosed } from '../transport';
 import { FairQueue, UnitQueue } from './fair-queue';
-import { ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError } from './modbus-errors';
+import { ModbusReplyError, ModbusRequestError, ModbusTimeoutError, ModbusUnitIdError } from './modbus-errors';
 import type { ModbusBusEvents, ModbusBusLink, ModbusRequestOptions, ModbusUnit } from './modbus-unit';
 import type { ModbusWire, WireHost } from './modbus-wire';
 import { FunctionCode, ModbusRequest, checkRequest, type ReplyValue } from './pdu';
@@ -36,8 +36,10 @@ export interface ModbusBusOptions {
 
 /** What the bus counted since it was made. */
 export interface ModbusBusCounters {
-  /** Requests that got a good reply or an exception reply. */
+  /** Requests that got a reply: values, an exception, or a reply that does not answer them (`badReplies`). */
   replies: number;
+  /** Replies that did not answer their request (wrong function, byte count, echo, unit, CRC): the request failed with `ModbusReplyError`. */
+  badReplies: number;
   timeouts: number;
   /** Replies and bytes thrown away: late replies after a timeout, frames from another unit, stray bytes. */
   discarded: number;
@@ -48,7 +50,7 @@ export interface ModbusBusAllEvents extends ModbusBusEvents {
   discarded: [why: string];
 }
 
-/** The RTU default line (Modbus over Serial Line: 19200 or 9600 baud, even parity is the standard's default; devices mostly ship 9600 8N1). */
+/** The line an RTU bus gets unless told otherwise: 9600 baud 8N1, as most controllers ship (the standard's default is 19200 baud, even parity). */
 const RTU_SERIAL: SerialSettings = { baudRate: 9600, parity: 'none', stopBits: 1, dataBits: 8 };
 
 /**
@@ -57,8 +59,10 @@ const RTU_SERIAL: SerialSettings = { baudRate: 9600, parity: 'none', stopBits: 1
  * units (`unit(id)`). See `ModbusBusLink` and `ModbusUnit` for what devices rely on.
  *
  * Scheduling: the stop lane first, then the units in turn (`FairQueue`); on TCP up to
- * `maxInFlight` requests out (`maxInFlightPerUnit` per unit), on RTU one. Requests written in
- * the same turn of the event loop go out in one write. Every written request has a timeout.
+ * `maxInFlight` requests out (`maxInFlightPerUnit` per unit), on RTU one. Normal requests made
+ * in the same turn of the event loop go out in one write; a stop request is written in the call
+ * that makes it, ahead of whatever waits (on RTU once the request on the line has its reply or
+ * its timeout: a half-duplex line cannot be interrupted). Every written request has a timeout.
  * Requests made while not connected reject at once with `NotConnectedError`; a session that
  * ends fails the requests out and waiting with `ConnectionLostError`, and the bus reconnects
  * with backoff while anyone holds it.
@@ -69,12 +73,12 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
   readonly timeoutMs: number;
   readonly maxInFlight: number;
   readonly maxInFlightPerUnit: number;
-  readonly counters: ModbusBusCounters = { replies: 0, timeouts: 0, discarded: 0 };
+  readonly counters: ModbusBusCounters = { replies: 0, badReplies: 0, timeouts: 0, discarded: 0 };
   private readonly transport: Transport;
   private readonly options: ModbusBusOptions;
   private readonly units = new Map<number, BusUnit>();
   private readonly queue = new FairQueue();
-  private wire: ModbusWire;
+  private readonly wire: ModbusWire;
   private loop: ReconnectLoop | undefined;
   private currentStatus: ConnectionStatus = 'idle';
   private currentDetail: StatusDetail = {};
@@ -106,6 +110,8 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
     checkRange('maxInFlightPerUnit', this.maxInFlightPerUnit, 1, this.maxInFlight, true);
     const recoveryMs = options.recoveryMs ?? 50;
     checkRange('recoveryMs', recoveryMs, 0, 60_000);
+    // Checked now rather than at the first acquire.
+    if (options.reconnect !== false) resolveBackoff(options.reconnect ?? {});
     this.options = options;
     const serial = { ...RTU_SERIAL, ...stripUndefined(options.serial ?? {}) };
     this.transport = createTransport(endpoint, { serial, tcp: options.tcp });
@@ -225,6 +231,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
 
   private startSession(): Promise<TransportClosed> {
     this.brokenReason = undefined;
+    const loop = this.loop;
     const onData = (chunk: Buffer) => {
       this.wire.receive(chunk);
       this.pump();
@@ -234,9 +241,15 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
       this.transport.once('close', (closed) => {
         this.transport.off('data', onData);
         const reason = this.brokenReason ?? closed.reason;
+        // Closed by the last release or by close(): what was out is dropped, not lost.
+        const onPurpose = closed.requested && !this.brokenReason && this.loop !== loop;
         const outstanding = this.wire.reset();
         for (const request of outstanding) this.unitOf(request).inFlight--;
-        for (const request of outstanding) request.settle(new ConnectionLostError(request.unitLabel, request.describe(), reason, true));
+        for (const request of outstanding) {
+          request.settle(onPurpose
+            ? new ConnectionClosedError(request.unitLabel, request.describe())
+            : new ConnectionLostError(request.unitLabel, request.describe(), reason, true));
+        }
         this.failWaiting((r) => new ConnectionLostError(r.unitLabel, r.describe(), reason, false));
         this.emit('down', reason);
         resolve(this.brokenReason ? { requested: false, reason } : closed);
@@ -271,9 +284,13 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
     if (timeoutMs !== this.timeoutMs && !(typeof timeoutMs === 'number' && timeoutMs >= 1 && timeoutMs <= 3_600_000)) {
       return Promise.reject(new ModbusRequestError(unit.label, describeShort(fc, address), 'the timeout must be a number of ms from 1 to 3600000', timeoutMs));
     }
+    const priority = options?.priority;
+    if (priority !== undefined && priority !== 'stop' && priority !== 'normal') {
+      return Promise.reject(new ModbusRequestError(unit.label, describeShort(fc, address), "the priority must be 'stop' or 'normal'", priority));
+    }
     if (this.closedForGood) return Promise.reject(new ConnectionClosedError(unit.label, describeShort(fc, address)));
     if (this.currentStatus !== 'connected') return Promise.reject(new NotConnectedError(unit.label, describeShort(fc, address), this.currentStatus));
-    const stop = options?.priority === 'stop';
+    const stop = priority === 'stop';
     return new Promise<ReplyValue>((resolve, reject) => {
       const request = new ModbusRequest(unit.label, unit.unitId, fc, address, count, value, stop, timeoutMs, resolve, reject);
       if (signal) {
@@ -354,6 +371,7 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
   private replied(request: ModbusRequest, result: ReplyValue | Error): void {
     this.unitOf(request).inFlight--;
     this.counters.replies++;
+    if (result instanceof ModbusReplyError) this.counters.badReplies++;
     request.settle(result);
   }
 }

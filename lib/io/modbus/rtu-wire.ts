@@ -82,7 +82,10 @@ export class RtuWire implements ModbusWire {
       const expected = this.expectedLength();
       if (expected < 0) return this.garbled(request, `it has function code ${this.rx[1]}, which this bus never asked for`);
       if (this.rxLength === expected) {
-        if (crc16(this.rx, 0, expected) !== 0) return this.garbled(request, 'its CRC is wrong (a corrupted frame)');
+        if (crc16(this.rx, 0, expected) !== 0) {
+          this.host.discarded(`a ${expected}-byte frame with a bad CRC`);
+          return this.garbled(request, 'its CRC is wrong (a corrupted frame)');
+        }
         const unit = this.rx[0];
         this.rxLength = 0;
         if (unit !== request.unitId) {
