@@ -55,7 +55,7 @@ describe('press PLC model', function () {
     plc.on('weld', (ka: number) => welds.push({ ka, force: plc.forceKnNow }));
     plc.writeCoil(C.cycleStart, true);
     await until(() => plc.readDiscreteInputs(I.cycleDone, 1)[0], 'cycle done without weld');
-    assert.deepEqual(welds, [], 'no current without weld enable');
+    assert.equal(welds.length, 0, 'no current without weld enable');
     plc.writeCoil(C.weldEnable, true);
     plc.writeCoil(C.cycleStart, true);
     // The model runs when it is looked at: reading its state advances it.
