@@ -22,10 +22,6 @@ const pressMap = text('register map', {}, (t): PressMapOverrides | undefined => 
     throw new FieldProblem('the JSON of map overrides, e.g. {"coils": {"stop": 10}}, or blank for the default map');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FieldProblem('an object of map overrides, e.g. {"coils": {"stop": 10}}, or blank');
-  const groups = ['coils', 'inputs', 'holding', 'inputRegisters', 'scaling', 'modes'];
-  for (const key of Object.keys(parsed)) {
-    if (!groups.includes(key)) throw new FieldProblem('', `register map: ${JSON.stringify(key)} is not a group of the map (expected ${groups.join(', ')})`);
-  }
   try {
     resolvePressMap('register map', parsed as PressMapOverrides);
   } catch (err) {

@@ -21,6 +21,12 @@ describe('press map and options', function () {
     assert.throws(() => resolvePressMap('Press', { modes: { position: 0 } }), { message: 'Press: the map\'s modes.force and modes.position are both 0' });
   });
 
+  it('refuses a group or an entry the map does not have, naming the choices', () => {
+    assert.throws(() => resolvePressMap('Press', { coil: {} } as never), { message: 'Press: the map has no group "coil" (string) (expected coils, inputs, holding, inputRegisters, scaling, modes)' });
+    assert.throws(() => resolvePressMap('Press', { coils: { stopp: 3 } } as never), { message: 'Press: the map\'s coils has no entry "stopp" (string) (expected cycleStart, stop, retract, weldEnable, faultReset)' });
+    assert.throws(() => resolvePressMap('Press', { coils: 3 } as never), { message: 'Press: the map\'s coils must be an object of entries, got 3 (number)' });
+  });
+
   it('the smallest span holds every address', () => {
     assert.deepEqual(addressSpan([4, 1, 7]), { start: 1, count: 7 });
   });

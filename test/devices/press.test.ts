@@ -62,6 +62,13 @@ describe('press on Modbus TCP', function () {
     assert.equal(plc.holding[5], 1, 'mode: position');
   });
 
+  it('a cycle to a position that presses harder than the maximum force is stopped', async () => {
+    const err = await rejection(press.execute('cycle', { target: 'position', position: 87, holdMs: 500 }, { signal: noSignal }));
+    assert.match(err.message, /^Press: cycle: the force reached [\d.]+ kN, above the limit of 300 kN; the cycle was stopped$/);
+    assert.equal(plc.state, 'stopped');
+    assert.equal(press.status, 'ready', 'not an interlock: the device is not held in fault');
+  });
+
   it('welds: weld enable on for the weld only, the current flows while the electrodes are closed, then off', async () => {
     const currents: number[] = [];
     plc.on('weld', (ka: number) => currents.push(ka));
@@ -183,7 +190,7 @@ describe('press on Modbus TCP', function () {
   it('a cycle that does not finish in its timeout is stopped and fails saying where the ram is', async () => {
     plc.timeScale = 1;
     const err = await rejection(press.execute('cycle', { force: 100, timeoutMs: 50 }, { signal: noSignal }));
-    assert.match(err.message, /^Press: cycle: the cycle did not finish within 50 ms \(ram at [\d.]+ mm, force 0 kN, cycle done clear\); the cycle was stopped$/);
+    assert.match(err.message, /^Press: cycle: the cycle did not finish within 50 ms \(ram at [\d.]+ mm, force [\d.]+ kN, cycle done clear\); the cycle was stopped$/);
     assert.equal(plc.state, 'stopped');
   });
 

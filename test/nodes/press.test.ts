@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { startPressCell, type StartedPressCell } from '../../lib/simulators/modbus/press-host';
+import { until } from '../lib/helpers';
 
 const pressNodes = require('../../nodes/press') as (red: unknown) => void;
 const actuatorNodes = require('../../nodes/actuator') as (red: unknown) => void;
@@ -27,6 +28,8 @@ function flow(port: number, press: object = {}, gripper: object = {}): object[] 
     { id: 'outcome', type: 'helper', z: 't1' },
     { id: 'catcher', type: 'catch', z: 't1', scope: null, uncaught: false, wires: [['caught']] },
     { id: 'caught', type: 'helper', z: 't1' },
+    { id: 'stop', type: 'workcell-estop', z: 't1', name: 'E-stop', cell: 'cell', action: 'estop', wires: [['stopped']] },
+    { id: 'stopped', type: 'helper', z: 't1' },
   ]);
 }
 
@@ -107,5 +110,40 @@ describe('press and actuator nodes in Node-RED against the simulated PLC and I/O
     assert.match(bySource.cycle, /no press device is configured for this node: .*highest position \(50 mm\) must not be below the lowest \(100 mm\)/);
     assert.match(bySource.grip, /no actuator device is configured for this node: .*safe state "vent" needs a double-solenoid valve/);
     assert.equal(getCell('cell')?.devices.length ?? 0, 0);
+  });
+
+  it('a register map with a misspelt entry is refused at deploy, naming it and the choices', async () => {
+    await helper.load(nodes, flow(sims.port!, { map: '{"coils": {"stopp": 10}}' }));
+    const caught = new Received(helper.getNode('caught'));
+    helper.getNode('cycle').receive({ payload: 'x' });
+    const err = (await caught.nth(1)).error as { message: string };
+    assert.match(err.message, /register map: the map's coils has no entry "stopp" \(string\) \(expected cycleStart, stop, retract, weldEnable, faultReset\)/);
+  });
+
+  it('an emergency stop node during a weld: the PLC gets its stop coil, the weld goes off and the ram back to the top; the gripper holds', async () => {
+    await helper.load(nodes, flow(sims.port!));
+    await ready(2);
+    const plc = sims.presses.get(3)!;
+    const io = sims.ioModules.get(7)!;
+    plc.timeScale = 1;
+    const stopped = new Received(helper.getNode('stopped'));
+    const caught = new Received(helper.getNode('caught'));
+    helper.getNode('grip').receive({ payload: 'x' });
+    await until(() => io.cylinder(0).position === 1, 'gripper closed');
+    helper.getNode('cycle').receive({ operation: 'weld', params: { force: 40, current: 10, timeMs: 1500, holdMs: 100 } });
+    await until(() => plc.state === 'welding', 'welding');
+    const gripWrites = io.writes.length;
+    helper.getNode('stop').receive({ payload: 'trip' });
+    const report = ((await stopped.nth(1)).payload as { report: { devices: { device: string; stop: string; safe: string }[] } }).report;
+    assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]).sort(), [['Press', 'stopped', 'safe'], ['gripper', 'stopped', 'safe']]);
+    assert.ok(plc.writes.some((w) => w.function === 'coil' && w.address === 1 && w.value === true), 'the stop coil');
+    assert.equal(plc.ramAtTop, true);
+    assert.equal(plc.weldCurrentKa, 0);
+    assert.equal(plc.weldEnabled, false);
+    assert.equal(plc.unsafeEvents, 0);
+    // The gripper's safe state is retract: the stop wrote nothing, the safe routine opened it.
+    assert.deepEqual(io.writes.slice(gripWrites), [{ address: 0, value: false }]);
+    const err = (await caught.nth(1)).error as { message: string; source: { id: string } };
+    assert.deepEqual([err.message, err.source.id], ['EStop: emergency stop (node "E-stop")', 'cycle']);
   });
 });

@@ -86,7 +86,9 @@ const INTERLOCK_WORDS: Readonly<Record<PressInterlock, { name: string; open: str
  * or weld first reads the PLC and is refused, with nothing written, while an enforced interlock
  * is open (naming it and its input), while the PLC reports a fault, or with the ram away from
  * the top. It then writes the setpoints and the cycle start and reads the inputs every
- * `watchIntervalMs` until cycle done: an interlock that opens stops the cycle (the stop coil,
+ * `watchIntervalMs` until cycle done. A force read above the maximum force (a cycle to a
+ * position can press harder than intended) stops the cycle with the stop coil and fails it
+ * naming both. An interlock that opens stops the cycle (the stop coil,
  * at stop priority), fails the operation naming the interlock, and puts the device in fault,
  * which trips the cell when the device is critical. A PLC fault or the cycle timeout stops the
  * cycle too. A cycle is done when cycle done reads set after it read clear (the PLC clears it
@@ -313,6 +315,7 @@ export class PressDevice extends ModbusDevice {
           const openNow = this.openInterlock(s);
           if (openNow) problem = `${INTERLOCK_WORDS[openNow].name} ${INTERLOCK_WORDS[openNow].opened} mid-cycle (input ${this.map.inputs[INTERLOCK_INPUT[openNow]]})`;
           else if (s.fault) problem = `the PLC stopped the cycle with a fault (${this.faultText(s.faultCode)})`;
+          else if (s.force > this.limits.maxForceKn) problem = `the force reached ${round(s.force)} kN, above the limit of ${this.limits.maxForceKn} kN`;
           if (problem) return true;
           if (!s.cycleDone) running = true;
           return running && s.cycleDone;

@@ -82,12 +82,23 @@ export const DEFAULT_PRESS_MAP: PressMap = {
 };
 
 /**
- * The map with `overrides` applied over the defaults, checked: every address a whole number
+ * The map with `overrides` applied over the defaults, checked: only the default map's groups and
+ * entries (a misspelt one is refused, not ignored), every address a whole number
  * 0–65535, no two entries of one table at the same address, every scale a positive finite
  * number, the two modes different whole numbers 0–65535. A RangeError names the device, the
  * entry and the value.
  */
 export function resolvePressMap(device: string, overrides: PressMapOverrides = {}): PressMap {
+  // A misspelt entry must not leave the default in place silently.
+  for (const [group, entries] of Object.entries(overrides) as [string, unknown][]) {
+    const known = (DEFAULT_PRESS_MAP as unknown as Record<string, Record<string, unknown> | undefined>)[group];
+    if (!known) throw new RangeError(`${device}: the map has no group ${showValue(group)} (expected ${Object.keys(DEFAULT_PRESS_MAP).join(', ')})`);
+    if (entries === undefined) continue;
+    if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw new RangeError(`${device}: the map's ${group} must be an object of entries, got ${showValue(entries)}`);
+    for (const entry of Object.keys(entries)) {
+      if (!(entry in known)) throw new RangeError(`${device}: the map's ${group} has no entry ${showValue(entry)} (expected ${Object.keys(known).join(', ')})`);
+    }
+  }
   const map: PressMap = {
     coils: { ...DEFAULT_PRESS_MAP.coils, ...overrides.coils },
     inputs: { ...DEFAULT_PRESS_MAP.inputs, ...overrides.inputs },
