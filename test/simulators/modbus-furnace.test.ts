@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import ModbusRTU from 'modbus-serial';
 import { FurnaceModel } from '../../lib/simulators/modbus/furnace-model';
-import { startFurnaces, type StartedFurnaces } from '../../lib/simulators/modbus/furnace';
+import { FurnaceSimulator, startFurnaces, type StartedFurnaces } from '../../lib/simulators/modbus/furnace';
 import { WATLOW } from '../../lib/simulators/modbus/furnace-maps';
 import { floatWords, wordsFloat } from '../../lib/simulators/modbus/register-map';
 import { GENERIC_FURNACE_MAP, GENERIC_SENSOR_BREAK_PV } from '../../lib/devices/furnace/generic-map';
@@ -53,6 +53,16 @@ describe('Furnace thermal model and control loop', () => {
     model.manual = false;
     model.skip(0.5);
     assert.ok(Math.abs(model.output - 30) < 1, `output ${model.output} % right after the switch`);
+  });
+
+  it('a furnace simulator describes its state in one phrase', () => {
+    const furnace = new FurnaceSimulator({ preset: 'omega-cn7500', clock: () => 0 });
+    furnace.model.target = 200;
+    assert.equal(furnace.describe(), '20.0 °C, setpoint 200 °C, output 0 %, auto');
+    furnace.model.skip(1);
+    furnace.breakSensor(true);
+    furnace.model.running = false;
+    assert.equal(furnace.describe(), `${furnace.model.temperatureC.toFixed(1)} °C, setpoint 200 °C, output 0 %, stopped, sensor break`);
   });
 
   it('runs simulated time at timeScale × real time', () => {

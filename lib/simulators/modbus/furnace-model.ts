@@ -143,7 +143,7 @@ export class FurnaceModel {
     return this.runningValue;
   }
 
-  /** Stopping turns the output off; running again starts the loop afresh from the present temperature. */
+  /** Stopping turns the output off at once; running again starts the loop afresh from the present temperature. */
   set running(value: boolean) {
     this.advance();
     if (value && !this.runningValue) {
@@ -151,6 +151,7 @@ export class FurnaceModel {
       this.previousError = null;
       this.workingValue = this.rateValue > 0 ? this.temperature : this.targetValue;
     }
+    if (!value) this.outputNow = 0;
     this.runningValue = value;
   }
 

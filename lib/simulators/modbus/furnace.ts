@@ -35,6 +35,16 @@ export class FurnaceSimulator implements FurnaceUnitState {
     return this.slave.writes;
   }
 
+  /**
+   * The furnace's state in one phrase, from the model (a demo prints it at shutdown):
+   * `123.4 °C, setpoint 200 °C, output 45 %, auto` (`stopped`, `manual`, `sensor break` as they apply).
+   */
+  describe(): string {
+    const m = this.model;
+    const mode = [m.running ? (m.manual ? 'manual' : 'auto') : 'stopped', ...(m.sensorBroken ? ['sensor break'] : [])].join(', ');
+    return `${m.temperatureC.toFixed(1)} °C, setpoint ${Math.round(m.target * 10) / 10} °C, output ${m.output.toFixed(0)} %, ${mode}`;
+  }
+
   /** Break (true) or mend (false) the temperature sensor: the PV then reads as the controller reports a break. */
   breakSensor(broken: boolean): void {
     this.model.sensorBroken = broken;
