@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import * as net from 'node:net';
 import ModbusRTU from 'modbus-serial';
 import { crc16 } from '../../lib/io/modbus/crc16';
@@ -271,8 +272,9 @@ describe('Modbus simulator server RTU framing (raw bytes on a pseudo-terminal)',
     unit.holdingRegisters[1] = 0x1234;
     const bad = rtu([4, 3, 0, 1, 0, 1]);
     bad[6] ^= 0xff;
+    const discarded = once(server, 'discarded');
     port.write(bad);
-    await timePassed(rtuSilenceMs(9600) * 3);
+    assert.deepEqual(await discarded, ['a frame with a bad CRC and what followed it']);
     assert.equal(got.pending, 0);
     port.write(rtu([4, 3, 0, 1, 0, 1]));
     assert.deepEqual([...(await got.next(7))], [...rtu([4, 3, 2, 0x12, 0x34])]);
@@ -280,12 +282,18 @@ describe('Modbus simulator server RTU framing (raw bytes on a pseudo-terminal)',
 
   it('drops a frame the silence cut short; the next whole frame is answered', async () => {
     const frame = rtu([4, 3, 0, 1, 0, 1]);
+    const discarded = once(server, 'discarded');
     port.write(frame.subarray(0, 5));
-    await timePassed(rtuSilenceMs(9600) * 3);
+    assert.deepEqual(await discarded, ['an incomplete frame of 5 bytes']);
+    assert.equal(got.pending, 0, 'nothing answered the cut-short frame');
     port.write(frame);
     assert.deepEqual([...(await got.next(7))], [...rtu([4, 3, 2, 0x12, 0x34])]);
-    await timePassed(rtuSilenceMs(9600) * 3);
-    assert.equal(got.pending, 0, 'nothing answered the cut-short frame');
+  });
+
+  it('the silence that ends a frame is t3.5: 3.5 characters of 11 bits, 1.75 ms above 19200 baud', () => {
+    assert.equal(rtuSilenceMs(9600), (3.5 * 11 * 1000) / 9600);
+    assert.equal(rtuSilenceMs(19200), (3.5 * 11 * 1000) / 19200);
+    assert.equal(rtuSilenceMs(115200), 1.75);
   });
 
   it('a broadcast (unit 0) write is done and not answered', async () => {

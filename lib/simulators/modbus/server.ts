@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { SerialPort } from 'serialport';
 import { crc16 } from '../../io/modbus/crc16';
@@ -56,19 +57,22 @@ export function rtuSilenceMs(baudRate: number): number {
  * function code). A frame whose CRC is wrong is ignored, as a real slave ignores it, and so is
  * everything after it until the line has been silent for t3.5 (see `RtuOptions.silenceMs`); a
  * silence also ends an incomplete frame, which is dropped. A frame with a function the server
- * does not know ends at the silence after it and, with a good CRC, gets exception 01.
+ * does not know ends at the silence after it and, with a good CRC, gets exception 01. What the
+ * server throws away is told by a `'discarded'` event (`why`) once the silence after it has
+ * passed and the line takes frames again.
  *
  * TCP framing: MBAP headers, frames split across packets or coalesced into one are both served;
  * a frame whose protocol id is not 0 is ignored; a length field outside 2–254 closes the
  * connection (the stream can no longer be framed).
  */
-export class ModbusServer {
+export class ModbusServer extends EventEmitter<{ discarded: [why: string] }> {
   private readonly units = new Map<number, UnitEntry>();
   private readonly tcp = new TcpListener((socket) => this.serveTcp(socket));
   private readonly detachers = new Set<() => void>();
   private readonly ports = new Set<SerialPort>();
 
   constructor(units: Iterable<[number, ModbusSlave]> | Record<number, ModbusSlave> = []) {
+    super();
     const entries = Symbol.iterator in Object(units) ? (units as Iterable<[number, ModbusSlave]>) : Object.entries(units).map(([id, s]) => [Number(id), s] as [number, ModbusSlave]);
     for (const [id, slave] of entries) this.setUnit(id, slave);
   }
@@ -137,9 +141,10 @@ export class ModbusServer {
     let timer: NodeJS.Timeout | undefined;
     const onSilence = () => {
       timer = undefined;
-      if (!discarding && pending.length >= 4 && rtuRequestLength(pending, 0, pending.length) === -1 && crc16(pending) === 0) {
+      if (discarding) this.emit('discarded', 'a frame with a bad CRC and what followed it');
+      else if (pending.length >= 4 && rtuRequestLength(pending, 0, pending.length) === -1 && crc16(pending) === 0) {
         this.serveRtuFrame(stream, pending, pending.length);
-      }
+      } else if (pending.length > 0) this.emit('discarded', `an incomplete frame of ${pending.length} bytes`);
       pending = EMPTY;
       discarding = false;
     };
