@@ -103,6 +103,22 @@ describe('ModbusBus on Modbus TCP, against modbus-serial ServerTCP', () => {
     }
   });
 
+  it('takes as many devices as a bus has units: 32 listeners on each event are no leak warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const listeners = Array.from({ length: 32 }, () => () => undefined);
+    try {
+      for (const l of listeners) for (const e of ['status', 'up', 'down'] as const) bus.on(e, l);
+      // Node emits the warning on a later tick.
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning'), []);
+    } finally {
+      for (const l of listeners) for (const e of ['status', 'up', 'down'] as const) bus.off(e, l);
+      process.off('warning', onWarning);
+    }
+  });
+
   it('refuses bad unit ids with a sentence, never unit 1', () => {
     for (const bad of ['3', 0, 248, 254, 1.5, -1, NaN, undefined]) {
       assert.throws(() => bus.unit(bad as number), (e: Error) => e instanceof ModbusUnitIdError

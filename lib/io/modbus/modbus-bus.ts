@@ -99,6 +99,8 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
    */
   constructor(address: string, options: ModbusBusOptions = {}) {
     super();
+    // Every device on the bus listens to its status, up and down: many listeners is normal, not a leak.
+    this.setMaxListeners(0);
     const endpoint = parseEndpoint(withDefaultPort(address));
     this.label = describeEndpoint(endpoint);
     this.framing = options.framing ?? (endpoint.kind === 'tcp' ? 'tcp' : 'rtu');
