@@ -9,8 +9,6 @@ export { waitForStatus };
 export async function startFurnaceBus(units: readonly FurnaceUnitSpec[]): Promise<{ sim: StartedFurnaces; bus: ModbusBus; close(): Promise<void> }> {
   const sim = await startFurnaces(units);
   const bus = new ModbusBus(`tcp://127.0.0.1:${sim.port}`, { timeoutMs: 300, reconnect: { minMs: 20, maxMs: 100 } });
-  // Every device on the bus listens to it: a dozen devices is normal here (the bus keeps Node's default of 10).
-  bus.setMaxListeners(0);
   return {
     sim,
     bus,
