@@ -6,6 +6,7 @@
 import { driversTable, runDrivers } from './estop-drivers';
 import { fanoutTable, runFanout } from './estop-fanout';
 import { runGrblStreaming, streamingSection } from './grbl-streaming';
+import { modbusEstopTable, runModbusEstop } from './modbus-estop';
 import { pollTable, runPoll } from './modbus-poll';
 import { mqttTripTable, runMqttTrip } from './mqtt-trip';
 import { overheadTable, runOverhead } from './sequence-overhead';
@@ -41,6 +42,11 @@ async function main(): Promise<void> {
   const poll = await runPoll();
   console.log(`\n## Modbus polling (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
   console.log(pollTable(poll));
+
+  t = performance.now();
+  const modbusEstop = await runModbusEstop();
+  console.log(`\n## E-stop under Modbus polling load (${fmt((performance.now() - t) / 1000, 1)} s)\n`);
+  console.log(modbusEstopTable(modbusEstop));
 
   t = performance.now();
   const streaming = await runGrblStreaming();

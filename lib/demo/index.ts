@@ -16,6 +16,8 @@ import { mqttTopicsHelp } from './mqtt-topics';
 export { loadExamples, combinedFlows, nodeTypes } from './examples';
 export type { ExampleFlow, FlowNode } from './examples';
 export { startDemoSimulators, DEMO_GANTRY_TRAVEL } from './simulators';
+export { startDemoModbusCell, thermocoupleVolts, DEMO_MODBUS_UNITS, DEMO_FURNACE_SPEEDUP } from './modbus-cell';
+export type { DemoModbusCell } from './modbus-cell';
 export { DEMO_PART, probeVolts } from './part-under-test';
 export type { ProbePosition } from './part-under-test';
 export type { DemoSimulatorOptions, DemoSimulators, DemoSimulatorAddress } from './simulators';

@@ -1,6 +1,7 @@
 import { GrblSimulator } from '../simulators/grbl';
 import { Dmm34461A, RigolDP821 } from '../simulators/scpi';
 import { probeVolts } from './part-under-test';
+import { startDemoModbusCell, thermocoupleVolts, type DemoModbusCell } from './modbus-cell';
 
 /** One simulated device of the demo cell and where it listens. */
 export interface DemoSimulatorAddress {
@@ -20,13 +21,18 @@ export interface DemoSimulators {
   readonly router: GrblSimulator;
   readonly dmm: Dmm34461A;
   readonly psu: RigolDP821;
+  /** The heat-treat and press cell's Modbus devices: a furnace controller, a press/welder PLC, a gripper's I/O module, on one Modbus TCP server. */
+  readonly modbus: DemoModbusCell;
+  /** A second DMM, logging the furnace's thermocouple (DC volts, about 41 µV/°C). */
+  readonly furnaceDmm: Dmm34461A;
   readonly addresses: readonly DemoSimulatorAddress[];
-  /** `{GANTRY_ADDRESS: 'tcp://…', DMM_ADDRESS: …, PSU_ADDRESS: …, ROUTER_ADDRESS: …}`: the environment Node-RED gets. */
+  /** `{GANTRY_ADDRESS: 'tcp://…', DMM_ADDRESS: …, PSU_ADDRESS: …, ROUTER_ADDRESS: …, MODBUS_ADDRESS: …, FURNACE_DMM_ADDRESS: …}`: the environment Node-RED gets. */
   readonly env: Readonly<Record<string, string>>;
   /**
    * The devices' state in one line, read from the simulators themselves, as the demo prints it at
    * shutdown: `gantry Alarm at X-23.500 Y-19.583 Z-3.917, spindle off, coolant off; DMM idle;
-   * power supply CH1 off, CH2 off; router Idle, spindle off`. The gantry's state is GRBL's status-report state and its
+   * power supply CH1 off, CH2 off; router Idle, spindle off; furnace 20.0 °C (SP 20.0, running); press
+   * Idle, ram at the top, weld off; gripper open`. The gantry's state is GRBL's status-report state and its
    * position the machine position; the DMM is `measuring` or `idle`.
    */
   describeState(): string;
@@ -63,8 +69,10 @@ export interface DemoSimulatorOptions {
  * 34461A DMM and a Rigol DP821 power supply, wired together through the part under test
  * (part-under-test.ts): CH1 feeds the part, and the DMM's DC volts input is the part's voltage
  * where the gantry holds the probe, read at each reading; and a second GRBL machine (the router
- * of the gantry job example, configured as the gantry). If one fails to start, the ones already
- * started are closed before the error is rethrown.
+ * of the gantry job example, configured as the gantry); and the heat-treat and press cell on
+ * one Modbus TCP server (modbus-cell.ts: a Eurotherm 3216 furnace controller, a press/welder
+ * PLC, a gripper's I/O module) with a second DMM reading the furnace's thermocouple. If one
+ * fails to start, the ones already started are closed before the error is rethrown.
  */
 export async function startDemoSimulators(options: DemoSimulatorOptions = {}): Promise<DemoSimulators> {
   const host = options.host ?? '127.0.0.1';
@@ -90,11 +98,14 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
   dmm.connectInput('VOLT:DC', () => probeVolts(psu.output(1).measuredV, gantry.machinePosition));
   const started: Array<{ close(): Promise<void> }> = [];
   const addresses: DemoSimulatorAddress[] = [];
+  const furnaceDmm = new Dmm34461A({ timeScale: 1 / timeScale });
+  let modbus: DemoModbusCell | undefined;
   const entries = [
     { label: 'GRBL 1.1h gantry', envVar: 'GANTRY_ADDRESS', sim: gantry },
     { label: 'Keysight 34461A DMM', envVar: 'DMM_ADDRESS', sim: dmm },
     { label: 'Rigol DP821 power supply', envVar: 'PSU_ADDRESS', sim: psu },
     { label: 'GRBL 1.1h router', envVar: 'ROUTER_ADDRESS', sim: router },
+    { label: 'Keysight 34461A DMM on the furnace thermocouple', envVar: 'FURNACE_DMM_ADDRESS', sim: furnaceDmm },
   ];
   try {
     for (const { label, envVar, sim } of entries) {
@@ -102,6 +113,11 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
       started.push(sim);
       addresses.push({ label, envVar, port, address: `tcp://${host}:${port}` });
     }
+    const cell = await startDemoModbusCell(host, timeScale);
+    modbus = cell;
+    started.push(cell);
+    addresses.push({ label: 'Modbus TCP: furnace controller (unit 1), press PLC (unit 2), gripper I/O (unit 3)', envVar: 'MODBUS_ADDRESS', port: cell.port, address: `tcp://${host}:${cell.port}` });
+    furnaceDmm.connectInput('VOLT:DC', () => thermocoupleVolts(cell.furnace.model.temperatureC));
   } catch (err) {
     await Promise.allSettled(started.map((s) => s.close()));
     throw err;
@@ -112,6 +128,8 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
     router,
     dmm,
     psu,
+    modbus: modbus!,
+    furnaceDmm,
     addresses,
     env: Object.fromEntries(addresses.map((a) => [a.envVar, a.address])),
     describeState() {
@@ -121,7 +139,7 @@ export async function startDemoSimulators(options: DemoSimulatorOptions = {}): P
       const { x, y, z } = gantry.machinePosition;
       const at = `X${x.toFixed(3)} Y${y.toFixed(3)} Z${z.toFixed(3)}`;
       const routerState = `router ${router.state}, spindle ${router.spindle.on ? 'on' : 'off'}`;
-      return `gantry ${gantry.state} at ${at}, spindle ${gantry.spindle.on ? 'on' : 'off'}, coolant ${coolant}; DMM ${dmm.measuring ? 'measuring' : 'idle'}; power supply ${outputs}; ${routerState}`;
+      return `gantry ${gantry.state} at ${at}, spindle ${gantry.spindle.on ? 'on' : 'off'}, coolant ${coolant}; DMM ${dmm.measuring ? 'measuring' : 'idle'}; power supply ${outputs}; ${routerState}; ${modbus!.describeState()}`;
     },
     close() {
       closing ??= Promise.allSettled(started.map((s) => s.close())).then(() => undefined);

@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync }
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEMO_PART, loadExamples, nodeTypes, packageRoot, probeVolts, startDemoSimulators } from '../../lib/demo';
+import ModbusRTU from 'modbus-serial';
+import { DEMO_MODBUS_UNITS, DEMO_PART, loadExamples, nodeTypes, packageRoot, probeVolts, startDemoSimulators, thermocoupleVolts } from '../../lib/demo';
 import { freePort } from '../support/node-red-process';
 import { timePassed } from '../support/event-order';
 
@@ -109,7 +110,7 @@ class DemoProcess {
   addresses(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const line of this.lines) {
-      const m = line.match(/^\s+([A-Z]+_ADDRESS)=tcp:\/\/127\.0\.0\.1:(\d+)\s/);
+      const m = line.match(/^\s+([A-Z_]+_ADDRESS)=tcp:\/\/127\.0\.0\.1:(\d+)\s/);
       if (m) out[m[1]] = Number(m[2]);
     }
     return out;
@@ -191,7 +192,7 @@ describe('npm start: the demo cell', function () {
 
     // The simulators listen on ports of their own, named by the variables the flows read.
     const sims = demo.addresses();
-    assert.deepEqual(Object.keys(sims).sort(), ['DMM_ADDRESS', 'GANTRY_ADDRESS', 'PSU_ADDRESS', 'ROUTER_ADDRESS']);
+    assert.deepEqual(Object.keys(sims).sort(), ['DMM_ADDRESS', 'FURNACE_DMM_ADDRESS', 'GANTRY_ADDRESS', 'MODBUS_ADDRESS', 'PSU_ADDRESS', 'ROUTER_ADDRESS']);
     for (const p of Object.values(sims)) assert.ok(p > 0 && p !== port);
     // The DMM answers *IDN? like the real one (several clients may talk to it; the GRBL bridge takes one, so it is left alone).
     assert.match(await scpiQuery(sims.DMM_ADDRESS, '*IDN?'), /^Keysight Technologies,34461A,/);
@@ -268,7 +269,7 @@ describe('npm start: the demo cell', function () {
     // The simulators' own state once Node-RED had gone: the gantry at rest, not parked (the
     // scan was cut short, not finished), every output off, no measurement running.
     const state = shutdownState(demo);
-    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router (Alarm|Idle), spindle off$/.exec(state);
+    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router (Alarm|Idle), spindle off; furnace \S+ °C \(SP \S+, (running|stopped)\); press \S+, ram at the top, weld off; gripper open$/.exec(state);
     assert.ok(m, `devices safe at shutdown: ${state}`);
     assert.notDeepEqual([m[2], m[3], m[4]].map(Number), [-5, -5, -2], `the scan was interrupted, not finished and parked: ${state}`);
     assert.ok(demo.lines.some((l) => /Workcell demo: stopped\./.test(l)));
@@ -302,7 +303,7 @@ describe('npm start: the demo cell', function () {
     demo.child.kill('SIGTERM');
     assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.lines.join('\n'));
     assert.ok(demo.lines.some((l) => /Workcell demo: SIGTERM: stopping Node-RED/.test(l)), demo.lines.join('\n'));
-    assert.match(shutdownState(demo), /^gantry \S+ at .*; power supply CH1 off, CH2 off; router \S+, spindle off$/);
+    assert.match(shutdownState(demo), /^gantry \S+ at .*; power supply CH1 off, CH2 off; router \S+, spindle off; furnace .* °C \(SP .*\); press \S+, ram at the top, weld off; gripper open$/);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed`);
 
     // The terminal closed (SIGHUP): the same clean stop, not a demo gone with Node-RED left running.
@@ -311,7 +312,7 @@ describe('npm start: the demo cell', function () {
     demo.child.kill('SIGHUP');
     assert.deepEqual(await demo.exited, { code: 0, signal: null }, demo.lines.join('\n'));
     assert.ok(demo.lines.some((l) => /Workcell demo: SIGHUP: stopping Node-RED/.test(l)), demo.lines.join('\n'));
-    assert.match(shutdownState(demo), /power supply CH1 off, CH2 off; router \S+, spindle off$/);
+    assert.match(shutdownState(demo), /power supply CH1 off, CH2 off; router \S+, spindle off; furnace .*; press \S+, ram at the top, weld off; gripper open$/);
     assert.equal(await accepts(port), false, `Node-RED's port ${port} is closed after SIGHUP`);
 
     // A port held by a program that accepts connections and never answers: the demo sees
@@ -357,13 +358,14 @@ describe('the demo simulators', () => {
     };
   }
 
-  it('describe their devices in one line: the gantry\'s state, position, spindle and coolant; the DMM; each power-supply output; the router', async () => {
+  it('describe their devices in one line: the gantry\'s state, position, spindle and coolant; the DMM; each power-supply output; the router; the furnace, the press and the gripper on Modbus', async () => {
     const sims = await startDemoSimulators({ timeScale: 10 });
     const address = (envVar: string) => sims.addresses.find((a) => a.envVar === envVar)!.port;
     const clients = await Promise.all(['GANTRY_ADDRESS', 'DMM_ADDRESS', 'PSU_ADDRESS'].map((v) => lineClient(address(v))));
     try {
       const [grbl, dmm, psu] = clients;
-      assert.equal(sims.describeState(), 'gantry Alarm at X0.000 Y0.000 Z0.000, spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router Alarm, spindle off');
+      const modbusIdle = 'furnace 20.0 °C (SP 20.0, running); press idle, ram at the top, weld off; gripper open';
+      assert.equal(sims.describeState(), `gantry Alarm at X0.000 Y0.000 Z0.000, spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router Alarm, spindle off; ${modbusIdle}`);
       await grbl.send('$X', /ok\r\n/);
       await grbl.send('G0 X-12.5 Y-3', /ok\r\n/);
       await grbl.send('M3 S1000', /ok\r\n/);
@@ -371,7 +373,7 @@ describe('the demo simulators', () => {
       await grbl.send('M8', /ok\r\n/);
       await dmm.send('CONF:VOLT:DC;:VOLT:NPLC 100;:SAMP:COUN 50;:INIT;*IDN?', /\n/);
       await psu.send(':OUTP CH2,ON;*IDN?', /\n/);
-      assert.equal(sims.describeState(), 'gantry Idle at X-12.500 Y-3.000 Z0.000, spindle on, coolant flood and mist on; DMM measuring; power supply CH1 off, CH2 on; router Alarm, spindle off');
+      assert.equal(sims.describeState(), `gantry Idle at X-12.500 Y-3.000 Z0.000, spindle on, coolant flood and mist on; DMM measuring; power supply CH1 off, CH2 on; router Alarm, spindle off; ${modbusIdle}`);
     } finally {
       for (const c of clients) c.close();
       await sims.close();
@@ -386,6 +388,32 @@ describe('the demo simulators', () => {
     assert.equal(probeVolts(5, { x: -320, y: 0, z: -10 }), 0);
     assert.equal(probeVolts(5, { x: -60, y: -50, z: -4.9 }), 0);
     assert.equal(probeVolts(0, { x: -60, y: -50, z: -10 }), 0);
+  });
+
+  it('wire the second DMM to the furnace\'s thermocouple (about 41 µV/°C), and put the furnace, the press and the gripper on one Modbus TCP server as units 1, 2 and 3', async () => {
+    const sims = await startDemoSimulators({ timeScale: 10 });
+    const dmm = await lineClient(sims.addresses.find((a) => a.envVar === 'FURNACE_DMM_ADDRESS')!.port);
+    const modbus = new ModbusRTU();
+    try {
+      const volts = async () => Number((await dmm.send('MEAS:VOLT:DC?', /\n/)).trim());
+      const furnace = sims.modbus.furnace.model;
+      assert.ok(Math.abs((await volts()) - thermocoupleVolts(furnace.temperatureC)) < 1e-4, 'the thermocouple at the furnace\'s temperature');
+      assert.equal(sims.env.MODBUS_ADDRESS, `tcp://127.0.0.1:${sims.modbus.port}`);
+      await modbus.connectTCP('127.0.0.1', { port: sims.modbus.port });
+      modbus.setTimeout(2000);
+      // The Eurotherm's PV (register 1, one decimal), the press's ram-at-top input, the gripper's retracted switch.
+      modbus.setID(DEMO_MODBUS_UNITS.furnace);
+      assert.equal((await modbus.readHoldingRegisters(1, 1)).data[0], Math.round(furnace.temperatureC * 10));
+      modbus.setID(DEMO_MODBUS_UNITS.press);
+      // Inputs 1–4: ram at the top, guard closed, light curtain clear, two-hand start.
+      assert.deepEqual((await modbus.readDiscreteInputs(1, 4)).data.slice(0, 4), [true, true, true, true]);
+      modbus.setID(DEMO_MODBUS_UNITS.gripper);
+      assert.deepEqual((await modbus.readDiscreteInputs(0, 2)).data.slice(0, 2), [false, true], 'open: the retracted switch closed');
+    } finally {
+      dmm.close();
+      await new Promise<void>((r) => modbus.close(() => r()));
+      await sims.close();
+    }
   });
 
   it('wire the DMM to the part the power supply feeds: its DC volts follow CH1\'s output where the gantry holds the probe', async () => {
