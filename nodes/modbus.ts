@@ -1,19 +1,12 @@
 import { ModbusBus, type ModbusBusOptions } from '../lib/io/modbus';
-import type { SerialSettings } from '../lib/io';
+import type { ConnectionStatus, SerialSettings, StatusDetail } from '../lib/io';
 import { configure, nodeLabel } from './shared/editor-fields';
 import { MODBUS_FIELDS } from './shared/modbus-fields';
 import type { ModbusConfigNode } from './shared/modbus-bus-node';
-import type { NodeDef, RedNode } from './shared/red';
+import { hookStopping, stoppingForDeploy } from './shared/flows-stopping';
+import { adoptBus, configDigest, parkBus } from './shared/parked-devices';
+import { closeTimeoutMs, type NodeDef, type RedAPI, type RedNode } from './shared/red';
 import type { SerialConfigNode } from './shared/serial-connection';
-
-// Only what this file uses of the Node-RED runtime API.
-interface RedAPI {
-  nodes: {
-    createNode(node: object, def: object): void;
-    registerType(type: string, ctor: (this: never, def: never) => void, options?: object): void;
-    getNode(id: string): unknown;
-  };
-}
 
 type MutableModbusNode = RedNode & { -readonly [K in 'bus' | 'configError']: ModbusConfigNode[K] };
 
@@ -23,10 +16,15 @@ type MutableModbusNode = RedNode & { -readonly [K in 'bus' | 'configError']: Mod
  * device nodes that name it. It holds the `ModbusBus` as `node.bus` (the devices acquire it: the
  * first connects it) and closes it when the node closes. It shows no status of its own: the
  * devices on it show the bus's state.
+ *
+ * A deploy that restarts the node with the same configuration keeps the bus (it is parked while
+ * the flows restart and adopted by the new node), so the devices on it keep their connection
+ * too; a changed configuration closes the old bus before the new one connects.
  */
 function modbusNodes(RED: RedAPI): void {
   function ModbusNode(this: MutableModbusNode, def: NodeDef): void {
     RED.nodes.createNode(this, def);
+    hookStopping(RED);
     const node = this;
     const who = nodeLabel('Modbus bus', def);
     node.bus = undefined;
@@ -39,6 +37,7 @@ function modbusNodes(RED: RedAPI): void {
     const config = configured.config;
     let serial: SerialConfigNode | undefined;
     let bus: ModbusBus;
+    let digest = '';
     try {
       let address = config.address;
       let line: SerialSettings = { baudRate: config.baudRate, parity: config.parity, stopBits: config.stopBits, dataBits: 8 };
@@ -57,7 +56,9 @@ function modbusNodes(RED: RedAPI): void {
         serial: line,
         reconnect: { minMs: config.backoffMin, maxMs: config.backoffMax },
       };
-      bus = new ModbusBus(address, options);
+      digest = configDigest({ type: 'workcell-modbus', address, options });
+      const adopted = adoptBus(def.id, digest);
+      bus = (adopted.bus as ModbusBus | undefined) ?? new ModbusBus(address, options);
     } catch (err) {
       serial?.release({ id: def.id, name: who });
       const message = (err as Error).message;
@@ -67,7 +68,7 @@ function modbusNodes(RED: RedAPI): void {
     }
     node.bus = bus;
     let lastReason: string | undefined;
-    bus.on('status', (status, detail) => {
+    const onStatus = (status: ConnectionStatus, detail: StatusDetail): void => {
       if (status === 'connected') {
         lastReason = undefined;
         node.log(`${bus.label}: connected`);
@@ -76,11 +77,20 @@ function modbusNodes(RED: RedAPI): void {
         lastReason = detail.reason;
         node.warn(`${bus.label}: ${detail.reason}`);
       }
-    });
+    };
+    bus.on('status', onStatus);
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
+      bus.off('status', onStatus);
+      serial?.release({ id: def.id, name: who });
+      if (!removed && stoppingForDeploy()) {
+        // The flows restart: the node that replaces this one takes the bus if nothing changed.
+        parkBus(RED, def.id, { bus, digest, close: () => bus.close() }, closeTimeoutMs(RED));
+        done();
+        return;
+      }
       bus.close().then(
-        () => { serial?.release({ id: def.id, name: who }); done(); },
+        () => done(),
         (error: unknown) => { node.error(error); done(); },
       );
     });

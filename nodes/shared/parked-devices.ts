@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EStop, type AbortContext } from '../../lib';
 import type { Device } from '../../lib/device';
+import type { ModbusBusLink } from '../../lib/io/modbus/modbus-unit';
 import type { RedAPI } from './red';
 
 /**
@@ -15,9 +16,9 @@ import type { RedAPI } from './red';
  * stop and is closed.
  */
 
-/** A parked driver and how to let it go. */
-interface Parked {
-  device: Device;
+/** A parked driver (or bus) and how to let it go. */
+interface Parked<T = Device> {
+  device: T;
   digest: string;
   /** Closes the driver for good (its connection, then the line's claim). */
   close: () => Promise<void>;
@@ -27,6 +28,8 @@ interface Parked {
 }
 
 const parked = new Map<string, Parked>();
+/** Modbus buses kept across a deploy, by their `workcell-modbus` node's id (see `parkBus`). */
+const parkedBuses = new Map<string, Parked<ModbusBusLink>>();
 const hooked = new WeakSet<object>();
 
 /**
@@ -97,12 +100,52 @@ export function release(id: string): Promise<void> {
   return entry.close().catch(() => undefined);
 }
 
-/** After a deploy has started the new flows, a driver still parked has no node: it is closed. */
+/**
+ * Parks the bus of the `workcell-modbus` node `id` for a deploy, as `parkDevice` parks a driver:
+ * the node that replaces it adopts the bus (`adoptBus`) when its configuration's digest is the
+ * same, so the devices on it, whose drivers are parked too, find the same bus and are adopted
+ * in turn with their connection; otherwise, or when no node adopts it once the new flows have
+ * started (or after `boundMs`), the bus is closed.
+ */
+export function parkBus(RED: RedAPI, id: string, entry: { bus: ModbusBusLink; digest: string; close: () => Promise<void> }, boundMs: number): void {
+  hookStarted(RED);
+  void releaseBus(id);
+  const timer = setTimeout(() => void releaseBus(id), boundMs);
+  timer.unref();
+  parkedBuses.set(id, { device: entry.bus, digest: entry.digest, close: entry.close, timer, unwatch: () => undefined });
+}
+
+/** The bus parked under `id` when its digest is `digest` (see `adoptDevice`); otherwise it is closed first. */
+export function adoptBus(id: string, digest: string): { bus?: ModbusBusLink; closing: Promise<void> } {
+  const entry = parkedBuses.get(id);
+  if (!entry) return { closing: Promise.resolve() };
+  parkedBuses.delete(id);
+  clearTimeout(entry.timer);
+  if (entry.digest === digest) return { bus: entry.device, closing: Promise.resolve() };
+  return { closing: entry.close().catch(() => undefined) };
+}
+
+/** Closes the bus parked under `id`, if any. */
+export function releaseBus(id: string): Promise<void> {
+  const entry = parkedBuses.get(id);
+  if (!entry) return Promise.resolve();
+  parkedBuses.delete(id);
+  clearTimeout(entry.timer);
+  return entry.close().catch(() => undefined);
+}
+
+/**
+ * After a deploy has started the new flows, a driver or bus still parked has no node: it is
+ * closed (drivers first: each releases the bus it holds).
+ */
 function hookStarted(RED: RedAPI): void {
   const events = RED.events;
   if (!events || hooked.has(events)) return;
   hooked.add(events);
   events.on('flows:started', () => {
-    for (const id of [...parked.keys()]) void release(id);
+    const drivers = [...parked.keys()].map((id) => release(id));
+    void Promise.all(drivers).then(() => {
+      for (const id of [...parkedBuses.keys()]) void releaseBus(id);
+    });
   });
 }

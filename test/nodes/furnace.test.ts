@@ -127,7 +127,7 @@ describe('furnace nodes (workcell-furnace-device, workcell-furnace) in Node-RED 
     assert.equal(getCell('cell')?.devices.length ?? 0, 0);
   });
 
-  it('a deploy that restarts its bus node gives the furnace a new driver on the new bus (never one left on a closed bus); one that leaves both alone keeps it', async () => {
+  it('a full deploy keeps an unchanged bus and its furnace connected; one that changes the bus gives the furnace a new driver on the new bus (never one left on a closed bus)', async () => {
     await helper.load(nodes, flow(sim.port!));
     await ready();
     const device = () => (helper.getNode('oven') as unknown as DeviceConfigNode).device;
@@ -138,11 +138,18 @@ describe('furnace nodes (workcell-furnace-device, workcell-furnace) in Node-RED 
     const renamed = flow(sim.port!).map((n) => ((n as { id: string }).id === 'setpoint' ? { ...n, name: 'heat up' } : n));
     await helper.setFlows(renamed, 'nodes');
     assert.equal(device(), first, 'the same driver');
-    // A full deploy restarts the bus node, which makes a new bus.
+    // A full deploy restarts every node: the bus node and the furnace's adopt what they had.
     await helper.setFlows(renamed, 'full');
+    await ready();
+    assert.equal(bus(), firstBus, 'the same bus, parked while the flows restarted');
+    assert.equal(device(), first, 'the same driver, on the same bus');
+    // The bus's configuration changed: a new bus, and a new driver on it.
+    const slower = renamed.map((n) => ((n as { id: string }).id === 'bus' ? { ...n, timeout: 400 } : n));
+    await helper.setFlows(slower, 'full');
     await ready();
     assert.notEqual(bus(), firstBus);
     assert.notEqual(device(), first, 'a new driver, on the new bus');
+    assert.equal((firstBus as unknown as { status: string }).status, 'closed', 'the old bus is closed');
     const after = new Received(helper.getNode('after'));
     helper.getNode('setpoint').receive({ params: { value: 90 } });
     assert.deepEqual((await after.nth(1)).payload, { setpoint: 90, unit: 'C' });
