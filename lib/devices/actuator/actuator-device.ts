@@ -125,15 +125,7 @@ export class ActuatorDevice extends ModbusDevice {
 
   // ----- the device contract -----
 
-  protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
-    try {
-      return await this.run(op, params, ctx);
-    } catch (err) {
-      throw deviceError(this.name, op.name, err, ctx.signal);
-    }
-  }
-
-  private async run(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  protected async runOperation(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
     const timeoutMs = (params.timeoutMs as number | undefined) ?? this.travelTimeoutMs;
     switch (op.name) {
       case 'extend':

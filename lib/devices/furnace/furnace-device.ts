@@ -6,7 +6,6 @@ import { ModbusTimeoutError } from '../../io/modbus/modbus-errors';
 import type { ModbusRequestOptions } from '../../io/modbus/modbus-unit';
 import { sleep } from '../../scope/cancel-scope';
 import { describeError, isCancellation, type Cancellation } from '../../scope/reasons';
-import { deviceError } from '../modbus/bus-error';
 import { pollUntil } from '../modbus/poll-until';
 import { ModbusDevice, type ModbusDeviceOptions } from '../modbus/modbus-device';
 import { FurnaceRegisters, convertTemperature, type ControllerReading } from './furnace-registers';
@@ -318,39 +317,34 @@ export class FurnaceDevice extends ModbusDevice {
     }
   }
 
-  protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
-    const { signal } = ctx;
-    const options = this.requestOptions(signal);
-    try {
-      switch (op.name) {
-        case 'setpoint': {
-          const value = params.value as number;
-          await this.registers.writeSetpoint(this.toController(value), options);
-          return { setpoint: value, unit: this.temperatureUnit };
-        }
-        case 'ramp':
-          return await this.ramp(params.to as number, params.rate as number, ctx);
-        case 'wait':
-          return await this.waitStable(params, ctx);
-        case 'read': {
-          const { sensorBreak: _, ...reading } = await this.readNow(options);
-          return reading;
-        }
-        case 'run':
-        case 'stop':
-          await this.registers.setRunning(op.name === 'run', options);
-          return { running: op.name === 'run' };
-        case 'auto':
-          await this.registers.setMode(false, undefined, options);
-          return { mode: 'auto' };
-        case 'manual':
-          await this.registers.setMode(true, params.output as number, options);
-          return { mode: 'manual', output: params.output };
-        default:
-          throw new WorkcellError('unknown-operation', `${this.name}: operation ${op.name} is not implemented`, { subject: this.name, operation: op.name });
+  protected async runOperation(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+    const options = this.requestOptions(ctx.signal);
+    switch (op.name) {
+      case 'setpoint': {
+        const value = params.value as number;
+        await this.registers.writeSetpoint(this.toController(value), options);
+        return { setpoint: value, unit: this.temperatureUnit };
       }
-    } catch (err) {
-      throw deviceError(this.name, op.name, err, signal);
+      case 'ramp':
+        return await this.ramp(params.to as number, params.rate as number, ctx);
+      case 'wait':
+        return await this.waitStable(params, ctx);
+      case 'read': {
+        const { sensorBreak: _, ...reading } = await this.readNow(options);
+        return reading;
+      }
+      case 'run':
+      case 'stop':
+        await this.registers.setRunning(op.name === 'run', options);
+        return { running: op.name === 'run' };
+      case 'auto':
+        await this.registers.setMode(false, undefined, options);
+        return { mode: 'auto' };
+      case 'manual':
+        await this.registers.setMode(true, params.output as number, options);
+        return { mode: 'manual', output: params.output };
+      default:
+        throw new WorkcellError('unknown-operation', `${this.name}: operation ${op.name} is not implemented`, { subject: this.name, operation: op.name });
     }
   }
 

@@ -1,4 +1,6 @@
-import { Device, type DeviceOptions } from '../../device/device';
+import { Device, type DeviceOptions, type OperationContext } from '../../device/device';
+import type { OperationSpec } from '../../device/operations';
+import { deviceError } from './bus-error';
 import { WorkcellError } from '../../errors/workcell-error';
 import type { ConnectionStatus, StatusDetail } from '../../io/reconnect-loop';
 import type { ModbusBusLink, ModbusUnit } from '../../io/modbus/modbus-unit';
@@ -59,6 +61,18 @@ export abstract class ModbusDevice extends Device {
     if (release) await release();
     this.setStatus('disconnected', 'closed');
   }
+
+  /** Runs the operation (`runOperation`); an error it meets becomes the device's sentence (`deviceError`). */
+  protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+    try {
+      return await this.runOperation(op, params, ctx);
+    } catch (err) {
+      throw deviceError(this.name, op.name, err, ctx.signal);
+    }
+  }
+
+  /** The driver's work for one validated operation (see `perform`). */
+  protected abstract runOperation(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown>;
 
   /**
    * A new session on the bus: check the unit and start telemetry. Resolves when the device can

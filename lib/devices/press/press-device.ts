@@ -213,15 +213,7 @@ export class PressDevice extends ModbusDevice {
     }
   }
 
-  protected async perform(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
-    try {
-      return await this.run(op, params, ctx);
-    } catch (err) {
-      throw deviceError(this.name, op.name, err, ctx.signal);
-    }
-  }
-
-  private async run(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
+  protected async runOperation(op: OperationSpec, params: Record<string, unknown>, ctx: OperationContext): Promise<unknown> {
     switch (op.name) {
       case 'read':
         return this.reading(await this.read('normal', ctx.signal));
