@@ -11,7 +11,7 @@ import { owedStopAcknowledged, waitForStatus } from '../support/device-health';
 export { owedStopAcknowledged, waitForStatus };
 
 /** Polls `predicate` every 5 ms until true; rejects with `what` after `ms`. */
-export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
+export async function until(predicate: () => boolean, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

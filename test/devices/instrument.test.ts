@@ -257,9 +257,9 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       d.connection.on('message', (line) => late.push(line));
       dmm.faults.delayResponsesMs = 150;
       const controller = new AbortController();
+      // Aborted the moment the reading is taken: its reply is then held back in transit.
+      dmm.once('reading', () => controller.abort(new Cancelled('test')));
       const first = run(d, 'measure', {}, controller.signal);
-      await new Promise((r) => setTimeout(r, 60)); // the reading is taken and held back in transit
-      controller.abort(new Cancelled('test'));
       await assert.rejects(first, Cancelled);
       const second = (await run(d, 'measure', { query: 'MEAS:RES?' })) as InstrumentReading;
       assert.equal(second.value, 220);
@@ -281,8 +281,7 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       const aborts: { interrupted: boolean; time: number }[] = [];
       dmm.on('abort', (e: { interrupted: boolean; time: number }) => aborts.push(e));
       const measuring = run(d, 'read', { timeoutMs: 600_000 }).then(() => assert.fail('the measurement should not complete'), (e: unknown) => e);
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(dmm.measuring, true);
+      while (!dmm.measuring) await new Promise((r) => setTimeout(r, 5));
       assert.equal(psu.output(1).enabled && psu.output(2).enabled, true);
 
       const report = await cell.estop('test button');

@@ -64,7 +64,7 @@ function flow(configs: object[]): object[] {
 }
 
 /** Resolves once the named devices of the cell are ready. */
-async function ready(names: string[], ms = 5000): Promise<void> {
+async function ready(names: string[], ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const devices = getCell('cell')?.devices ?? [];

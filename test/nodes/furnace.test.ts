@@ -27,7 +27,7 @@ function flow(port: number, device: object = {}, extra: object[] = []): object[]
   ]);
 }
 
-async function ready(ms = 5000): Promise<void> {
+async function ready(ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const devices = getCell('cell')?.devices ?? [];

@@ -29,7 +29,7 @@ function flow(port: number, step: object, device: object = {}): object[] {
   ]);
 }
 
-async function gantryReady(ms = 5000): Promise<void> {
+async function gantryReady(ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const d = getCell('cell')?.devices.find((h) => h.device === 'Mill');

@@ -34,7 +34,7 @@ function flow(dmmPort: number, psuPort: number, extra: object[] = [], psuExtra: 
 }
 
 /** Resolves once every instrument of the cell has identified itself. */
-async function allReady(ms = 5000): Promise<void> {
+async function allReady(ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const devices = getCell('cell')?.devices ?? [];

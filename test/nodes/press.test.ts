@@ -33,7 +33,7 @@ function flow(port: number, press: object = {}, gripper: object = {}): object[] 
   ]);
 }
 
-async function ready(count: number, ms = 5000): Promise<void> {
+async function ready(count: number, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const devices = getCell('cell')?.devices ?? [];

@@ -1,7 +1,7 @@
 import type { Device, DeviceHealth } from '../../lib/device';
 
 /** Resolves when `device` reports `status` (and `also` holds; at once if it already does); rejects after `ms`. */
-export function waitForStatus(device: Device, status: DeviceHealth['status'], ms = 5000, also: (h: DeviceHealth) => boolean = () => true): Promise<DeviceHealth> {
+export function waitForStatus(device: Device, status: DeviceHealth['status'], ms = 15_000, also: (h: DeviceHealth) => boolean = () => true): Promise<DeviceHealth> {
   if (device.status === status && also(device.health)) return Promise.resolve(device.health);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -29,7 +29,7 @@ export class Received extends EventEmitter {
     });
   }
   /** Resolves with the `count`-th message (1-based), waiting at most `ms`. */
-  nth(count: number, ms = 5000): Promise<Record<string, unknown>> {
+  nth(count: number, ms = 15_000): Promise<Record<string, unknown>> {
     if (this.messages.length >= count) return Promise.resolve(this.messages[count - 1]);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${count} message(s) within ${ms} ms, got ${this.messages.length}`)), ms);
