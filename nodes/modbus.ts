@@ -14,7 +14,8 @@ type MutableModbusNode = RedNode & { -readonly [K in 'bus' | 'configError']: Mod
  * The `workcell-modbus` config node: one Modbus bus (a Modbus TCP connection, or an RTU line on a
  * serial port, directly or through a `workcell-serial` node it claims), shared by the Modbus
  * device nodes that name it. It holds the `ModbusBus` as `node.bus` (the devices acquire it: the
- * first connects it) and closes it when the node closes. It shows no status of its own: the
+ * first connects it) and closes it when the node closes, once the devices on it have let it go
+ * (they stop and make themselves safe over it as they close). It shows no status of its own: the
  * devices on it show the bus's state.
  *
  * A deploy that restarts the node with the same configuration keeps the bus (it is parked while
@@ -89,7 +90,9 @@ function modbusNodes(RED: RedAPI): void {
         done();
         return;
       }
-      bus.close().then(
+      // The devices on the bus close too, bringing themselves safe first: the bus stays up
+      // until the last of them has let it go (or until just before Node-RED gives up on close).
+      bus.closeWhenReleased(Math.max(100, closeTimeoutMs(RED) - 1000)).then(
         () => done(),
         (error: unknown) => { node.error(error); done(); },
       );

@@ -119,6 +119,30 @@ describe('ModbusBus on Modbus TCP, against modbus-serial ServerTCP', () => {
     }
   });
 
+  it('closeWhenReleased keeps serving its holders until the last lets go, then closes for good; a holder that never lets go is cut off after the grace', async () => {
+    const second = new ModbusBus(`tcp://127.0.0.1:${server.port}`, { ...fast, timeoutMs: 500 });
+    const a = second.acquire();
+    const b = second.acquire();
+    await statusReached(second, 'connected');
+    const closed = second.closeWhenReleased(60_000);
+    let done = false;
+    void closed.then(() => (done = true));
+    await a();
+    assert.equal(second.status, 'connected', 'one holder left: still up');
+    assert.deepEqual(await second.unit(1).readHoldingRegisters(0, 1), [units.unit(1).holding[0]], 'and still serving it');
+    assert.equal(done, false);
+    await b();
+    await closed;
+    assert.equal(second.status, 'closed');
+    assert.throws(() => second.acquire(), /closed/i);
+
+    const third = new ModbusBus(`tcp://127.0.0.1:${server.port}`, { ...fast, timeoutMs: 500 });
+    third.acquire(); // never released
+    await statusReached(third, 'connected');
+    await third.closeWhenReleased(50);
+    assert.equal(third.status, 'closed');
+  });
+
   it('refuses bad unit ids with a sentence, never unit 1', () => {
     for (const bad of ['3', 0, 248, 254, 1.5, -1, NaN, undefined]) {
       assert.throws(() => bus.unit(bad as number), (e: Error) => e instanceof ModbusUnitIdError

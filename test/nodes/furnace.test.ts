@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
+import { LOG_LEVEL, LogRecorder } from '../support/node-red-log';
 import { startFurnaces, type StartedFurnaces } from '../../lib/simulators/modbus/furnace';
 import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
 import type { ModbusConfigNode } from '../../nodes/shared/modbus-bus-node';
@@ -103,6 +104,26 @@ describe('furnace nodes (workcell-furnace-device, workcell-furnace) in Node-RED 
     assert.deepEqual(report.devices.map((d) => [d.device, d.stop, d.safe]), [['Oven', 'stopped', 'safe']]);
     assert.equal(furnace.model.target, 30, 'the safe setpoint');
     assert.equal(furnace.model.running, false, 'standby');
+  });
+
+  it('Node-RED stopping during a ramp: the furnace is held and made safe over its bus before the bus closes (the bus waits for its devices)', async () => {
+    await helper.load(nodes, flow(sim.port!));
+    await ready();
+    const furnace = sim.furnaces.get(3)!;
+    const bus = (helper.getNode('bus') as unknown as ModbusConfigNode).bus!;
+    helper.getNode('seq').receive({ payload: 'go', operation: 'ramp', params: { to: 800, rate: 300 } });
+    while (getCell('cell')?.activeRuns[0]?.step !== 'heat' || furnace.model.target <= 100) await delay(10);
+    const log = new LogRecorder();
+    try {
+      // Not a deploy: the flows stop (as at shutdown), every node closes at once.
+      await helper.unload();
+    } finally {
+      log.stop();
+    }
+    assert.equal(furnace.model.target, 30, 'the safe setpoint reached the controller');
+    assert.equal(furnace.model.running, false, 'standby');
+    assert.equal(bus.status, 'closed', 'then the bus closed');
+    assert.deepEqual(log.fromNodes(LOG_LEVEL.warn), [], 'no device was left unsafe');
   });
 
   it('a setpoint above the limit reaches Catch nodes as a sentence; nothing was written', async () => {

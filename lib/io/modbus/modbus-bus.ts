@@ -83,6 +83,8 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
   private currentStatus: ConnectionStatus = 'idle';
   private currentDetail: StatusDetail = {};
   private holders = 0;
+  /** Set by `closeWhenReleased`: what the last release does instead of disconnecting. */
+  private onReleased: (() => void) | undefined;
   private closedForGood = false;
   private stopping: Promise<void> | undefined;
   private pumpScheduled = false;
@@ -176,8 +178,28 @@ export class ModbusBus extends EventEmitter<ModbusBusAllEvents> implements Modbu
       if (released) return;
       released = true;
       this.holders--;
-      if (this.holders === 0 && !this.closedForGood) await this.stop(false);
+      if (this.holders > 0 || this.closedForGood) return;
+      if (this.onReleased) this.onReleased();
+      else await this.stop(false);
     };
+  }
+
+  /**
+   * Closes the bus for good once its last holder has released it, so that the devices on it
+   * finish what they do as they close (a stop, a safe routine) over a working bus; after
+   * `graceMs` it closes regardless. Resolves once closed.
+   */
+  closeWhenReleased(graceMs: number): Promise<void> {
+    if (this.holders === 0 || this.closedForGood) return this.close();
+    return new Promise<void>((resolve) => {
+      const closeNow = () => {
+        clearTimeout(timer);
+        this.onReleased = undefined;
+        void this.close().then(resolve, resolve);
+      };
+      const timer = setTimeout(closeNow, graceMs);
+      this.onReleased = closeNow;
+    });
   }
 
   /** Closes the bus for good (a redeploy): waiting and outstanding requests fail with `ConnectionClosedError`. */
