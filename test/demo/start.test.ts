@@ -247,13 +247,28 @@ describe('npm start: the demo cell', function () {
     assert.ok(!settingsJs.includes(secret), 'the secret is read from its file, not written into the settings');
     assert.equal(realpathSync(join(dir, 'node_modules', '@workcell', 'node-red-workcell')), realpathSync(root));
 
-    // Ctrl+C in the middle of the scan: homed, CH1 of the power supply on, the gantry on its way to A.
+    // Ctrl+C in the middle of the scan (homed, CH1 of the power supply on, the gantry on its way
+    // to A) and of the heat treat (the furnace's working setpoint ramping up).
     const inject = await fetch(`${url}inject/wc02-start`, { method: 'POST' });
     assert.equal(inject.status, 200);
+    assert.equal((await fetch(`${url}inject/wc07-start-ht`, { method: 'POST' })).status, 200);
     const deadline = Date.now() + 30_000;
     while ((await scpiQuery(sims.PSU_ADDRESS, ':OUTP? CH1')) !== 'ON') {
       assert.ok(Date.now() < deadline, `the scan never switched CH1 on; the demo's output:\n${demo.lines.join('\n')}`);
       await new Promise((r) => setTimeout(r, 20));
+    }
+    const furnace = new ModbusRTU();
+    try {
+      await furnace.connectTCP('127.0.0.1', { port: sims.MODBUS_ADDRESS });
+      furnace.setID(1);
+      furnace.setTimeout(2000);
+      // The Eurotherm's working setpoint (register 5, one decimal) above 30 °C: the ramp is under way.
+      while ((await furnace.readHoldingRegisters(5, 1)).data[0] <= 300) {
+        assert.ok(Date.now() < deadline, `the heat treat never ramped; the demo's output:\n${demo.lines.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await new Promise<void>((r) => furnace.close(() => r()));
     }
     // The terminal signals npm and the demo; npm forwards its SIGINT to the demo as well, an
     // echo within milliseconds that is one stop request, not a second Ctrl+C.
@@ -267,9 +282,10 @@ describe('npm start: the demo cell', function () {
     const stopping = demo.lines.slice(demo.lines.findIndex((l) => /\[info\] Stopping flows/.test(l)));
     assert.deepEqual(stopping.filter((l) => /\[(warn|error)\]/.test(l)), [], 'no warnings or errors while stopping');
     // The simulators' own state once Node-RED had gone: the gantry at rest, not parked (the
-    // scan was cut short, not finished), every output off, no measurement running.
+    // scan was cut short, not finished), every output off, no measurement running; the furnace
+    // at its safe setpoint (25 °C) in standby, its bus closed only after that.
     const state = shutdownState(demo);
-    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router (Alarm|Idle), spindle off; furnace \S+ °C \(SP \S+, (running|stopped)\); press \S+, ram at the top, weld off; gripper open$/.exec(state);
+    const m = /^gantry (Alarm|Idle) at X(\S+) Y(\S+) Z(\S+), spindle off, coolant off; DMM idle; power supply CH1 off, CH2 off; router (Alarm|Idle), spindle off; furnace \S+ °C \(SP 25\.0, stopped\); press \S+, ram at the top, weld off; gripper open$/.exec(state);
     assert.ok(m, `devices safe at shutdown: ${state}`);
     assert.notDeepEqual([m[2], m[3], m[4]].map(Number), [-5, -5, -2], `the scan was interrupted, not finished and parked: ${state}`);
     assert.ok(demo.lines.some((l) => /Workcell demo: stopped\./.test(l)));
