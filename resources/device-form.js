@@ -390,5 +390,49 @@
     RED.events.on('links:remove', recheckDownstream);
   }
 
-  window.WorkcellDeviceForm = { prepare: prepare, save: save, sameCell: sameCell, validParams: validParams };
+  /**
+   * The definition of a device kind's action node, `workcell-<kind>`, one for every kind: the
+   * device it drives (of the same cell as the sequence feeding it), the operation and its
+   * parameters (the form and its rules from the kind's operation table), one input, one output.
+   * `options.operation` is the operation a new node starts with, `options.color` its colour.
+   */
+  function actionNode(kind, options) {
+    return {
+      category: 'workcell',
+      color: options.color,
+      paletteLabel: function () {
+        return this._(kind + '.paletteLabel');
+      },
+      defaults: {
+        name: { value: '' },
+        // A device of another cell than the sequence feeding this node is flagged before deploy.
+        device: {
+          value: '',
+          type: 'workcell-' + kind + '-device',
+          required: true,
+          validate: function (v, opt) { return sameCell.call(this, v, opt); }
+        },
+        operation: { value: options.operation },
+        // The operation's rules, as the form applies them (once the kind's table is loaded).
+        params: { value: {}, validate: function (v, opt) { return validParams(kind).call(this, v, opt); } }
+      },
+      inputs: 1,
+      outputs: 1,
+      icon: kind + '.svg',
+      label: function () {
+        return this.name || (this.operation ? kind + ': ' + this.operation : kind);
+      },
+      labelStyle: function () {
+        return this.name ? 'node_label_italic' : '';
+      },
+      oneditprepare: function () {
+        prepare(this, kind);
+      },
+      oneditsave: function () {
+        save(this);
+      }
+    };
+  }
+
+  window.WorkcellDeviceForm = { prepare: prepare, save: save, sameCell: sameCell, validParams: validParams, actionNode: actionNode };
 })();

@@ -19,11 +19,16 @@ function editorDefinitions(file: string): Record<string, EditorDefinition> {
   const html = readFileSync(file, 'utf8');
   const registered: Record<string, EditorDefinition> = {};
   const noElement = { length: 0, val: () => undefined };
-  const context = {
+  const context: Record<string, unknown> = {
     // An editor plugin's file (the workcell sidebar) registers no node type: its plugin is not run here.
     RED: { nodes: { registerType: (type: string, def: EditorDefinition) => (registered[type] = def) }, plugins: { registerPlugin: () => undefined }, utils: { validatePropertyExpression: () => true }, _: (key: string) => key },
     $: () => noElement,
   };
+  context.window = context;
+  // The package's shared editor scripts the file loads first (resources/), as the editor loads them.
+  for (const [, name] of html.matchAll(/<script type="text\/javascript" src="resources\/@workcell\/node-red-workcell\/([\w.-]+)"><\/script>/g)) {
+    runInNewContext(readFileSync(join(packageRoot(), 'resources', name), 'utf8'), context);
+  }
   for (const [, script] of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) runInNewContext(script, context);
   return registered;
 }
