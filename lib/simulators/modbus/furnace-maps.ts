@@ -145,14 +145,22 @@ export function eurotherm3216Map(unit: FurnaceUnitState, options: FurnaceMapOpti
 
 /** Watlow EZ-ZONE PM enumerations (PM manual, Modbus appendix). */
 export const WATLOW = {
-  /** Loop control mode (1880). ASSUMPTION for 10 and 54: 62 = Off is from our reference, Auto and Manual as we recall the enumeration table. */
+  /**
+   * Loop control mode (1880): 62 Off, 10 Auto, 54 Manual. The values are confirmed by an EPICS
+   * driver for the PM (github.com/ornl-epics/watlow, watlowApp/Db/Watlow_PM_Loop.template), on a
+   * PM family whose loop block starts at 2360 rather than 1880.
+   */
   auto: 10,
   manual: 54,
   off: 62,
   /** Display/communication units (2490). */
   celsius: 15,
   fahrenheit: 30,
-  /** Analog input error (362). ASSUMPTION: 61 None, 65 Open, as we recall the enumeration table. */
+  /**
+   * Analog input error (362): 61 None, 65 Open; the controller also reports 32 Fail, 127 Shorted,
+   * 140 Measurement Error (github.com/ornl-epics/watlow, Watlow_PM_Analog_Input.template): anything
+   * but 61 is an input error.
+   */
   inputOk: 61,
   inputOpen: 65,
 } as const;
