@@ -13,7 +13,7 @@ export function mqttTopicsHelp(brokerUrl: string): string[] {
   const at = `-h ${u.hostname} -p ${u.port || 1883}`;
   const t = DEMO_TOPICS;
   return [
-    `MQTT (example "09 MQTT remote control", broker ${brokerUrl}): try`,
+    `MQTT (example "06 MQTT remote control", broker ${brokerUrl}): try`,
     `  mosquitto_sub ${at} -t 'workcell/demo/#' -v`,
     `  mosquitto_pub ${at} -t ${t.command} -m '{"command":"start","sequence":"Remote job","id":"1"}'   (answers on ${t.reply})`,
     `  mosquitto_pub ${at} -r -t ${t.estop} -m tripped   (remote emergency stop; -m clear releases it)`,
