@@ -10,14 +10,8 @@ export const LIMITS = { x: { min: -290, max: 0 }, y: { min: -290, max: 0 }, z: {
 import { owedStopAcknowledged, waitForStatus } from '../support/device-health';
 export { owedStopAcknowledged, waitForStatus };
 
-/** Polls `predicate` every 5 ms until true; rejects with `what` after `ms`. */
-export async function until(predicate: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { until } from '../support/event-order';
+export { until };
 
 /** A simulator with homing and the travel above, 10× machine time, listening on TCP port 0; records the lines it received. */
 export async function startSim(options: GrblSimulatorOptions = {}): Promise<{ sim: GrblSimulator; address: string; lines: string[] }> {

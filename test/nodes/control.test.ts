@@ -3,8 +3,12 @@ import { helper, controlNodes, Received, baseFlow, delay } from '../support/flow
 import memoryNodes from '../support/memory-nodes';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { LogRecorder } from '../support/node-red-log';
+import { until } from '../support/event-order';
 
 const devices = memoryNodes.devices;
+
+/** Resolves once dev1 has begun its operation (the step is in flight). */
+const performing = () => until(() => devices.get('dev1')?.log.some((e) => e.what === 'perform') === true, 'dev1 to begin its operation');
 
 /** A sequence → memory move → sequence end flow, plus outcome and error collectors. */
 function sequenceFlow(opts: { moveMs?: number; timeout?: string; concurrency?: string; extra?: object[] } = {}): object[] {
@@ -50,7 +54,7 @@ describe('control nodes', function () {
     const outcome = new Received(helper.getNode('outcome'));
     const stopped = new Received(helper.getNode('stopped'));
     helper.getNode('seq').receive({ payload: 'go' });
-    await delay(50);
+    await performing();
     helper.getNode('stop').receive({ payload: 'trip' });
     const o = (await outcome.nth(1)).payload as Record<string, unknown>;
     assert.equal(o.outcome, 'aborted');
@@ -68,7 +72,7 @@ describe('control nodes', function () {
     const caught = new Received(helper.getNode('caught'));
     const outcome = new Received(helper.getNode('outcome'));
     helper.getNode('stop').receive({});
-    await delay(20);
+    await until(() => getCell('cell')!.state === 'aborted', 'the cell to be aborted');
     helper.getNode('seq').receive({ payload: 'go' });
     const err = (await caught.nth(1)).error as { message: string; source: { id: string } };
     assert.match(err.message, /cannot start sequence "Seq": cell "Cell A" is aborted/);
@@ -94,7 +98,7 @@ describe('control nodes', function () {
     await helper.load(controlNodes, sequenceFlow());
     const after = new Received(helper.getNode('after'));
     helper.getNode('stop').receive({ action: 'hold' });
-    await delay(10);
+    await until(() => getCell('cell')!.state === 'held', 'the cell to be held');
     assert.equal(getCell('cell')!.state, 'held');
     helper.getNode('seq').receive({ payload: 'go' });
     await delay(100);
@@ -109,7 +113,7 @@ describe('control nodes', function () {
     const outcome = new Received(helper.getNode('outcome'));
     const stopped = new Received(helper.getNode('stopped'));
     helper.getNode('seq').receive({ payload: 'go' });
-    await delay(50);
+    await performing();
     const runId = getCell('cell')!.activeRuns[0].id;
     helper.getNode('stop').receive({ action: 'cancel', workcell: { run: runId, cell: 'cell' } });
     const o = (await outcome.nth(1)).payload as { outcome: string; run: string };
@@ -145,8 +149,8 @@ describe('control nodes', function () {
     assert.match(o.error, /pressure lost/);
     assert.equal(o.step, 'dev2: fail');
     assert.match(((await caught.nth(1)).error as { message: string }).message, /pressure lost/);
-    await delay(20);
     const slow = devices.get('dev1')!;
+    await until(() => slow.log.some((e) => e.what === 'abort-op'), 'the sibling move to be aborted');
     assert.ok(slow.log.some((e) => e.what === 'abort-op' && e.detail === 'failed'), 'the sibling move was told to stop');
     assert.equal(slow.position, 0);
   });
@@ -183,7 +187,7 @@ describe('control nodes', function () {
     await helper.load(controlNodes, sequenceFlow({ moveMs: 5000 }));
     const caught = new Received(helper.getNode('caught'));
     helper.getNode('move').receive({ payload: 'manual' });
-    await delay(50);
+    await performing();
     helper.getNode('stop').receive({});
     const err = (await caught.nth(1)).error as { message: string; source: { id: string } };
     assert.match(err.message, /emergency stop/);
@@ -192,11 +196,11 @@ describe('control nodes', function () {
   });
 
   it('messages of a cancelled run go no further', async () => {
-    await helper.load(controlNodes, sequenceFlow({ moveMs: 20 }));
+    await helper.load(controlNodes, sequenceFlow({ moveMs: 5000 }));
     const after = new Received(helper.getNode('after'));
     const caught = new Received(helper.getNode('caught'));
     helper.getNode('seq').receive({ payload: 'go' });
-    await delay(5);
+    await until(() => getCell('cell')!.activeRuns.length > 0, 'the run to start');
     const runId = getCell('cell')!.activeRuns[0].id;
     await getCell('cell')!.cancelRun(runId, 'test');
     helper.getNode('move').receive({ payload: 'late', workcell: { run: runId, cell: 'cell' } });
@@ -238,7 +242,7 @@ describe('control nodes', function () {
     const ended: { outcome: string; source: string }[] = [];
     getCell('cell')!.on('run-end', (r) => ended.push(r));
     helper.getNode('seq').receive({ payload: 'go' });
-    await delay(50);
+    await performing();
     const dev = devices.get('dev1')!;
     const log = new LogRecorder();
     await helper.clearFlows();
@@ -257,12 +261,12 @@ describe('control nodes', function () {
     await helper.load(controlNodes, sequenceFlow({ extra: [{ id: 'status', type: 'workcell-cell-status', z: 't1', cell: 'cell', wires: [['statusOut']] }, { id: 'statusOut', type: 'helper', z: 't1' }] }));
     const out = new Received(helper.getNode('statusOut'));
     helper.getNode('stop').receive({});
-    await delay(50);
+    await until(() => out.messages.some((m) => m.topic === 'stop-report') && out.messages.some((m) => m.topic === 'state' && (m.payload as { to: string }).to === 'aborted'), 'the stop report and the state change to aborted');
     const states = out.messages.filter((m) => m.topic === 'state').map((m) => (m.payload as { to: string }).to);
     assert.deepEqual(states, ['aborting', 'aborted']);
     assert.ok(out.messages.some((m) => m.topic === 'stop-report'));
     helper.getNode('status').receive({});
-    await delay(10);
+    await until(() => out.messages.some((m) => m.topic === 'snapshot'), 'the snapshot');
     const snap = out.messages.find((m) => m.topic === 'snapshot')!.payload as { state: string; devices: { device: string }[] };
     assert.equal(snap.state, 'aborted');
     assert.deepEqual(snap.devices.map((d) => d.device), ['dev1']);

@@ -13,3 +13,15 @@ export function timePassed(ms: number): Promise<void> {
 export function firstOf(events: Record<string, Promise<unknown>>): Promise<string> {
   return Promise.race(Object.entries(events).map(([name, p]) => p.then(() => name, () => name)));
 }
+
+/**
+ * Resolves once `predicate()` holds, looking every 5 ms; rejects naming `what` after `ms` (a
+ * generous deadline: it bounds a failing test, not the ordering a passing one asserts).
+ */
+export async function until(predicate: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
