@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, baseFlow, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
-import { firstOf, timePassed } from '../support/event-order';
+import { firstOf, timePassed, until } from '../support/event-order';
+
+/** Resolves once the run has reached the wait node's step (its message is waiting there). */
+const atWaitStep = () => until(() => getCell('cell')!.activeRuns[0]?.step?.startsWith('wait') === true, 'the run to reach the wait step');
 
 function waitFlow(wait: Record<string, unknown>, outputs = 1): object[] {
   return baseFlow([
@@ -37,7 +40,7 @@ describe('wait node', function () {
     const outcome = new Received(helper.getNode('outcome'));
     const delayOver = timePassed(10_000);
     helper.getNode('seq').receive({ payload: 1 });
-    await delay(30);
+    await atWaitStep();
     await getCell('cell')!.estop('test');
     assert.equal(await firstOf({ outcome: outcome.nth(1, 15_000), 'the 10 s delay over': delayOver }), 'outcome', 'the outcome came before the delay would have ended');
     const o = (await outcome.nth(1)).payload as { outcome: string; step: string };
@@ -62,7 +65,7 @@ describe('wait node', function () {
     await helper.load(controlNodes, waitFlow({ mode: 'until', source: 'msg', property: 'payload', operator: 'gt', value: '100', valueType: 'num', topic: 'temperature' }));
     const passed = new Received(helper.getNode('passed'));
     helper.getNode('seq').receive({ payload: 'heat' });
-    await delay(20);
+    await atWaitStep();
     helper.getNode('wait').receive({ topic: 'temperature', payload: 80 });
     await delay(20);
     assert.equal(passed.messages.length, 0, 'still below the threshold');
@@ -74,7 +77,7 @@ describe('wait node', function () {
     await helper.load(controlNodes, waitFlow({ mode: 'until', source: 'flow', property: 'doorClosed', operator: 'true', poll: '10' }));
     const passed = new Received(helper.getNode('passed'));
     helper.getNode('seq').receive({ payload: 'go' });
-    await delay(30);
+    await atWaitStep();
     await getCell('cell')!.hold('test');
     helper.getNode('wait').context().flow.set('doorClosed', true);
     await delay(60);
