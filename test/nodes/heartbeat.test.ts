@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
+import { until } from '../support/event-order';
 
 function flow(heartbeat: string): object[] {
   return placed([
@@ -28,16 +29,16 @@ describe('dead-man heartbeat of a cell', function () {
       helper.getNode('beat').receive({});
     }
     assert.equal(cell.state, 'ready');
-    await delay(150);
+    await until(() => cell.tripSources.length > 0, 'the heartbeat to be lost');
     await cell.settled();
     assert.equal(cell.state, 'aborted');
     assert.match(cell.tripSources.join(), /heartbeat lost/);
     helper.getNode('ctl').receive({});
     assert.match(((await caught.nth(1)).error as { message: string }).message, /trip source heartbeat is still active \(heartbeat lost: none within 80 ms\)/);
     helper.getNode('beat').receive({});
-    await delay(10);
+    await until(() => Object.keys(cell.activeTrips).length === 0, 'the heartbeat trip source to clear');
     helper.getNode('ctl').receive({});
-    await delay(20);
+    await until(() => cell.state === 'ready', 'the reset to complete');
     assert.equal(cell.state, 'ready');
   });
 

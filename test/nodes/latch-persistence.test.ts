@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { helper, controlNodes, placed, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
+import { until } from '../support/event-order';
 import { RigolDP821 } from '../../lib/simulators/scpi';
 import { NodeRedProcess, startNodeRed } from '../support/node-red-process';
 
@@ -38,7 +39,7 @@ describe('a latched emergency stop across a restart of Node-RED', function () {
   it('is stored when it happens and the cell comes back aborted; a reset clears it for the next start', async () => {
     await helper.load(controlNodes, flow());
     helper.getNode('stop').receive({});
-    await delay(30);
+    await until(() => getCell('cell')!.state !== 'ready', 'the trip (the latch is announced as it begins)');
     const file = join(userDir, 'workcell-latches.json');
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { cell: ['node "stop"'] }, 'stored at once (a crash must not unlatch the cell)');
     await restart();
@@ -60,7 +61,7 @@ describe('a latched emergency stop across a restart of Node-RED', function () {
   it('a msg.source that merely begins with "redeploy" latches like any other stop', async () => {
     await helper.load(controlNodes, flow());
     helper.getNode('stop').receive({ source: 'redeploy-panel 3' });
-    await delay(30);
+    await until(() => getCell('cell')!.state !== 'ready', 'the trip (the latch is announced as it begins)');
     await restart();
     assert.equal(getCell('cell')!.state, 'aborted');
     assert.deepEqual(getCell('cell')!.tripSources, ['redeploy-panel 3']);
