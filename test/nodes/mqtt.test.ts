@@ -103,9 +103,14 @@ async function connected(cell: () => AbortContext | undefined): Promise<AbortCon
 
 /** The broker node's link is connected (its users have subscribed by then). */
 async function linkUp(): Promise<void> {
-  const node = helper.getNode('broker') as unknown as { link: { connected: boolean } };
+  const node = helper.getNode('broker') as unknown as { link: { connected: boolean; client?: { outgoing: object; _storeProcessingQueue: unknown[] } } };
   await until('the broker link is connected', () => node.link.connected);
-  await delay(20); // the SUBACK of the subscriptions sent with the connection
+  // The subscriptions go out with the connection; mqtt.js holds each SUBSCRIBE (queued, then
+  // in `outgoing`) until its SUBACK: none left means the broker has them all.
+  await until('the SUBACK of the subscriptions sent with the connection', () => {
+    const client = node.link.client;
+    return client !== undefined && client._storeProcessingQueue.length === 0 && Object.keys(client.outgoing).length === 0;
+  });
 }
 
 /** A broker a suite runs against: the embedded aedes, or Mosquitto (with a password file). */
