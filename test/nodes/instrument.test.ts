@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, placed, delay } from '../support/flow-harness';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { Dmm34461A, RigolDP821 } from '../../lib/simulators/scpi';
+import { until } from '../support/event-order';
 
 const instrumentNodes = require('../../nodes/instrument') as (red: unknown) => void;
 const nodes = [...controlNodes, (instrumentNodes as unknown as { default?: (red: unknown) => void }).default ?? instrumentNodes];
@@ -91,7 +92,7 @@ describe('instrument nodes (workcell-instrument-device, workcell-instrument) aga
     const stopped = new Received(helper.getNode('stopped'));
     // READ? with the present settings: 50 readings of 2 s each.
     helper.getNode('seq').receive({ payload: 'go', params: { query: 'READ?' } });
-    await delay(80);
+    await until(() => dmm.measuring, 'the DMM to be measuring');
     assert.equal(dmm.measuring, true);
     helper.getNode('stop').receive({ payload: 'trip' });
     const o = (await outcome.nth(1)).payload as { outcome: string; step: string };

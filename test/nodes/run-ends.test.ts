@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { helper, controlNodes, Received, baseFlow, delay } from '../support/flow-harness';
 import memoryNodes from '../support/memory-nodes';
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
+import { until } from '../support/event-order';
 
 const devices = memoryNodes.devices;
 
@@ -292,7 +293,8 @@ describe('every run ends, and says so', function () {
       await getCell('cell')!.estop('test');
       const o = outcomeOf(await outcome.nth(1));
       assert.deepEqual([o.outcome, o.step], ['aborted', 'move to B']);
-      await delay(120);
+      // The sequence's status is throttled (100 ms): wait for it to land rather than for a time.
+      await until(() => statuses.some((s) => s.text === 'aborted at move to B'), 'the status').catch(() => undefined);
       assert.ok(
         statuses.some((s) => s.text === 'aborted at move to B'),
         `the sequence's status says where: ${JSON.stringify(statuses)}`,
