@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { PassThrough, Duplex } from 'node:stream';
 import { Dmm34461A, RigolDP821, ScpiInstrument } from '../../lib/simulators/scpi';
-import { firstOf, timePassed } from '../support/event-order';
+import { firstOf, timePassed, until } from '../support/event-order';
 
 /** A raw SCPI socket client: writes bytes, reads newline-terminated lines. */
 class LineClient {
@@ -87,8 +87,6 @@ class LineClient {
     this.socket.destroy();
   }
 }
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Deterministic randomness so noise statistics do not flake. */
 function seeded(seed: number): () => number {
@@ -297,7 +295,7 @@ describe('SCPI simulators', () => {
       const { client, sim, port } = await serve(new Dmm34461A());
       await client.query('*OPC?');
       sim.dropClients();
-      await delay(50);
+      await until(() => client.closed, 'the client to see its connection closed');
       assert.equal(client.closed, true);
       const again = await LineClient.connect(port);
       clients.push(again);
@@ -392,7 +390,7 @@ describe('SCPI simulators', () => {
       client.send('SAMP:COUN 50\n');
       const measurementOver = timePassed(10_000);
       client.send('INIT\n');
-      await delay(100);
+      await until(() => sim.measuring, 'the meter to be measuring');
       assert.equal(sim.measuring, true);
       heard.length = 0;
       client.send('ABOR\n');
@@ -407,7 +405,7 @@ describe('SCPI simulators', () => {
 
       // A READ? that is waiting gets no reading when ABOR arrives, even on another connection.
       client.send('READ?\n');
-      await delay(100);
+      await until(() => sim.measuring, 'the READ? to be waiting for its reading');
       const other = await LineClient.connect(port);
       clients.push(other);
       other.send('ABOR\n');
@@ -419,8 +417,9 @@ describe('SCPI simulators', () => {
     it('lets a bare ABOR through while the same connection waits for a reading', async () => {
       const { client, sim } = await serve(new Dmm34461A({ timeScale: 1 }));
       client.send('CONF:VOLT:DC;:VOLT:DC:NPLC 100;:TRIG:COUN INF\n');
+      const aborted = new Promise((resolve) => sim.once('abort', resolve));
       client.send('READ?\nABOR\n');
-      await delay(50);
+      await aborted;
       assert.equal(sim.measuring, false);
       assert.equal(await client.query('*OPC?'), '1');
       assert.deepEqual(await client.drainErrors(), ['-410,"Query INTERRUPTED"']);
@@ -433,7 +432,7 @@ describe('SCPI simulators', () => {
       client.send('READ?\n');
       assert.deepEqual(await client.drainErrors(), ['-214,"Trigger deadlock"']);
       client.send('INIT\n');
-      await delay(50);
+      await until(() => sim.measuring, 'the meter to wait for its trigger');
       assert.equal(sim.measuring, true);
       assert.equal(await client.query('*TRG;FETC?'), '+2.00000000E+00');
       assert.equal(sim.measuring, false);
