@@ -3,6 +3,7 @@ import { EStop } from '../../lib';
 import type { ScpiInstrumentDevice } from '../../lib/devices/instrument';
 import type { RigolDP821, ScpiInstrument } from '../../lib/simulators/scpi';
 import { owedStopAcknowledged, readyDevice, received, startSimulators, waitForStatus } from './instrument-fixtures';
+import { until } from '../support/event-order';
 
 /** The messages the simulator received on its newest connection. */
 function newestConnection(sim: ScpiInstrument): string[] {
@@ -121,8 +122,10 @@ describe('SCPI instrument driver: the stop path (Rigol DP821 simulator over TCP)
     psu.faults.silent = true;
     await p.stop(new EStop('test'));
     const bound = new AbortController();
+    const from = psu.commandLog.length;
     const safe = p.safe(bound.signal);
-    await new Promise((r) => setTimeout(r, 50));
+    // The safe routine is waiting for the silent instrument once its query has arrived there.
+    await until(() => psu.commandLog.slice(from).some((e) => e.message.includes('?')), 'the safe routine\'s query at the instrument');
     bound.abort(new EStop('safe timeout'));
     await assert.rejects(safe, { name: 'EStop' });
     assert.deepEqual(psu.outputs.map((o) => o.enabled), [false, false]);

@@ -5,6 +5,7 @@ import { Cancelled, EStop, WorkcellError } from '../../lib';
 import type { Dmm34461A, RigolDP821 } from '../../lib/simulators/scpi';
 import { readyDevice, received, startSimulators, waitForStatus } from './instrument-fixtures';
 import { tick } from '../lib/helpers';
+import { until } from '../support/event-order';
 
 const run = (device: ScpiInstrumentDevice, operation: string, params: Record<string, unknown> = {}, signal = new AbortController().signal) =>
   device.execute(operation, params, { signal });
@@ -174,6 +175,8 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       const d = await thePsu({ errorCheck: false });
       const before = psu.commandLog.length;
       await run(d, 'write', { command: 'VOLT -1' });
+      await until(() => received(psu, before).length > 0, 'the command at the instrument');
+      // Then a window in which anything else (an error query) would have arrived too.
       await new Promise((r) => setTimeout(r, 30));
       assert.deepEqual(received(psu, before), ['VOLT -1']);
       assert.equal(psu.errorQueue[0].code, -222);
@@ -230,7 +233,7 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       dmm.on('abort', (e: { interrupted: boolean }) => aborts.push(e.interrupted));
       const controller = new AbortController();
       const reading = run(d, 'read', { timeoutMs: 600_000 }, controller.signal);
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => dmm.measuring, 'the meter to be measuring');
       assert.equal(dmm.measuring, true);
       const order: string[] = [];
       setImmediate(() => order.push('next turn'));
@@ -239,7 +242,7 @@ describe('SCPI instrument driver over TCP (Keysight 34461A and Rigol DP821 simul
       order.push('step ended');
       await tick();
       assert.deepEqual(order, ['step ended', 'next turn'], 'the step ends at once');
-      await new Promise((r) => setTimeout(r, 20));
+      await until(() => aborts.length > 0, 'the ABOR at the meter');
       assert.deepEqual(aborts, [true]);
       assert.equal(dmm.measuring, false);
       dmm.timeScale = 0.01;
