@@ -10,6 +10,7 @@ import { openSerialEndpoint } from '../../lib/io';
 import { Dmm34461A, RigolDP821, type ScpiInstrument } from '../../lib/simulators/scpi';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
 import { readyDevice, received, waitForStatus } from './instrument-fixtures';
+import { until } from '../support/event-order';
 
 /** A simulator answering on the far end of a socat pseudo-terminal pair, as over a null-modem cable. */
 interface SerialSim {
@@ -95,7 +96,7 @@ describe('SCPI instrument driver over a serial line (socat pseudo-terminals, ser
     await run(d, 'write', { command: 'CONF:VOLT:DC;:VOLT:NPLC 100;:TRIG:COUN INF' });
     const aborted = new Promise<{ interrupted: boolean }>((resolve) => dmm.once('abort', resolve));
     const measuring = run(d, 'read', { timeoutMs: 600_000 }).then(() => assert.fail('the measurement should not complete'), (e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => dmm.measuring, 'the meter to be measuring');
     assert.equal(dmm.measuring, true);
     const report = await cell.estop('test');
     assert.ok((await measuring) instanceof EStop);
