@@ -7,6 +7,7 @@ import {
   ConnectionLostError, LineConnection, OpenFailedError, SerialTransport, createTransport, openSerialEndpoint,
 } from '../../lib/io';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
+import { until } from '../support/event-order';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -80,7 +81,7 @@ describe('LineConnection over a pseudo-terminal (serialport)', () => {
     const pending = connection.request('PING 1');
     pending.catch(() => undefined); // asserted below, after the unplug
     const disconnected = new Promise<string>((resolve) => connection!.once('disconnected', ({ reason }) => resolve(reason)));
-    await delay(50);
+    await until(() => connection!.inFlightCount === 1, 'the request to be written (owed a reply)');
     // Unplug: socat exits, both pseudo-terminals vanish.
     await closePort(device);
     device = undefined;
