@@ -8,6 +8,13 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { FlowNode } from '../../lib/demo/examples';
 
+/** Resolves once the run of the cell `cellId` is in the step `step` (or in any step, without one). */
+const inStep = (cellId: string, step?: string) =>
+  until(() => {
+    const at = getCell(cellId)?.activeRuns[0]?.step;
+    return step === undefined ? at !== undefined : at === step;
+  });
+
 describe('examples/ (Import › Examples)', function () {
   this.timeout(30_000);
   let simulators: DemoSimulators | undefined;
@@ -107,7 +114,7 @@ describe('examples/ (Import › Examples)', function () {
       const control = new Received(helper.getNode('wc01-control-out'));
       const errors = new Received(helper.getNode('wc01-errors'));
       helper.getNode('wc01-start').receive({});
-      await delay(300);
+      await inStep('wc01-cell', 'step 1: 2 s');
       helper.getNode('wc01-estop-in').receive({});
       const o = (await outcome.nth(1)).payload as Payload;
       assert.equal(o.outcome, 'aborted');
@@ -128,7 +135,8 @@ describe('examples/ (Import › Examples)', function () {
       const outcome = new Received(helper.getNode('wc01-outcome'));
       const control = new Received(helper.getNode('wc01-control-out'));
       helper.getNode('wc01-start').receive({});
-      await delay(200);
+      await inStep('wc01-cell', 'step 1: 2 s');
+      await until(() => helper.getNode('wc01-remember').context().flow.get('run') !== undefined); // the run id the cancel sends
       helper.getNode('wc01-cancel-in').receive({});
       const o = (await outcome.nth(1)).payload as Payload;
       assert.equal(o.outcome, 'cancelled');
@@ -144,7 +152,7 @@ describe('examples/ (Import › Examples)', function () {
       const outcome = new Received(helper.getNode('wc01-outcome'));
       const control = new Received(helper.getNode('wc01-control-out'));
       helper.getNode('wc01-start').receive({});
-      await delay(200);
+      await inStep('wc01-cell', 'step 1: 2 s');
       helper.getNode('wc01-hold-in').receive({});
       assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
       await delay(2500);
@@ -163,7 +171,7 @@ describe('examples/ (Import › Examples)', function () {
       await loadExample(flow());
       const outcome = new Received(helper.getNode('wc03-outcome'));
       helper.getNode('wc03-part-in').receive({});
-      await delay(10);
+      await until(() => helper.getNode('wc03-set-part').context().flow.get('partPresent') === true);
       helper.getNode('wc03-start').receive({});
       const o = (await outcome.nth(1, 15_000)).payload as Payload;
       assert.equal(o.outcome, 'completed');
@@ -202,9 +210,9 @@ describe('examples/ (Import › Examples)', function () {
       const outcome = new Received(helper.getNode('wc03-outcome'));
       const control = new Received(helper.getNode('wc03-control-out'));
       helper.getNode('wc03-part-in').receive({});
-      await delay(10);
+      await until(() => helper.getNode('wc03-set-part').context().flow.get('partPresent') === true);
       helper.getNode('wc03-start').receive({});
-      await delay(300);
+      await inStep('wc03-cell');
       helper.getNode('wc03-estop-in').receive({});
       assert.equal(((await outcome.nth(1)).payload as Payload).outcome, 'aborted');
       assert.equal(((await control.nth(1)).payload as Payload).state, 'aborted');
@@ -288,10 +296,12 @@ describe('examples/ (Import › Examples)', function () {
       const statuses: { text?: string }[] = [];
       helper.getNode('wc05-load').on('call:status', (call: { args: [{ text?: string }] }) => statuses.push(call.args[0]));
       helper.getNode('wc05-start').receive({});
-      await delay(200); // in "load"
+      await inStep('wc05-cell', 'load');
       helper.getNode('wc05-hold-in').receive({});
       assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
-      await delay(1500); // "load" has ended: its message waits there before going on
+      // "load" ends (1 s): its message waits there before going on, for as long as the hold lasts.
+      await until(() => statuses.some((s) => s.text === 'held'));
+      await delay(500);
       assert.ok(statuses.some((s) => s.text === 'held'), `load says held: ${JSON.stringify(statuses)}`);
       assert.equal(outcome.messages.length, 0, 'held: the run does not move on');
       helper.getNode('wc05-resume-in').receive({});
@@ -306,7 +316,7 @@ describe('examples/ (Import › Examples)', function () {
       const outcome = new Received(helper.getNode('wc05-outcome'));
       const control = new Received(helper.getNode('wc05-control-out'));
       helper.getNode('wc05-start').receive({});
-      await delay(200);
+      await inStep('wc05-cell', 'load');
       helper.getNode('wc05-hold-in').receive({});
       assert.equal(((await control.nth(1)).payload as Payload).state, 'held');
       helper.getNode('wc05-estop-in').receive({});

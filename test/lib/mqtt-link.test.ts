@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { BrokerLink, LinkStateChange, readCommand, readRemoteStop, startEmbeddedBroker } from '../../lib/mqtt';
+import { subscriptionsAcknowledged } from '../support/broker-link';
 
 describe('MQTT remote emergency-stop and command payloads', () => {
   it('reads "tripped" and "clear" as text (spaces ignored) or as JSON with an optional "by"', () => {
@@ -61,8 +62,7 @@ describe('BrokerLink: one shared connection', () => {
       broker.dropClients();
       while (!changes.some((c) => c.state === 'disconnected')) await new Promise((r) => setTimeout(r, 5));
       assert.match(changes.find((c) => c.state === 'disconnected')!.detail, /retrying in 20 ms/);
-      while (!link.connected) await new Promise((r) => setTimeout(r, 5));
-      await new Promise((r) => setTimeout(r, 30));
+      await subscriptionsAcknowledged(link); // renewed on the new connection
       await link.publish('x', 'after');
       while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(got, ['after']);

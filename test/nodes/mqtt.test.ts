@@ -6,6 +6,8 @@ import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../lib/mqtt';
 import { mosquittoInstalled, startMosquitto, type Mosquitto } from '../support/mosquitto';
 import { makeTestCertificates, type TestCertificates } from '../support/test-certificates';
+import { subscriptionsAcknowledged } from '../support/broker-link';
+import type { BrokerLink } from '../../lib/mqtt';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,14 +105,9 @@ async function connected(cell: () => AbortContext | undefined): Promise<AbortCon
 
 /** The broker node's link is connected (its users have subscribed by then). */
 async function linkUp(): Promise<void> {
-  const node = helper.getNode('broker') as unknown as { link: { connected: boolean; client?: { outgoing: object; _storeProcessingQueue: unknown[] } } };
+  const node = helper.getNode('broker') as unknown as { link: BrokerLink };
   await until('the broker link is connected', () => node.link.connected);
-  // The subscriptions go out with the connection; mqtt.js holds each SUBSCRIBE (queued, then
-  // in `outgoing`) until its SUBACK: none left means the broker has them all.
-  await until('the SUBACK of the subscriptions sent with the connection', () => {
-    const client = node.link.client;
-    return client !== undefined && client._storeProcessingQueue.length === 0 && Object.keys(client.outgoing).length === 0;
-  });
+  await subscriptionsAcknowledged(node.link);
 }
 
 /** A broker a suite runs against: the embedded aedes, or Mosquitto (with a password file). */
