@@ -3,7 +3,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { GrblSimulator, GrblSimulatorOptions } from '../../lib/simulators/grbl';
-import { firstOf, timePassed } from '../support/event-order';
+import { firstOf, timePassed, until } from '../support/event-order';
 import { Client, isResponse, mpos, stateOf, waitForState } from '../support/grbl-client';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -185,7 +185,7 @@ describe('GRBL 1.1h simulator', function () {
       await start({ startLocked: false });
       const lines = Array.from({ length: 40 }, (_, i) => `G1 X-${(i + 1) * 0.5} F60`); // 50 ms each
       client.send(lines.map((l) => `${l}\n`).join(''));
-      await sleep(300);
+      await until(() => sim.overflows > 0, 'an RX overflow');
       assert.ok(sim.overflows > 0, 'bytes were dropped');
       sim.softReset();
       await client.next(/^Grbl/);
@@ -245,11 +245,12 @@ describe('GRBL 1.1h simulator', function () {
       await start({ startLocked: false });
       const lines = Array.from({ length: 18 }, (_, i) => `G1 X-${i + 1} F60`); // 100 ms each at 10×
       client.send(lines.map((l) => `${l}\n`).join(''));
-      await sleep(60);
+      // The planner fills at once (15 blocks); the first block then runs for 100 ms.
+      await until(() => client.lines.filter(isResponse).length >= 15, 'the planner to fill');
       const early = client.lines.filter(isResponse).length;
       assert.ok(early >= 15 && early <= 16, `${early} oks while the first block runs`);
       assert.ok(sim.rxBufferUsed > 0, 'the remaining lines wait in the RX buffer');
-      await sleep(400);
+      await until(() => client.lines.filter(isResponse).length >= 18, 'an ok for every line');
       assert.equal(client.lines.filter(isResponse).length, 18);
     });
   });
@@ -258,7 +259,7 @@ describe('GRBL 1.1h simulator', function () {
     it('feed hold decelerates through Hold:1 to Hold:0, ignores ~ until Hold:0, then resumes', async () => {
       await start({ startLocked: false, timeScale: 5, acceleration: 10 });
       assert.equal(await client.command('G1 X-50 F600'), 'ok'); // 50 mm at 10 mm/s: 1 s real
-      await sleep(100);
+      await until(() => sim.state === 'Run' && sim.machinePosition.x < -1, 'the move under way'); // about 100 ms in
       client.send('!');
       const holding = await client.status();
       assert.equal(stateOf(holding), 'Hold:1');
@@ -279,7 +280,7 @@ describe('GRBL 1.1h simulator', function () {
     it('a soft reset during motion raises ALARM:3 and locks G-code until unlocked', async () => {
       await start({ startLocked: false });
       assert.equal(await client.command('G1 X-30 F600'), 'ok');
-      await sleep(50);
+      await until(() => sim.state === 'Run', 'the move under way');
       client.send('\x18');
       await client.next(/^ALARM:3$/);
       const after = client.lines.slice(client.lines.indexOf('ALARM:3'));
@@ -313,7 +314,7 @@ describe('GRBL 1.1h simulator', function () {
       assert.equal(await client.command('$J=G91 X-20 F600'), 'ok'); // 200 ms real
       assert.equal(stateOf(await client.status()), 'Jog');
       assert.equal(await client.command('G0 X0'), 'error:9', 'G-code is locked out while jogging');
-      await sleep(60);
+      await until(() => sim.machinePosition.x < 0, 'the jog under way');
       client.send(Buffer.from([0x85]));
       const idle = await waitForState(client, 'Idle');
       const x = mpos(idle)[0]!;
@@ -326,7 +327,7 @@ describe('GRBL 1.1h simulator', function () {
     it('feed hold during a jog cancels the jog instead of holding', async () => {
       await start({ startLocked: false });
       assert.equal(await client.command('$J=G91 X-20 F600'), 'ok');
-      await sleep(50);
+      await until(() => sim.machinePosition.x < 0, 'the jog under way');
       client.send('!');
       await waitForState(client, 'Idle');
       assert.ok(sim.machinePosition.x > -20);
@@ -405,7 +406,7 @@ describe('GRBL 1.1h simulator', function () {
       await start({ startLocked: false });
       const lines = Array.from({ length: 17 }, (_, i) => `G1 X-${i + 1} F60`);
       client.send(lines.map((l) => `${l}\n`).join(''));
-      await sleep(60);
+      await until(() => sim.rxBufferUsed > 0, 'a line waiting for a planner block');
       client.skip();
       client.send('\x18');
       await client.next(/^\[MSG:'\$H'/);
@@ -421,7 +422,8 @@ describe('GRBL 1.1h simulator', function () {
       await start({ startLocked: false, timeScale: 5, acceleration: 10 });
       assert.equal(await client.command('M3 S500'), 'ok');
       assert.equal(await client.command('G1 X-30 F600'), 'ok');
-      await sleep(50);
+      // Up to speed (about 50 ms in), so that it has to decelerate (Door:2).
+      await until(() => sim.state === 'Run' && sim.machinePosition.x < -0.3, 'the move up to speed');
       client.send(Buffer.from([0x84]));
       await client.next(/^\[MSG:Check Door\]$/);
       assert.equal(stateOf(await client.status()), 'Door:2');
@@ -438,7 +440,7 @@ describe('GRBL 1.1h simulator', function () {
     it('homes with $H: Home state (a ? answered <Home|…> at the end), takes time, ends at the pull-off with the position trusted', async () => {
       await start({ timeScale: 20 });
       client.send('$H\n');
-      await sleep(50);
+      await until(() => sim.state === 'Home', 'homing under way');
       assert.equal(sim.state, 'Home');
       client.send('?'); // answered once every axis is homed, still in Home, before the ok
       const t0 = Date.now();
@@ -495,7 +497,7 @@ describe('GRBL 1.1h simulator', function () {
     it('a hard limit in motion stops at once with ALARM:1, loses the position, and waits for a reset', async () => {
       await start({ startLocked: false, softLimits: TRAVEL });
       assert.equal(await client.command('G1 X-30 F600'), 'ok');
-      await sleep(50);
+      await until(() => sim.state === 'Run', 'the move under way');
       sim.triggerHardLimit();
       const x = sim.machinePosition.x;
       await client.next(/^\[MSG:Reset to continue\]$/);
