@@ -4,6 +4,7 @@ import {
   ConnectionClosedError, ConnectionLostError, LineConnection, NotConnectedError, RequestTimeoutError,
   TcpTransport, untilFinal, type LineConnectionOptions, type ConnectionStatus,
 } from '../../lib/io';
+import { until as waitFor } from '../support/event-order';
 
 /**
  * A device on a real TCP socket: it splits what it receives into lines and hands each to
@@ -76,14 +77,6 @@ function until<T>(emitter: LineConnection, event: string, predicate: (...args: T
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
 
 describe('LineConnection over TCP', () => {
   let peer: Peer;

@@ -1,18 +1,12 @@
 import { Cancellation, Device, DeviceStatus, OperationContext, OperationSpec, sleep } from '../../lib';
 import { MEMORY_OPERATIONS, MemoryDevice } from '../support/memory-device';
+import { until } from '../support/event-order';
+
+export { until };
 
 /** One macrotask: everything queued as microtasks (promise reactions) has run by then. */
 export function tick(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Wait (in macrotasks) until `cond` holds; fail after `ms` with `what`. */
-export async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(1);
-  }
 }
 
 /** The rejection reason of `p` (fails the test if it resolves). */

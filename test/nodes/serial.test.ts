@@ -4,6 +4,7 @@ import * as net from 'node:net';
 const helper = require('node-red-node-test-helper');
 import serialNodes = require('../../nodes/serial');
 import type { SerialConfigNode } from '../../nodes/shared/serial-connection';
+import { until as waitFor } from '../support/event-order';
 
 helper.init(require.resolve('node-red'));
 
@@ -35,14 +36,6 @@ async function listen(): Promise<{ server: net.Server; port: number; sockets: ne
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as net.AddressInfo).port, sockets };
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('workcell-serial config node', () => {
