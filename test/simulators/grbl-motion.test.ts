@@ -171,7 +171,7 @@ describe('GRBL simulator motion model', function () {
       // Sent at once: the first block runs for 6 s of machine time (600 ms at 10×).
       assert.equal(sim.state, 'Run');
       assert.equal(await client.command('G1 X-330'), 'ok');
-      await waitForState(client, 'Idle', 5000);
+      await waitForState(client, 'Idle');
       close(atEnds[0]!, 3000, 1e-6, 'the first block no longer stops at its end');
     });
   });

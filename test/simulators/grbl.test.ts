@@ -211,7 +211,7 @@ describe('GRBL 1.1h simulator', function () {
         answered++;
       }
       assert.equal(sim.overflows, 0);
-      await waitForState(client, 'Idle', 5000);
+      await waitForState(client, 'Idle');
       assert.deepEqual(mpos(await client.status()), [-20, 0, 0]);
       assert.equal(sim.executedLines.length, 40);
     });
@@ -273,7 +273,7 @@ describe('GRBL 1.1h simulator', function () {
       assert.equal(sim.receivedRealtime.filter((r) => r.name === 'CycleStart').length, 1);
       client.send('~');
       assert.equal(stateOf(await client.status()), 'Run');
-      const done = await waitForState(client, 'Idle', 3000);
+      const done = await waitForState(client, 'Idle');
       assert.equal(mpos(done)[0], -50);
     });
 
@@ -431,7 +431,7 @@ describe('GRBL 1.1h simulator', function () {
       assert.equal(sim.spindle.on, false);
       client.send('~');
       assert.equal(stateOf(await client.status()), 'Door:3');
-      await waitForState(client, 'Run', 3000);
+      await waitForState(client, 'Run');
       assert.equal(sim.spindle.on, true);
     });
   });

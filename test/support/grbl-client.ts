@@ -37,7 +37,7 @@ export class Client {
   }
 
   /** Waits for the next line (after earlier matches) that satisfies `match`, and returns it. */
-  async next(match: RegExp | ((line: string) => boolean), timeoutMs = 3000): Promise<string> {
+  async next(match: RegExp | ((line: string) => boolean), timeoutMs = 15_000): Promise<string> {
     const test = typeof match === 'function' ? match : (l: string) => match.test(l);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -83,7 +83,7 @@ export const isResponse = (l: string): boolean => l === 'ok' || l.startsWith('er
 export const mpos = (report: string): number[] => /MPos:([^|>]+)/.exec(report)![1]!.split(',').map(Number);
 export const stateOf = (report: string): string => report.slice(1).split('|')[0]!;
 
-export async function waitForState(client: Client, state: string, timeoutMs = 3000): Promise<string> {
+export async function waitForState(client: Client, state: string, timeoutMs = 15_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const report = await client.status();
