@@ -7,7 +7,6 @@ import {
   ConnectionLostError, LineConnection, OpenFailedError, SerialTransport, createTransport, openSerialEndpoint,
 } from '../../lib/io';
 import { openPtyPair, type PtyPair } from '../support/pty-pair';
-import { until } from '../support/event-order';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -78,16 +77,17 @@ describe('LineConnection over a pseudo-terminal (serialport)', () => {
     connection = new LineConnection(createTransport(pty.a), { framing: { delimiter: '\r\n' }, lineEnding: '\n', reconnect: { minMs: 50, maxMs: 200 }, timeoutMs: 5000 });
     connection.open();
     await connection.waitConnected();
+    const atDevice = new Promise((resolve) => device!.once('data', resolve));
     const pending = connection.request('PING 1');
     pending.catch(() => undefined); // asserted below, after the unplug
     const disconnected = new Promise<string>((resolve) => connection!.once('disconnected', ({ reason }) => resolve(reason)));
-    await until(() => connection!.inFlightCount === 1, 'the request to be written (owed a reply)');
+    await atDevice; // written (not still on its way out) and owed a reply
     // Unplug: socat exits, both pseudo-terminals vanish.
     await closePort(device);
     device = undefined;
     await pty.close();
     await assert.rejects(pending, (error: Error) => {
-      assert.ok(error instanceof ConnectionLostError);
+      assert.ok(error instanceof ConnectionLostError, error.message);
       assert.match(error.message, new RegExp(`^${pty.a.replace(/[/.-]/g, '\\$&')}: connection lost before the reply to "PING 1" arrived`));
       return true;
     });
