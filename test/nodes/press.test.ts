@@ -3,6 +3,7 @@ import { helper, controlNodes, Received, placed, delay } from '../support/flow-h
 import { forgetLatches, getCell } from '../../nodes/shared/cell-registry';
 import { startPressCell, type StartedPressCell } from '../../lib/simulators/modbus/press-host';
 import { until } from '../lib/helpers';
+import type { DeviceConfigNode } from '../../nodes/shared/device-nodes';
 
 const pressNodes = require('../../nodes/press') as (red: unknown) => void;
 const actuatorNodes = require('../../nodes/actuator') as (red: unknown) => void;
@@ -128,8 +129,12 @@ describe('press and actuator nodes in Node-RED against the simulated PLC and I/O
     plc.timeScale = 1;
     const stopped = new Received(helper.getNode('stopped'));
     const caught = new Received(helper.getNode('caught'));
-    helper.getNode('grip').receive({ payload: 'x' });
-    await until(() => io.cylinder(0).position === 1, 'gripper closed');
+    // The gripper is closed through its driver, not the flow: the grip node's output would also
+    // start a press cycle of its own, which, taking the press before the weld, ends at the
+    // sequence end node with an error of its own before the E-stop.
+    const gripper = (helper.getNode('gripDev') as unknown as DeviceConfigNode).device!;
+    await gripper.execute('extend', {}, { signal: new AbortController().signal });
+    assert.equal(io.cylinder(0).position, 1, 'gripper closed');
     helper.getNode('cycle').receive({ operation: 'weld', params: { force: 40, current: 10, timeMs: 1500, holdMs: 100 } });
     await until(() => plc.state === 'welding', 'welding');
     const gripWrites = io.writes.length;
