@@ -23,11 +23,9 @@ describe('press PLC model', function () {
     plc.writeCoil(C.cycleStart, true);
     assert.equal(plc.readDiscreteInputs(I.cycleDone, 1)[0], false);
     assert.equal(plc.readCoils(C.cycleStart, 1)[0], true);
-    let peak = 0;
-    await until(() => {
-      peak = Math.max(peak, plc.readInputRegisters(R.force, 1)[0]);
-      return plc.readDiscreteInputs(I.cycleDone, 1)[0];
-    }, 'cycle done');
+    await until(() => plc.readDiscreteInputs(I.cycleDone, 1)[0], 'cycle done');
+    // The PLC's process monitor, not sampling: a loaded machine could sample past a 5 ms hold.
+    const peak = plc.readInputRegisters(R.peakForce, 1)[0];
     assert.ok(peak >= 1000, `force reached the target (peak ${peak / 10} kN)`);
     assert.equal(plc.readDiscreteInputs(I.ramAtTop, 1)[0], true);
     assert.equal(plc.readCoils(C.cycleStart, 1)[0], false);
@@ -40,11 +38,9 @@ describe('press PLC model', function () {
     plc.writeRegisters(H.targetForce, [0, 850, 50]);
     plc.writeRegister(H.mode, PRESS_MODE.position);
     plc.writeCoil(C.cycleStart, true);
-    let deepest = 0;
-    await until(() => {
-      deepest = Math.max(deepest, plc.readInputRegisters(R.ramPosition, 1)[0]);
-      return plc.readDiscreteInputs(I.cycleDone, 1)[0];
-    }, 'cycle done');
+    await until(() => plc.readDiscreteInputs(I.cycleDone, 1)[0], 'cycle done');
+    // The PLC's process monitor, not sampling: a loaded machine could sample past a 2.5 ms hold.
+    const deepest = plc.readInputRegisters(R.bottomPosition, 1)[0];
     assert.equal(deepest, 850);
   });
 

@@ -15,13 +15,15 @@ export function firstOf(events: Record<string, Promise<unknown>>): Promise<strin
 }
 
 /**
- * Resolves once `predicate()` holds, looking every 5 ms; rejects naming `what` after `ms` (a
- * generous deadline: it bounds a failing test, not the ordering a passing one asserts).
+ * Resolves once `predicate()` holds, looking every millisecond; rejects naming `what` after `ms`
+ * (a generous deadline: it bounds a failing test, not the ordering a passing one asserts). A
+ * state that lasts a few milliseconds can still be missed on a loaded machine: wait for what
+ * remains of it (an event, a record the model keeps), not for a sample of it.
  */
 export async function until(predicate: () => boolean, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 1));
   }
 }
