@@ -89,7 +89,9 @@ interface Subscription {
  * connection succeeds; on every (re)connection the link subscribes to its users' topics again
  * (the broker then sends their retained messages again).
  *
- * Events: `'state'` (LinkStateChange) on every change of `state`.
+ * Events: `'state'` (LinkStateChange) on every change of `state`; `'subscribed'` (the topics)
+ * once the broker has granted subscriptions; `'subscribe-refused'` ({topics, reason}) when its
+ * SUBACK refuses some (an ACL that denies the topic): messages on those topics never arrive.
  */
 export class BrokerLink extends EventEmitter {
   readonly name: string;
@@ -170,7 +172,7 @@ export class BrokerLink extends EventEmitter {
    */
   subscribe(user: LinkUser, topic: string, handler: (m: LinkMessage) => void): void {
     this.subscriptions.push({ user, topic, handler });
-    if (this.client && this.connected) this.client.subscribe(topic, { qos: 1 });
+    if (this.client && this.connected) this.subscribeOnBroker(this.client, [topic]);
   }
 
   /**
@@ -184,6 +186,24 @@ export class BrokerLink extends EventEmitter {
     const opts: IClientPublishOptions = { qos: options.qos ?? 1, retain: options.retain ?? false };
     if (options.correlationData && this.options.protocolVersion === 5) opts.properties = { correlationData: options.correlationData };
     await client.publishAsync(topic, payload, opts);
+  }
+
+  /**
+   * Subscribe to `topics` (QoS 1) and tell what the broker's SUBACK says: `'subscribed'` with the
+   * granted topics, `'subscribe-refused'` with the refused ones and the reason. No SUBACK (the
+   * connection dropped first) tells nothing: the next connection subscribes again.
+   */
+  private subscribeOnBroker(client: MqttClient, topics: string[]): void {
+    client.subscribe(topics, { qos: 1 }, (err, _granted, packet) => {
+      if (this.client !== client) return;
+      const codes = (packet as { granted?: number[] } | undefined)?.granted;
+      if (err && !codes) return;
+      // One SUBACK answers the whole request: its reason codes are in the order of `topics`.
+      const refused = err ? topics.filter((_t, i) => codes![i] === undefined || (codes![i] & 0x80) !== 0) : [];
+      if (refused.length) this.emit('subscribe-refused', { topics: refused, reason: err ? err.message : 'refused' });
+      const granted = topics.filter((t) => !refused.includes(t));
+      if (granted.length) this.emit('subscribed', granted);
+    });
   }
 
   private open(): void {
@@ -215,7 +235,7 @@ export class BrokerLink extends EventEmitter {
       if (this.client !== client || this.closing) return;
       this.attempt = 0;
       const topics = [...new Set(this.subscriptions.map((s) => s.topic))];
-      if (topics.length) client.subscribe(topics, { qos: 1 });
+      if (topics.length) this.subscribeOnBroker(client, topics);
       this.setState('connected', '');
     });
     client.on('message', (topic, payload, packet) => {

@@ -122,6 +122,7 @@ export class CellLink {
     // A retained heartbeat is an old one replayed by the broker, not a live supervisor.
     if (options.heartbeat) link.subscribe(this.user, options.heartbeat, (m) => m.retain || options.watchdog?.beat());
     this.listen(link, 'state', (c: LinkStateChange) => this.onLinkState(c));
+    this.listen(link, 'subscribe-refused', (r: { topics: string[]; reason: string }) => this.onSubscribeRefused(r));
     if (options.status) {
       const changed = () => this.statusChanged();
       for (const e of ['state', 'run-start', 'run-end', 'device-health', 'trip-source', 'stop-debt']) this.listen(cell, e, changed);
@@ -195,6 +196,27 @@ export class CellLink {
         // Once per loss, not at every retry.
         this.lossTold = true;
         log.warn(`cell "${cell.name}": ${why}`);
+      }
+    }
+  }
+
+  /**
+   * The broker refused some of the cell's subscriptions (its ACL denies them): a refused remote
+   * emergency-stop topic means remote stops cannot be heard, which with `brokerLoss: 'trip'` trips
+   * the cell as a lost connection does (fail-safe) and otherwise is an error in the log; a
+   * refused command or heartbeat topic is an error in the log (a missing heartbeat trips the
+   * watchdog anyway).
+   */
+  private onSubscribeRefused(r: { topics: string[]; reason: string }): void {
+    const { cell, link, log, brokerLoss, estop, command, heartbeat } = this.options;
+    const mine = r.topics.filter((t) => t === estop || t === command || t === heartbeat);
+    for (const topic of mine) {
+      const what = topic === estop ? 'remote emergency-stop' : topic === command ? 'command' : 'heartbeat';
+      const why = `${link.name}: the broker refused the subscription to the ${what} topic "${topic}" (${r.reason})`;
+      if (topic === estop && brokerLoss === 'trip') {
+        void cell.setTripSource(BROKER_LOSS_SOURCE, true, `${why}: remote emergency stops cannot be heard`)?.catch(() => undefined);
+      } else {
+        log.error(`cell "${cell.name}": ${why}${topic === estop ? ': remote emergency stops cannot be heard' : ''}`);
       }
     }
   }

@@ -14,6 +14,7 @@ export interface EmbeddedBroker {
 interface AedesBroker {
   handle(socket: Socket): void;
   close(cb?: () => void): void;
+  authorizeSubscribe?: (client: unknown, sub: { topic: string; qos: number }, done: (err: Error | null, sub: { topic: string; qos: number } | null) => void) => void;
 }
 
 /**
@@ -23,13 +24,17 @@ interface AedesBroker {
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<{ Aedes: { createBroker(): Promise<AedesBroker> } }>;
 
 /**
- * Start an aedes broker on `host` (default 127.0.0.1) and `port` (default 0, a free one). It
+ * Start an aedes broker on `host` (default 127.0.0.1) and `port` (default 0, a free one);
+ * `denySubscribe`, for tests, refuses the subscriptions to the topics it names. It
  * speaks MQTT 3.1.1 only: its clients use protocol version 4. For the demo and the tests; aedes is
  * a development dependency, not part of the package's runtime.
  */
-export async function startEmbeddedBroker(options: { host?: string; port?: number } = {}): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker(options: { host?: string; port?: number; denySubscribe?: (topic: string) => boolean } = {}): Promise<EmbeddedBroker> {
   const { Aedes } = await importEsm('aedes');
   const broker = await Aedes.createBroker();
+  // An ACL for tests: a denied subscription is refused in its SUBACK (return code 0x80).
+  const deny = options.denySubscribe;
+  if (deny) broker.authorizeSubscribe = (_client, sub, done) => done(null, deny(sub.topic) ? null : sub);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { BrokerLink, LinkStateChange, readCommand, readRemoteStop, startEmbeddedBroker } from '../../lib/mqtt';
+import { AbortContext } from '../../lib';
+import { BROKER_LOSS_SOURCE, BrokerLink, CellLink, LinkStateChange, readCommand, readRemoteStop, startEmbeddedBroker } from '../../lib/mqtt';
+import { until } from '../support/event-order';
 import { subscriptionsAcknowledged } from '../support/broker-link';
 
 describe('MQTT remote emergency-stop and command payloads', () => {
@@ -72,4 +74,51 @@ describe('BrokerLink: one shared connection', () => {
       await broker.close();
     }
   });
+});
+
+describe('a subscription the broker refuses (its ACL)', () => {
+  it('BrokerLink tells which topics the SUBACK refused and which it granted', async () => {
+    const broker = await startEmbeddedBroker({ denySubscribe: (t) => t === 'cell/estop' });
+    const link = new BrokerLink({ url: broker.url, protocolVersion: 4 });
+    const user = { id: 'u' };
+    try {
+      const refused: { topics: string[]; reason: string }[] = [];
+      const granted: string[][] = [];
+      link.on('subscribe-refused', (r: { topics: string[]; reason: string }) => refused.push(r));
+      link.on('subscribed', (t: string[]) => granted.push(t));
+      link.register(user);
+      link.subscribe(user, 'cell/estop', () => undefined);
+      link.subscribe(user, 'cell/command', () => undefined);
+      await until(() => refused.length > 0 && granted.length > 0, 'the SUBACK');
+      assert.deepEqual(refused.map((r) => r.topics), [['cell/estop']]);
+      assert.match(refused[0].reason, /Subscribe error/);
+      assert.deepEqual(granted, [['cell/command']]);
+    } finally {
+      await link.deregister(user);
+      await broker.close();
+    }
+  });
+
+  for (const brokerLoss of ['trip', 'warn'] as const) {
+    it(`a refused remote emergency-stop topic ${brokerLoss === 'trip' ? 'trips the cell (brokerLoss "trip"), as a lost connection does' : 'is a logged error naming the topic (brokerLoss "warn"); the cell stays ready'}`, async () => {
+      const broker = await startEmbeddedBroker({ denySubscribe: (t) => t === 'cell/estop' });
+      const link = new BrokerLink({ url: broker.url, protocolVersion: 4, name: 'Broker' });
+      const cell = new AbortContext({ name: 'acl' });
+      const errors: string[] = [];
+      const cellLink = new CellLink({ cell, link, estop: 'cell/estop', brokerLoss, log: { info: () => undefined, warn: () => undefined, error: (t) => errors.push(t) } });
+      try {
+        if (brokerLoss === 'trip') {
+          await until(() => cell.state === 'aborted', 'the trip');
+          assert.match(cell.activeTrips[BROKER_LOSS_SOURCE], /^Broker: the broker refused the subscription to the remote emergency-stop topic "cell\/estop" \(Subscribe error: .*\): remote emergency stops cannot be heard$/);
+        } else {
+          await until(() => errors.length > 0, 'the error');
+          assert.match(errors[0], /^cell "acl": Broker: the broker refused the subscription to the remote emergency-stop topic "cell\/estop" \(Subscribe error: .*\): remote emergency stops cannot be heard$/);
+          assert.equal(cell.state, 'ready');
+        }
+      } finally {
+        await cellLink.close();
+        await broker.close();
+      }
+    });
+  }
 });
