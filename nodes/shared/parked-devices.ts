@@ -17,19 +17,68 @@ import type { RedAPI } from './red';
  */
 
 /** A parked driver (or bus) and how to let it go. */
-interface Parked<T = Device> {
-  device: T;
+interface Parked<T> {
+  item: T;
   digest: string;
-  /** Closes the driver for good (its connection, then the line's claim). */
+  /** Closes it for good (its connection, then the line's claim). */
   close: () => Promise<void>;
   timer: NodeJS.Timeout;
-  /** Stops watching the cell the driver left. */
+  /** Stops watching the cell a driver left. */
   unwatch: () => void;
 }
 
-const parked = new Map<string, Parked>();
+/** Things kept across a deploy by their config node's id: park, adopt or release each. */
+class ParkingLot<T> {
+  private readonly parked = new Map<string, Parked<T>>();
+
+  /** Park `item` under `id` (closing whatever was parked there); released after `boundMs` unless adopted. */
+  park(id: string, entry: { item: T; digest: string; close: () => Promise<void>; unwatch?: () => void }, boundMs: number): void {
+    void this.release(id);
+    const timer = setTimeout(() => void this.release(id), boundMs);
+    timer.unref();
+    this.parked.set(id, { item: entry.item, digest: entry.digest, close: entry.close, timer, unwatch: entry.unwatch ?? (() => undefined) });
+  }
+
+  /** Take the entry under `id` out, if it is still `item`'s (a cell trip stopping a parked driver). */
+  take(id: string, item: T): Parked<T> | undefined {
+    const entry = this.parked.get(id);
+    if (entry?.item !== item) return undefined;
+    this.forget(id, entry);
+    return entry;
+  }
+
+  /** The item parked under `id` when its digest is `digest`; otherwise it is closed, and `closing` resolves once it is. */
+  adopt(id: string, digest: string): { item?: T; closing: Promise<void> } {
+    const entry = this.parked.get(id);
+    if (!entry) return { closing: Promise.resolve() };
+    this.forget(id, entry);
+    if (entry.digest === digest) return { item: entry.item, closing: Promise.resolve() };
+    return { closing: entry.close().catch(() => undefined) };
+  }
+
+  /** Close the item parked under `id`, if any. */
+  release(id: string): Promise<void> {
+    const entry = this.parked.get(id);
+    if (!entry) return Promise.resolve();
+    this.forget(id, entry);
+    return entry.close().catch(() => undefined);
+  }
+
+  /** Close everything parked. */
+  releaseAll(): Promise<void[]> {
+    return Promise.all([...this.parked.keys()].map((id) => this.release(id)));
+  }
+
+  private forget(id: string, entry: Parked<T>): void {
+    this.parked.delete(id);
+    clearTimeout(entry.timer);
+    entry.unwatch();
+  }
+}
+
+const drivers = new ParkingLot<Device>();
 /** Modbus buses kept across a deploy, by their `workcell-modbus` node's id (see `parkBus`). */
-const parkedBuses = new Map<string, Parked<ModbusBusLink>>();
+const buses = new ParkingLot<ModbusBusLink>();
 const hooked = new WeakSet<object>();
 
 /**
@@ -58,21 +107,15 @@ function stableJson(value: unknown): string {
  */
 export function parkDevice(RED: RedAPI, id: string, entry: { device: Device; digest: string; close: () => Promise<void>; cell?: AbortContext }, boundMs: number): void {
   hookStarted(RED);
-  release(id);
   const { device, cell } = entry;
   const onState = (change: { to: string; source?: string }) => {
     if (change.to !== 'aborting') return;
-    const mine = parked.get(id);
-    if (mine?.device !== device) return;
-    parked.delete(id);
-    mine.unwatch();
-    clearTimeout(mine.timer);
+    const mine = drivers.take(id, device);
+    if (!mine) return;
     void device.stop(new EStop(change.source ?? `cell "${cell!.name}" tripped`)).catch(() => undefined).finally(() => mine.close().catch(() => undefined));
   };
   cell?.on('state', onState);
-  const timer = setTimeout(() => release(id), boundMs);
-  timer.unref();
-  parked.set(id, { device, digest: entry.digest, close: entry.close, timer, unwatch: () => cell?.off('state', onState) });
+  drivers.park(id, { item: device, digest: entry.digest, close: entry.close, unwatch: () => cell?.off('state', onState) }, boundMs);
 }
 
 /**
@@ -81,23 +124,13 @@ export function parkDevice(RED: RedAPI, id: string, entry: { device: Device; dig
  * resolves once it is (open the new driver after that: a serial port admits one owner).
  */
 export function adoptDevice(id: string, digest: string): { device?: Device; closing: Promise<void> } {
-  const entry = parked.get(id);
-  if (!entry) return { closing: Promise.resolve() };
-  parked.delete(id);
-  clearTimeout(entry.timer);
-  entry.unwatch();
-  if (entry.digest === digest) return { device: entry.device, closing: Promise.resolve() };
-  return { closing: entry.close().catch(() => undefined) };
+  const { item, closing } = drivers.adopt(id, digest);
+  return { device: item, closing };
 }
 
 /** Closes the driver parked under `id`, if any (its node did not come back, or came back refusing). */
 export function release(id: string): Promise<void> {
-  const entry = parked.get(id);
-  if (!entry) return Promise.resolve();
-  parked.delete(id);
-  clearTimeout(entry.timer);
-  entry.unwatch();
-  return entry.close().catch(() => undefined);
+  return drivers.release(id);
 }
 
 /**
@@ -109,29 +142,18 @@ export function release(id: string): Promise<void> {
  */
 export function parkBus(RED: RedAPI, id: string, entry: { bus: ModbusBusLink; digest: string; close: () => Promise<void> }, boundMs: number): void {
   hookStarted(RED);
-  void releaseBus(id);
-  const timer = setTimeout(() => void releaseBus(id), boundMs);
-  timer.unref();
-  parkedBuses.set(id, { device: entry.bus, digest: entry.digest, close: entry.close, timer, unwatch: () => undefined });
+  buses.park(id, { item: entry.bus, digest: entry.digest, close: entry.close }, boundMs);
 }
 
 /** The bus parked under `id` when its digest is `digest` (see `adoptDevice`); otherwise it is closed first. */
 export function adoptBus(id: string, digest: string): { bus?: ModbusBusLink; closing: Promise<void> } {
-  const entry = parkedBuses.get(id);
-  if (!entry) return { closing: Promise.resolve() };
-  parkedBuses.delete(id);
-  clearTimeout(entry.timer);
-  if (entry.digest === digest) return { bus: entry.device, closing: Promise.resolve() };
-  return { closing: entry.close().catch(() => undefined) };
+  const { item, closing } = buses.adopt(id, digest);
+  return { bus: item, closing };
 }
 
 /** Closes the bus parked under `id`, if any. */
 export function releaseBus(id: string): Promise<void> {
-  const entry = parkedBuses.get(id);
-  if (!entry) return Promise.resolve();
-  parkedBuses.delete(id);
-  clearTimeout(entry.timer);
-  return entry.close().catch(() => undefined);
+  return buses.release(id);
 }
 
 /**
@@ -143,9 +165,6 @@ function hookStarted(RED: RedAPI): void {
   if (!events || hooked.has(events)) return;
   hooked.add(events);
   events.on('flows:started', () => {
-    const drivers = [...parked.keys()].map((id) => release(id));
-    void Promise.all(drivers).then(() => {
-      for (const id of [...parkedBuses.keys()]) void releaseBus(id);
-    });
+    void drivers.releaseAll().then(() => buses.releaseAll());
   });
 }

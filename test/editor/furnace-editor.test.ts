@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { openEditor, type EditorBrowser } from '../support/editor-browser';
+import { closeTrays, openEditor, type EditorBrowser } from '../support/editor-browser';
 import { NodeRedProcess, freePort, packageRoot, startNodeRed } from '../support/node-red-process';
 
 // The furnace dialogs and help in Chromium against a real Node-RED loading dist/ (npm run build
@@ -35,14 +35,6 @@ describe('furnace nodes in the editor (Chromium + a real Node-RED)', function ()
     await red?.stop();
   });
 
-  async function closeTrays(): Promise<void> {
-    const page = browser.page;
-    while ((await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length)) > 0) {
-      const open = await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length);
-      await page.evaluate(() => RED.tray.close());
-      await page.waitForFunction((n) => $('#red-ui-editor-stack .red-ui-tray').length < n, open);
-    }
-  }
 
   it('the device dialog shows its saved values, the generic map only with the generic preset, and refuses limits out of order', async () => {
     const page = browser.page;
@@ -67,7 +59,7 @@ describe('furnace nodes in the editor (Chromium + a real Node-RED)', function ()
     assert.equal(await invalid('safeSetpoint', '1001'), true, 'a safe setpoint outside the limits is refused');
     assert.equal(await invalid('safeSetpoint', ''), false, 'blank: the lowest setpoint');
     assert.equal(await invalid('pvRegister', '70000'), true);
-    await closeTrays();
+    await closeTrays(browser.page);
   });
 
   it('the action node form offers the furnace operations from the runtime table, prefilled from the node', async () => {
@@ -82,7 +74,7 @@ describe('furnace nodes in the editor (Chromium + a real Node-RED)', function ()
       to: $('#node-input-param-to').typedInput('value'),
       rate: $('#node-input-param-rate').typedInput('value'),
     })), { operations: table.map((o) => o.name), operation: 'ramp', to: '600', rate: '5' });
-    await closeTrays();
+    await closeTrays(browser.page);
   });
 
   it('renders both helps, every property line as a property, the operations section derived from the table', async () => {

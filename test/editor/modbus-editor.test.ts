@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openEditor, type EditorBrowser } from '../support/editor-browser';
+import { closeTrays, openEditor, type EditorBrowser } from '../support/editor-browser';
 import { NodeRedProcess, freePort, startNodeRed } from '../support/node-red-process';
 
 // The workcell-modbus dialog and help in Chromium against a real Node-RED loading dist/ (npm run
@@ -33,14 +33,6 @@ describe('workcell-modbus in the editor (Chromium + a real Node-RED)', function 
     await red?.stop();
   });
 
-  async function closeTrays(): Promise<void> {
-    const page = browser.page;
-    while ((await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length)) > 0) {
-      const open = await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length);
-      await page.evaluate(() => RED.tray.close());
-      await page.waitForFunction((n) => $('#red-ui-editor-stack .red-ui-tray').length < n, open);
-    }
-  }
 
   it('shows the saved values, and only the rows that apply to the address or serial node chosen', async () => {
     const page = browser.page;
@@ -73,14 +65,14 @@ describe('workcell-modbus in the editor (Chromium + a real Node-RED)', function 
     } else {
       await page.waitForFunction(() => /type the path/.test($('#workcell-modbus-ports-message').text()));
     }
-    await closeTrays();
+    await closeTrays(browser.page);
 
     await page.evaluate(() => RED.editor.editConfig('', 'workcell-modbus', 'mb-rtu'));
     await page.waitForSelector('#node-config-input-timeout', { state: 'visible' });
     assert.equal(await page.evaluate(() => $('#node-config-input-serial').val()), 'mb-line');
     // The serial node gives the line: no address, no line settings here.
     assert.deepEqual(await visible(), { address: false, line: false, inFlight: false });
-    await closeTrays();
+    await closeTrays(browser.page);
   });
 
   it('renders its help, every property line as a property', async () => {

@@ -65,3 +65,12 @@ export async function openEditor(url: string, options: { ready?: () => unknown; 
     throw err;
   }
 }
+
+/** Closes every edit tray open in the editor, the innermost first, waiting for each to go. */
+export async function closeTrays(page: Page): Promise<void> {
+  while ((await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length)) > 0) {
+    const open = await page.evaluate(() => $('#red-ui-editor-stack .red-ui-tray').length);
+    await page.evaluate(() => RED.tray.close());
+    await page.waitForFunction((n) => $('#red-ui-editor-stack .red-ui-tray').length < n, open);
+  }
+}

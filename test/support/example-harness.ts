@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { helper, delay } from './flow-harness';
+import { helper } from './flow-harness';
 import { LOG_LEVEL, type LogRecorder } from './node-red-log';
+import { until as waitUntil } from './event-order';
 import { ExampleFlow, loadExamples, nodeTypes, packageRoot } from '../../lib/demo';
 
 /**
@@ -85,10 +86,9 @@ export function example(prefix: string): ExampleFlow {
 
 export type Payload = Record<string, unknown>;
 
-/** Resolves when `check()` holds, looking every 10 ms (at most 10 s). */
-export async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await delay(10);
-  assert.ok(check(), 'the condition came true');
+/** Resolves when `check()` holds (event-order.ts's `until`, described for the examples' waits). */
+export function until(check: () => boolean, what = 'the condition the example waits for'): Promise<void> {
+  return waitUntil(check, what);
 }
 
 
